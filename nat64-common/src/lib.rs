@@ -1,0 +1,9 @@
+//! Shared between the nat64 XDP program (no_std, bpfel) and nat64-ctl (userspace).
+//!
+//! Everything here is plain `no_std` Rust with no allocation so that the same code is
+//! compiled into the eBPF object and tested on the host with `cargo test`.
+#![cfg_attr(not(test), no_std)]
+
+pub mod counters;
+
+pub use counters::Counter;

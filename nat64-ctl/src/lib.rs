@@ -1,0 +1,11 @@
+//! nat64-ctl as a library: the embedded eBPF object and the pieces the CLI, the tests and
+//! the benchmarks share (loading, pin paths, reading counters).
+pub mod bpffs;
+pub mod loader;
+pub mod stats;
+
+/// The XDP object built from `nat64-ebpf`, embedded so that one binary deploys.
+pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("NAT64_EBPF_OBJECT"));
+
+/// Name of the XDP program inside the object.
+pub const XDP_PROGRAM: &str = "nat64";

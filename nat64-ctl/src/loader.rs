@@ -1,0 +1,93 @@
+//! Loading the embedded object and attaching it.
+use anyhow::{anyhow, bail, Context, Result};
+use aya::{
+    programs::{Xdp, XdpMode},
+    Ebpf, EbpfLoader,
+};
+
+use crate::{EBPF_OBJECT, XDP_PROGRAM};
+
+/// Log level of the kernel-side aya-log statements (0 = off … 5 = trace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BpfLogLevel {
+    Off,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+/// Loads the object and the XDP program into the kernel (verifier included) without
+/// attaching it anywhere.
+pub fn load(log_level: BpfLogLevel) -> Result<Ebpf> {
+    let level = log_level as u8;
+    let mut ebpf = EbpfLoader::new()
+        .override_global(aya_log::LEVEL, &level, true)
+        .load(EBPF_OBJECT)
+        .map_err(|e| anyhow!("the kernel refused the eBPF object: {e}"))?;
+    let prog: &mut Xdp = xdp_program(&mut ebpf)?;
+    if let Err(e) = prog.load() {
+        // The verifier log is long; keep it out of the one-line error.
+        tracing::debug!("verifier: {e:?}");
+        bail!("the kernel refused the XDP program: {e} (RUST_LOG=debug shows the verifier log)");
+    }
+    Ok(ebpf)
+}
+
+pub fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
+    ebpf.program_mut(XDP_PROGRAM)
+        .ok_or_else(|| anyhow!("XDP program {XDP_PROGRAM:?} missing from the object"))?
+        .try_into()
+        .context("program has the wrong type")
+}
+
+/// `--xdp-mode`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttachMode {
+    /// Driver (native) mode where the driver supports it, generic otherwise.
+    Auto,
+    /// Native XDP in the driver; fail if the driver does not support it.
+    Driver,
+    /// Generic (skb) XDP; works everywhere, slower.
+    Generic,
+}
+
+/// Resolves an interface name to its index, or a clear error.
+pub fn ifindex(name: &str) -> Result<u32> {
+    let c =
+        std::ffi::CString::new(name).map_err(|_| anyhow!("interface {name:?}: invalid name"))?;
+    match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+        0 => bail!("interface {name:?} does not exist"),
+        i => Ok(i),
+    }
+}
+
+/// Attaches to one interface; returns the mode actually used.
+pub fn attach(
+    prog: &mut Xdp,
+    iface: &str,
+    mode: AttachMode,
+) -> Result<(aya::programs::xdp::XdpLinkId, &'static str)> {
+    let idx = ifindex(iface)?;
+    let try_mode = |prog: &mut Xdp, m: XdpMode| prog.attach_to_if_index(idx, m);
+    match mode {
+        AttachMode::Driver => try_mode(prog, XdpMode::Driver)
+            .map(|l| (l, "driver"))
+            .with_context(|| format!("attaching XDP in driver mode to {iface}")),
+        AttachMode::Generic => try_mode(prog, XdpMode::Skb)
+            .map(|l| (l, "generic"))
+            .with_context(|| format!("attaching XDP in generic mode to {iface}")),
+        AttachMode::Auto => match try_mode(prog, XdpMode::Driver) {
+            Ok(l) => Ok((l, "driver")),
+            Err(e) => {
+                tracing::warn!(
+                    "{iface}: driver-mode XDP refused ({e}); falling back to generic mode"
+                );
+                try_mode(prog, XdpMode::Skb)
+                    .map(|l| (l, "generic"))
+                    .with_context(|| format!("attaching XDP to {iface}"))
+            }
+        },
+    }
+}

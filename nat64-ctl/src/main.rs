@@ -1,0 +1,218 @@
+//! nat64-ctl: loads the nat64 XDP gateway, attaches it and reports on it.
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use nat64_ctl::{
+    bpffs,
+    loader::{self, AttachMode, BpfLogLevel},
+    stats,
+};
+use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
+
+#[derive(Parser)]
+#[command(
+    name = "nat64-ctl",
+    version,
+    about = "Stateful NAT64 gateway (XDP) control plane"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Load the gateway, attach XDP to the interfaces and run until SIGINT/SIGTERM.
+    Attach {
+        /// Interfaces to attach to (both the IPv6 and the IPv4 side).
+        #[arg(required = true)]
+        interfaces: Vec<String>,
+        /// XDP attach mode.
+        #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+        xdp_mode: AttachMode,
+        /// Name of this gateway instance (pins live in /sys/fs/bpf/nat64/<instance>/).
+        #[arg(long, default_value = "default")]
+        instance: String,
+        /// Level of the log lines the XDP program itself emits.
+        #[arg(long, value_enum, default_value_t = BpfLogLevel::Warn)]
+        bpf_log_level: BpfLogLevel,
+    },
+    /// Statistics of a running gateway.
+    Stats {
+        #[command(subcommand)]
+        command: StatsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum StatsCmd {
+    /// Print the counters (zero ones hidden unless --all).
+    Display {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        all: bool,
+        /// Add a one-line explanation to each counter.
+        #[arg(long)]
+        explain: bool,
+        #[arg(long, default_value = "default")]
+        instance: String,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    if let Err(e) = rt.block_on(run(cli)) {
+        eprintln!("nat64-ctl: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Cmd::Attach {
+            interfaces,
+            xdp_mode,
+            instance,
+            bpf_log_level,
+        } => attach(interfaces, xdp_mode, instance, bpf_log_level).await,
+        Cmd::Stats {
+            command:
+                StatsCmd::Display {
+                    json,
+                    all,
+                    explain,
+                    instance,
+                },
+        } => {
+            bpffs::validate_instance(&instance)?;
+            let path = bpffs::instance_dir(&instance).join(stats::STATS_MAP);
+            if !path.exists() {
+                bail!(
+                    "no gateway instance {instance:?} is running ({} does not exist)",
+                    path.display()
+                );
+            }
+            let map = stats::open_pinned(&path)?;
+            let values = stats::read(&map)?;
+            if json {
+                println!("{}", stats::render_json(&values, all));
+            } else {
+                print!("{}", stats::render_text(&values, all, explain));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn require_root() -> Result<()> {
+    if unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "nat64-ctl attach must run as root (it needs CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN)"
+        );
+    }
+    Ok(())
+}
+
+async fn attach(
+    interfaces: Vec<String>,
+    mode: AttachMode,
+    instance: String,
+    log_level: BpfLogLevel,
+) -> Result<()> {
+    bpffs::validate_instance(&instance)?;
+    // Check everything the operator typed before touching the kernel.
+    for iface in &interfaces {
+        loader::ifindex(iface)?;
+    }
+    require_root()?;
+    bpffs::ensure_mounted()?;
+    let dir = bpffs::instance_dir(&instance);
+    let stats_pin = dir.join(stats::STATS_MAP);
+    if stats_pin.exists() {
+        bail!("gateway instance {instance:?} already runs ({} exists); stop it or pick another --instance", stats_pin.display());
+    }
+
+    let mut ebpf = loader::load(log_level)?;
+    let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!("kernel-side logging unavailable: {e}");
+            None
+        }
+    };
+    let prog = loader::xdp_program(&mut ebpf)?;
+    for iface in &interfaces {
+        let (_link, used) = loader::attach(prog, iface, mode)?;
+        tracing::info!("attached XDP to {iface} ({used} mode)");
+    }
+
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let stats_map = stats::take(&mut ebpf)?;
+    stats_map
+        .pin(&stats_pin)
+        .with_context(|| format!("pinning {}", stats_pin.display()))?;
+    let _pin_guard = PinGuard(stats_pin);
+    tracing::info!("gateway instance {instance:?} running; SIGINT or SIGTERM detaches");
+
+    if let Some(logger) = logger {
+        tokio::spawn(forward_kernel_logs(logger));
+    }
+
+    let mut term = tokio::signal::unix::signal(SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("signal received: detaching");
+    // Give the log reader a last chance so that lines emitted just before exit show up.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(ebpf); // detaches every link
+    Ok(())
+}
+
+/// Removes the pins of this instance on every exit path.
+struct PinGuard(std::path::PathBuf);
+
+impl Drop for PinGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir(dir);
+            if let Some(inst) = dir.parent() {
+                let _ = std::fs::remove_dir(inst);
+            }
+        }
+    }
+}
+
+/// aya-log records arrive on a ring buffer; the `log` facade bridges them into tracing.
+async fn forward_kernel_logs<T: log::Log>(logger: aya_log::EbpfLogger<T>) {
+    // SAFETY: the logger owns its ring-buffer fd for its whole life and always returns the
+    // same one; the AsyncFd owns the logger, so the fd outlives the registration.
+    let Ok(mut fd) =
+        (unsafe { AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE) })
+    else {
+        return;
+    };
+    loop {
+        let Ok(mut guard) = fd.readable_mut().await else {
+            return;
+        };
+        guard.get_inner_mut().flush();
+        guard.clear_ready();
+    }
+}

@@ -1,0 +1,71 @@
+//! Reading the per-CPU counters.
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use aya::maps::{Map, MapData, PerCpuArray};
+use nat64_common::Counter;
+
+pub const STATS_MAP: &str = "NAT64_STATS";
+
+/// Sum of every CPU's slot, in `Counter::ALL` order.
+pub fn read(map: &PerCpuArray<MapData, u64>) -> Result<Vec<(Counter, u64)>> {
+    Counter::ALL
+        .iter()
+        .map(|&c| {
+            let per_cpu = map
+                .get(&c.index(), 0)
+                .with_context(|| format!("reading counter {}", c.name()))?;
+            Ok((c, per_cpu.iter().sum()))
+        })
+        .collect()
+}
+
+pub fn open_pinned(path: &Path) -> Result<PerCpuArray<MapData, u64>> {
+    let data = MapData::from_pin(path).with_context(|| format!("opening {}", path.display()))?;
+    PerCpuArray::try_from(Map::PerCpuArray(data)).context("pinned stats map has an unexpected type")
+}
+
+pub fn take(ebpf: &mut aya::Ebpf) -> Result<PerCpuArray<MapData, u64>> {
+    let map = ebpf
+        .take_map(STATS_MAP)
+        .context("stats map missing from the object")?;
+    PerCpuArray::try_from(map).context("stats map has an unexpected type")
+}
+
+/// Human-readable table; zero counters hidden unless `all`.
+pub fn render_text(values: &[(Counter, u64)], all: bool, explain: bool) -> String {
+    let mut out = String::new();
+    for (c, v) in values.iter().filter(|(_, v)| all || *v != 0) {
+        if explain {
+            out.push_str(&format!("{:<28} {:>14}  {}\n", c.name(), v, c.explain()));
+        } else {
+            out.push_str(&format!("{:<28} {:>14}\n", c.name(), v));
+        }
+    }
+    out
+}
+
+pub fn render_json(values: &[(Counter, u64)], all: bool) -> String {
+    let obj: serde_json::Map<String, serde_json::Value> = values
+        .iter()
+        .filter(|(_, v)| all || *v != 0)
+        .map(|(c, v)| (c.name().to_string(), (*v).into()))
+        .collect();
+    serde_json::Value::Object(obj).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_counters_hidden_unless_all() {
+        let values = vec![(Counter::RxIpv6, 3), (Counter::RxIpv4, 0)];
+        let text = render_text(&values, false, false);
+        assert!(text.contains("rx_ipv6") && text.contains(" 3\n"));
+        assert!(!text.contains("rx_ipv4"));
+        assert!(render_text(&values, true, false).contains("rx_ipv4"));
+        assert_eq!(render_json(&values, false), r#"{"rx_ipv6":3}"#);
+        assert!(render_text(&values, false, true).contains(Counter::RxIpv6.explain()));
+    }
+}

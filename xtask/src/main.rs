@@ -1,0 +1,121 @@
+//! Project automation: `cargo xtask <command>`.
+//!
+//! Every command bootstraps what it needs (nightly rust-src, a bpf-linker matching the
+//! nightly's LLVM, Debian packages for the lab), so that a fresh machine needs nothing
+//! but rustup and this repository.
+mod bootstrap;
+mod ebpf;
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "nat64 build, test and demo automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install the eBPF toolchain if needed and build the XDP object.
+    BuildEbpf,
+    /// Build everything: the eBPF object and nat64-ctl (with the object embedded).
+    Build,
+    /// Run every test tier: host unit tests, BPF_PROG_TEST_RUN fixtures, netns lab tests.
+    Test {
+        /// Extra arguments passed to `cargo test` (e.g. a test name filter).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Build the demo lab (IPv6-only client, gateway, IPv4-only server), run traffic
+    /// through the gateway and show what happened.
+    Demo,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    match cli.command {
+        Cmd::BuildEbpf => {
+            bootstrap::ebpf_toolchain()?;
+            ebpf::build(&root)?;
+        }
+        Cmd::Build => build_all(&root)?,
+        Cmd::Test { args } => {
+            build_all(&root)?;
+            bootstrap::lab_packages()?;
+            step("host unit tests, BPF_PROG_TEST_RUN fixtures and netns lab tests");
+            let mut cmd = Command::new("cargo");
+            cmd.args(["test", "--workspace", "--exclude", "nat64-ebpf"]);
+            if !args.is_empty() {
+                cmd.args(&args);
+            }
+            // The lab tests create namespaces and attach XDP; running them in parallel
+            // would only make their failures harder to read on a 2-core machine.
+            cmd.env("RUST_TEST_THREADS", "1");
+            run_cmd(&mut cmd)?;
+        }
+        Cmd::Demo => {
+            build_all(&root)?;
+            bootstrap::lab_packages()?;
+            step("running the demo lab");
+            run_cmd(Command::new("cargo").args([
+                "run",
+                "--quiet",
+                "-p",
+                "nat64-tests",
+                "--bin",
+                "nat64-demo",
+            ]))?;
+        }
+    }
+    Ok(())
+}
+
+fn build_all(root: &std::path::Path) -> Result<()> {
+    bootstrap::ebpf_toolchain()?;
+    ebpf::build(root)?;
+    step("building nat64-ctl (embeds the eBPF object)");
+    run_cmd(Command::new("cargo").args(["build", "-p", "nat64-ctl"]))
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn step(msg: &str) {
+    eprintln!("\x1b[1m==> {msg}\x1b[0m");
+}
+
+pub fn run_cmd(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("{:?} failed ({status})", display(cmd));
+    }
+    Ok(())
+}
+
+pub fn display(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
