@@ -1,1 +1,406 @@
+//! Network-namespace lab harness for nat64's end-to-end tests and demo.
+//!
+//! Every namespace and process it creates is torn down on drop, which also runs while a
+//! failing test unwinds. Namespaces left behind by a crashed run (SIGKILL, power loss) are
+//! swept on the next run: their names carry the creating process's PID, and a namespace
+//! whose creator is gone is deleted.
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
 
+use anyhow::{bail, Context, Result};
+
+pub mod packet;
+
+/// Every namespace this project's tests create starts with this.
+pub const NETNS_PREFIX: &str = "nat64t-";
+
+/// Whether this process may build labs. Outside CI a missing capability skips the test
+/// with a message; with CI=true it fails the test, so CI can never pass by skipping.
+pub fn lab_available(test: &str) -> bool {
+    let reason = if unsafe { libc::geteuid() } != 0 {
+        Some("not running as root".to_string())
+    } else if !Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+    {
+        Some("`ip netns` does not work here".to_string())
+    } else {
+        None
+    };
+    match reason {
+        None => true,
+        Some(r) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: cannot run under CI=true: {r}")
+        }
+        Some(r) => {
+            eprintln!("SKIPPED {test}: {r} (root, netns and BPF are needed)");
+            false
+        }
+    }
+}
+
+/// Path of the nat64-ctl binary under test: $NAT64_CTL, else the workspace's debug build.
+pub fn nat64_ctl_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("NAT64_CTL") {
+        return p.into();
+    }
+    let p = workspace_root().join("target/debug/nat64-ctl");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo xtask build` (or `cargo xtask test`)",
+        p.display()
+    );
+    p
+}
+
+pub fn workspace_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Deletes namespaces with our prefix whose creating process no longer exists.
+pub fn sweep_stale_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let Some(rest) = name.strip_prefix(NETNS_PREFIX) else {
+            continue;
+        };
+        let pid: i32 = rest
+            .split(['x', '-'])
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        if pid > 0 && unsafe { libc::kill(pid, 0) } == 0 {
+            continue; // its creator still runs
+        }
+        eprintln!("sweeping stale namespace {name}");
+        let _ = Command::new("ip").args(["netns", "del", name]).status();
+    }
+}
+
+static NEXT_LAB: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn create(name: String) -> Result<Netns> {
+        run_ok(Command::new("ip").args(["netns", "add", &name]))?;
+        let ns = Netns { name };
+        ns.sh("ip link set lo up")?;
+        Ok(ns)
+    }
+
+    /// `ip netns exec NAME …`: also bind-mounts /etc/netns/NAME/* (resolv.conf) over /etc.
+    pub fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Only the network namespace changes (nsenter --net): the host's mounts, and so the
+    /// host's /sys/fs/bpf, stay visible. nat64-ctl runs this way so that its pins are
+    /// shared between invocations (each `ip netns exec` gets a private /sys).
+    pub fn cmd_net_only(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.name))
+            .arg("--")
+            .arg(program);
+        c
+    }
+
+    /// Runs a shell command line in the namespace with a timeout; fails on non-zero exit.
+    pub fn sh(&self, script: &str) -> Result<String> {
+        let out = self.sh_output(script, Duration::from_secs(30))?;
+        if !out.status.success() {
+            bail!(
+                "[{}] `{script}` failed ({}): {}{}",
+                self.name,
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs a shell command line and returns its output whatever the exit status.
+    pub fn sh_output(&self, script: &str, timeout: Duration) -> Result<Output> {
+        let mut c = self.cmd("timeout");
+        c.args([
+            "--kill-after=5",
+            &format!("{}", timeout.as_secs().max(1)),
+            "sh",
+            "-c",
+            script,
+        ]);
+        c.stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running `{script}` in {}", self.name))
+    }
+
+    /// Starts a long-running program; it is stopped when the returned handle drops.
+    pub fn spawn(&self, mut cmd: Command, label: &str) -> Result<Daemon> {
+        let log = std::env::temp_dir().join(format!("{}-{}.log", self.name, label));
+        let file = std::fs::File::create(&log)?;
+        cmd.stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {label} in {}", self.name))?;
+        Ok(Daemon {
+            child: Some(child),
+            label: label.to_string(),
+            log,
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Processes still inside would keep nothing alive (the netns file goes with `del`),
+        // but kill them so nothing outlives the test.
+        let _ = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+            .map(|o| {
+                for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    if let Ok(pid) = pid.parse::<i32>() {
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            });
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// A background process, stopped (SIGINT, then SIGKILL after 5 s) on drop.
+pub struct Daemon {
+    child: Option<Child>,
+    pub label: String,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// The process's output so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `pred(output)` holds, or fails with the output if the process exits or
+    /// the time runs out.
+    pub fn wait_for_output(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let out = self.output();
+            if pred(&out) {
+                return Ok(());
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!("{} exited ({status}) before {what}:\n{out}", self.label);
+            }
+            if start.elapsed() > timeout {
+                bail!("{}: no {what} after {timeout:?}:\n{out}", self.label);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGINT, then waits; returns the exit status (SIGKILL after 5 s).
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(s)) = child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        child.wait().ok()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn run_ok(cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Addresses of the reference deployment (documentation prefixes only).
+pub mod addr {
+    pub const CLIENT6: &str = "2001:db8:6::2";
+    pub const GW6: &str = "2001:db8:6::1";
+    pub const GW4: &str = "192.0.2.1";
+    pub const SERVER4: &str = "192.0.2.2";
+}
+
+/// The reference deployment: IPv6-only `client6` ─ `gateway` ─ IPv4-only `server4`.
+///
+/// client6 `eth0` 2001:db8:6::2/64, default route via the gateway (so any pool6 works);
+/// gateway `eth6` 2001:db8:6::1/64 and `eth4` 192.0.2.1/24, forwarding on;
+/// server4 `eth0` 192.0.2.2/24, default route via the gateway.
+/// Field order is drop order: the gateway daemon stops before the namespaces go.
+pub struct Lab {
+    pub gateway_daemon: Option<Daemon>,
+    pub client6: Netns,
+    pub gateway: Netns,
+    pub server4: Netns,
+    /// bpffs instance name of this lab's gateway.
+    pub instance: String,
+}
+
+impl Lab {
+    pub fn reference() -> Result<Lab> {
+        sweep_stale_namespaces();
+        let id = format!(
+            "{}x{}",
+            std::process::id(),
+            NEXT_LAB.fetch_add(1, Ordering::Relaxed)
+        );
+        let ns = |role: &str| Netns::create(format!("{NETNS_PREFIX}{id}-{role}"));
+        let client6 = ns("c6")?;
+        let gateway = ns("gw")?;
+        let server4 = ns("s4")?;
+        veth(&client6, "eth0", &gateway, "eth6")?;
+        veth(&server4, "eth0", &gateway, "eth4")?;
+
+        client6.sh(&format!(
+            "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.eth0.accept_dad=0 && \
+             ip -6 addr add {}/64 dev eth0 nodad && ip link set eth0 up && \
+             ip -6 route add default via {} dev eth0",
+            addr::CLIENT6,
+            addr::GW6
+        ))?;
+        gateway.sh(&format!(
+            "sysctl -qw net.ipv6.conf.all.forwarding=1 net.ipv4.ip_forward=1 net.ipv6.conf.all.accept_dad=0 && \
+             ip -6 addr add {}/64 dev eth6 nodad && ip addr add {}/24 dev eth4 && \
+             ip link set eth6 up && ip link set eth4 up",
+            addr::GW6,
+            addr::GW4
+        ))?;
+        server4.sh(&format!(
+            "ip addr add {}/24 dev eth0 && ip link set eth0 up && ip route add default via {}",
+            addr::SERVER4,
+            addr::GW4
+        ))?;
+        // XDP_REDIRECT into a veth is delivered only when the peer runs XDP or has GRO on;
+        // GRO counts only when enabled after the link is up.
+        for (ns, dev) in [(&client6, "eth0"), (&server4, "eth0")] {
+            ns.sh(&format!("ethtool -K {dev} gro on >/dev/null"))?;
+        }
+        let instance = format!("lab-{id}");
+        Ok(Lab {
+            gateway_daemon: None,
+            client6,
+            gateway,
+            server4,
+            instance,
+        })
+    }
+
+    /// Starts `nat64-ctl attach eth6 eth4 <extra>` in the gateway and waits until it runs.
+    pub fn start_gateway(&mut self, extra: &[&str]) -> Result<()> {
+        let mut cmd = self.gateway.cmd_net_only(nat64_ctl_bin());
+        cmd.args(["attach", "eth6", "eth4", "--instance", &self.instance])
+            .args(extra);
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("NAT64_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        );
+        let mut d = self.gateway.spawn(cmd, "nat64-ctl")?;
+        d.wait_for_output("the gateway to run", Duration::from_secs(20), |o| {
+            o.contains("running;")
+        })?;
+        self.gateway_daemon = Some(d);
+        Ok(())
+    }
+
+    /// Runs `nat64-ctl <args>` against this lab's gateway instance.
+    pub fn ctl(&self, args: &[&str]) -> Result<Output> {
+        let mut cmd = self.gateway.cmd_net_only(nat64_ctl_bin());
+        cmd.args(args).args(["--instance", &self.instance]);
+        cmd.stdin(Stdio::null())
+            .output()
+            .context("running nat64-ctl")
+    }
+
+    /// `nat64-ctl stats display --json --all` as a map.
+    pub fn stats(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
+        let out = self.ctl(&["stats", "display", "--json", "--all"])?;
+        if !out.status.success() {
+            bail!(
+                "stats display failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        match serde_json::from_slice(&out.stdout)? {
+            serde_json::Value::Object(m) => Ok(m),
+            other => bail!("stats display printed {other}"),
+        }
+    }
+
+    pub fn counter(&self, name: &str) -> Result<u64> {
+        self.stats()?
+            .get(name)
+            .and_then(|v| v.as_u64())
+            .with_context(|| format!("no counter {name}"))
+    }
+}
+
+/// A veth pair with one end in each namespace, TX checksum offload off on both ends
+/// (partial checksums from local sockets would break the translator's rewrites).
+fn veth(a: &Netns, a_dev: &str, b: &Netns, b_dev: &str) -> Result<()> {
+    run_ok(Command::new("ip").args([
+        "link", "add", a_dev, "netns", &a.name, "type", "veth", "peer", "name", b_dev, "netns",
+        &b.name,
+    ]))?;
+    a.sh(&format!("ethtool -K {a_dev} tx off >/dev/null"))?;
+    b.sh(&format!("ethtool -K {b_dev} tx off >/dev/null"))?;
+    Ok(())
+}

@@ -26,7 +26,7 @@ enum Cmd {
     Build,
     /// Run every test tier: host unit tests, BPF_PROG_TEST_RUN fixtures, netns lab tests.
     Test {
-        /// Extra arguments passed to `cargo test` (e.g. a test name filter).
+        /// Extra arguments for the test binaries (e.g. a test name filter).
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
@@ -58,9 +58,9 @@ fn run() -> Result<()> {
             step("host unit tests, BPF_PROG_TEST_RUN fixtures and netns lab tests");
             let mut cmd = Command::new("cargo");
             cmd.args(["test", "--workspace", "--exclude", "nat64-ebpf"]);
-            if !args.is_empty() {
-                cmd.args(&args);
-            }
+            // --show-output keeps the tests' own lines (which BPF program ran, which
+            // counters moved) in the log, so a green run shows what it proved.
+            cmd.arg("--").arg("--show-output").args(&args);
             // The lab tests create namespaces and attach XDP; running them in parallel
             // would only make their failures harder to read on a 2-core machine.
             cmd.env("RUST_TEST_THREADS", "1");
