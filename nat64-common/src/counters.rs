@@ -1,77 +1,96 @@
 //! Per-CPU statistics. The XDP program keeps one `PerCpuArray<u64>` of
 //! `Counter::COUNT` slots; nat64-ctl sums the CPUs and names each slot.
 
-/// Index into the `STATS` per-CPU array. Each drop reason gets its own slot so that an
-/// operator can tell *why* packets vanish, not just that they did.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Counter {
-    /// Ethernet frames carrying IPv6 seen by the program.
-    RxIpv6 = 0,
-    /// Ethernet frames carrying IPv4 seen by the program.
-    RxIpv4,
-    /// Frames that are neither IPv4 nor IPv6 (ARP, LLDP, …); always passed.
-    RxOther,
-    /// Frame too short to hold an Ethernet header.
-    DropTruncatedEth,
-    /// Verdicts.
-    VerdictPass,
-    VerdictDrop,
-    VerdictTx,
-    VerdictRedirect,
-    VerdictAborted,
+/// One table defines the enum, its slot order, the stable names and the explanations, so
+/// they cannot drift apart.
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $explain:literal; )+) => {
+        /// Index into the `NAT64_STATS` per-CPU array. Each drop reason has its own slot
+        /// so that an operator can tell *why* packets vanish, not just that they did.
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Counter {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl Counter {
+            /// Every counter, in slot order.
+            pub const ALL: &'static [Counter] = &[ $( Counter::$variant, )+ ];
+
+            /// Stable machine name (metrics labels, JSON keys).
+            pub const fn name(self) -> &'static str {
+                match self { $( Counter::$variant => $name, )+ }
+            }
+
+            /// One line for `nat64-ctl stats display --explain`.
+            pub const fn explain(self) -> &'static str {
+                match self { $( Counter::$variant => $explain, )+ }
+            }
+        }
+    };
+}
+
+counters! {
+    RxIpv6 = "rx_ipv6", "IPv6 packets received on an attached interface";
+    RxIpv4 = "rx_ipv4", "IPv4 packets received on an attached interface";
+    RxOther = "rx_other", "non-IP frames received (passed to the kernel untouched)";
+    PassNotOurs6 = "pass_not_pool6", "IPv6 packets not addressed to pool6 (passed to the kernel untouched)";
+    PassNotOurs4 = "pass_not_pool4", "IPv4 packets not addressed to a pool4 address (passed to the kernel untouched)";
+
+    Xlat6to4Tcp = "xlat_6to4_tcp", "TCP packets translated from IPv6 to IPv4";
+    Xlat6to4Udp = "xlat_6to4_udp", "UDP packets translated from IPv6 to IPv4";
+    Xlat6to4Icmp = "xlat_6to4_icmp", "ICMPv6 echo packets translated to ICMPv4";
+    Xlat4to6Tcp = "xlat_4to6_tcp", "TCP packets translated from IPv4 to IPv6";
+    Xlat4to6Udp = "xlat_4to6_udp", "UDP packets translated from IPv4 to IPv6";
+    Xlat4to6Icmp = "xlat_4to6_icmp", "ICMPv4 echo packets translated to ICMPv6";
+    UdpZeroChecksumComputed = "udp_zero_checksum_computed", "IPv4 UDP packets without checksum that got a full IPv6 checksum computed";
+
+    FwdRedirect = "fwd_redirect", "translated packets sent straight to the next hop (FIB lookup hit)";
+    FwdPassNoNeighbour = "fwd_pass_no_neighbour", "translated packets handed to the kernel because the next hop's MAC is not yet known";
+    FwdPassNoRoute = "fwd_pass_no_route", "translated packets handed to the kernel because the FIB lookup found no usable route";
+
+    DropTruncatedEth = "drop_truncated_ethernet", "frames shorter than an Ethernet header";
+    DropTruncatedIpv6 = "drop_truncated_ipv6", "IPv6 packets shorter than their header";
+    DropTruncatedIpv4 = "drop_truncated_ipv4", "IPv4 packets shorter than their header";
+    DropBadIpv4Header = "drop_bad_ipv4_header", "IPv4 headers with a wrong version or IHL";
+    DropBadIpv4Checksum = "drop_bad_ipv4_checksum", "IPv4 headers whose checksum does not verify (a fresh header must not launder them)";
+    DropBadIpv4Options = "drop_bad_ipv4_options", "IPv4 packets with a malformed options area";
+    DropBadLength = "drop_bad_length", "packets whose length field claims more bytes than the frame holds";
+    DropTruncatedL4 = "drop_truncated_l4", "packets too short for their TCP, UDP or ICMP header";
+    DropExtHeaderUnknown = "drop_ext_header_unknown", "IPv6 packets with an extension header the translator cannot skip";
+    DropExtHeaderChainTooLong = "drop_ext_header_chain_too_long", "IPv6 packets with more extension headers than the translator walks";
+    DropRoutingHeader = "drop_routing_header", "IPv6 packets with a Routing header whose Segments Left is not zero (RFC 7915 §5.1)";
+    DropFragment = "drop_fragment", "fragmented packets (fragment translation is not implemented yet)";
+    DropIpv4SourceRoute = "drop_ipv4_source_route", "IPv4 packets with a source-route option (RFC 7915 §4.1)";
+    DropHopLimit = "drop_hop_limit_exceeded", "packets that would leave the gateway with TTL or hop limit 0";
+    DropIcmp6Unsupported = "drop_icmpv6_untranslatable", "ICMPv6 types with no ICMPv4 equivalent (ND, MLD, RA, redirect, ...)";
+    DropIcmp4Unsupported = "drop_icmpv4_untranslatable", "ICMPv4 types with no ICMPv6 equivalent (timestamp, address mask, source quench, ...)";
+    DropIcmpError = "drop_icmp_error", "ICMP error messages (translation of errors and their inner packets is not implemented yet)";
+    DropUnsupportedProto = "drop_unsupported_protocol", "packets to pool6/pool4 carrying a protocol other than TCP, UDP and ICMP";
+    DropNonGlobalIpv4 = "drop_nonglobal_ipv4", "non-global IPv4 addresses under the well-known prefix 64:ff9b::/96 (RFC 6052 §3.1)";
+    DropNoBib6 = "drop_no_bib6", "IPv6 packets whose source has no binding";
+    DropNoBib4 = "drop_no_bib4", "IPv4 packets to a pool4 address and port with no binding (no open relay)";
+    DropAdjustFailed = "drop_adjust_failed", "packets the kernel could not resize for translation";
+    DropUdpZeroChecksumTooLong = "drop_udp_zero_checksum_too_long", "IPv4 UDP packets without checksum too long to checksum in XDP";
+
+    VerdictPass = "verdict_pass", "packets handed to the kernel stack (XDP_PASS)";
+    VerdictDrop = "verdict_drop", "packets dropped (XDP_DROP); the drop_* counters say why";
+    VerdictTx = "verdict_tx", "packets sent back out of the receiving interface (XDP_TX)";
+    VerdictRedirect = "verdict_redirect", "packets redirected to another interface (XDP_REDIRECT)";
+    VerdictAborted = "verdict_aborted", "program errors (XDP_ABORTED); should stay zero";
 }
 
 impl Counter {
-    /// Every counter, in slot order. Kept next to the enum so a new variant that is
-    /// forgotten here fails the `table_matches_discriminants` test.
-    pub const ALL: &'static [Counter] = &[
-        Counter::RxIpv6,
-        Counter::RxIpv4,
-        Counter::RxOther,
-        Counter::DropTruncatedEth,
-        Counter::VerdictPass,
-        Counter::VerdictDrop,
-        Counter::VerdictTx,
-        Counter::VerdictRedirect,
-        Counter::VerdictAborted,
-    ];
-
     /// Number of slots the stats map must have.
     pub const COUNT: u32 = Self::ALL.len() as u32;
 
-    /// Stable machine name (metrics labels, JSON keys).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Counter::RxIpv6 => "rx_ipv6",
-            Counter::RxIpv4 => "rx_ipv4",
-            Counter::RxOther => "rx_other",
-            Counter::DropTruncatedEth => "drop_truncated_ethernet",
-            Counter::VerdictPass => "verdict_pass",
-            Counter::VerdictDrop => "verdict_drop",
-            Counter::VerdictTx => "verdict_tx",
-            Counter::VerdictRedirect => "verdict_redirect",
-            Counter::VerdictAborted => "verdict_aborted",
-        }
-    }
-
-    /// One line for `nat64-ctl stats display --explain`.
-    pub const fn explain(self) -> &'static str {
-        match self {
-            Counter::RxIpv6 => "IPv6 packets received on an attached interface",
-            Counter::RxIpv4 => "IPv4 packets received on an attached interface",
-            Counter::RxOther => "non-IP frames received (passed to the kernel untouched)",
-            Counter::DropTruncatedEth => "frames shorter than an Ethernet header (dropped)",
-            Counter::VerdictPass => "packets handed to the kernel stack (XDP_PASS)",
-            Counter::VerdictDrop => "packets dropped (XDP_DROP); see the drop_* counters for why",
-            Counter::VerdictTx => "packets sent back out of the receiving interface (XDP_TX)",
-            Counter::VerdictRedirect => "packets redirected to another interface (XDP_REDIRECT)",
-            Counter::VerdictAborted => "program errors (XDP_ABORTED); should stay zero",
-        }
-    }
-
     pub const fn index(self) -> u32 {
         self as u32
+    }
+
+    /// Whether this counter is a drop reason.
+    pub fn is_drop(self) -> bool {
+        self.name().starts_with("drop_")
     }
 }
 
@@ -80,7 +99,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_matches_discriminants() {
+    fn slots_follow_the_table() {
         for (i, c) in Counter::ALL.iter().enumerate() {
             assert_eq!(
                 c.index() as usize,
@@ -88,22 +107,24 @@ mod tests {
                 "{c:?} is out of order in Counter::ALL"
             );
         }
-        // The last discriminant + 1 must equal the table length: catches a variant
-        // added to the enum but not to ALL.
         assert_eq!(Counter::VerdictAborted.index() + 1, Counter::COUNT);
     }
 
     #[test]
-    fn names_are_unique_snake_case() {
+    fn names_are_unique_snake_case_and_explained() {
         for (i, a) in Counter::ALL.iter().enumerate() {
-            assert!(a
-                .name()
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()));
+            assert!(
+                a.name()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()),
+                "{}",
+                a.name()
+            );
             assert!(!a.explain().is_empty());
             for b in &Counter::ALL[i + 1..] {
                 assert_ne!(a.name(), b.name());
             }
         }
+        assert!(Counter::DropNoBib4.is_drop() && !Counter::RxIpv6.is_drop());
     }
 }

@@ -5,5 +5,10 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod counters;
+pub mod csum;
+pub mod icmp;
+pub mod maps;
+pub mod rfc6052;
+pub mod xlat;
 
 pub use counters::Counter;

@@ -1,6 +1,7 @@
 //! nat64-ctl as a library: the embedded eBPF object and the pieces the CLI, the tests and
 //! the benchmarks share (loading, pin paths, reading counters).
 pub mod bpffs;
+pub mod config;
 pub mod loader;
 pub mod stats;
 

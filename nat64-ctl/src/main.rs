@@ -4,7 +4,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use nat64_ctl::{
-    bpffs,
+    bpffs, config,
     loader::{self, AttachMode, BpfLogLevel},
     stats,
 };
@@ -37,12 +37,50 @@ enum Cmd {
         /// Level of the log lines the XDP program itself emits.
         #[arg(long, value_enum, default_value_t = BpfLogLevel::Warn)]
         bpf_log_level: BpfLogLevel,
+        #[command(flatten)]
+        xlat: XlatArgs,
     },
     /// Statistics of a running gateway.
     Stats {
         #[command(subcommand)]
         command: StatsCmd,
     },
+}
+
+/// What to translate and how.
+#[derive(clap::Args)]
+struct XlatArgs {
+    /// RFC 6052 prefix that IPv4 addresses are embedded in (/32, /40, /48, /56, /64 or /96).
+    #[arg(long, default_value = config::DEFAULT_POOL6)]
+    pool6: String,
+    /// Translate non-global IPv4 addresses (RFC 1918, documentation ranges, ...) under the
+    /// well-known prefix 64:ff9b::/96, which RFC 6052 §3.1 forbids.
+    #[arg(long)]
+    allow_nonglobal_ipv4: bool,
+    /// IPv4 address owned by the gateway for translated flows (repeatable).
+    #[arg(long = "pool4")]
+    pool4: Vec<std::net::Ipv4Addr>,
+    /// Static binding `PROTO IPV4#PORT IPV6#PORT` (repeatable), e.g.
+    /// "udp 203.0.113.1#5000 2001:db8::5#5000".
+    #[arg(long = "bib")]
+    bib: Vec<String>,
+}
+
+impl XlatArgs {
+    fn settings(&self) -> Result<config::Settings> {
+        let s = config::Settings {
+            pool6: config::parse_pool6(&self.pool6)?,
+            allow_nonglobal: self.allow_nonglobal_ipv4,
+            pool4: self.pool4.clone(),
+            static_bib: self
+                .bib
+                .iter()
+                .map(|b| b.parse().map_err(|e| anyhow::anyhow!("--bib: {e:#}")))
+                .collect::<Result<_>>()?,
+        };
+        s.validate()?;
+        Ok(s)
+    }
 }
 
 #[derive(Subcommand)]
@@ -88,7 +126,11 @@ async fn run(cli: Cli) -> Result<()> {
             xdp_mode,
             instance,
             bpf_log_level,
-        } => attach(interfaces, xdp_mode, instance, bpf_log_level).await,
+            xlat,
+        } => {
+            let settings = xlat.settings()?;
+            attach(interfaces, xdp_mode, instance, bpf_log_level, settings).await
+        }
         Cmd::Stats {
             command:
                 StatsCmd::Display {
@@ -132,6 +174,7 @@ async fn attach(
     mode: AttachMode,
     instance: String,
     log_level: BpfLogLevel,
+    settings: config::Settings,
 ) -> Result<()> {
     bpffs::validate_instance(&instance)?;
     // Check everything the operator typed before touching the kernel.
@@ -154,6 +197,8 @@ async fn attach(
             None
         }
     };
+    // Configure before attaching: the first packet must already see the settings.
+    config::apply(&mut ebpf, &settings)?;
     let prog = loader::xdp_program(&mut ebpf)?;
     for iface in &interfaces {
         let (_link, used) = loader::attach(prog, iface, mode)?;

@@ -2,9 +2,16 @@
 //! here; the translation rules come from `nat64-common`.
 #![no_std]
 #![no_main]
+// `parse::opaque` hides a value from LLVM with an empty asm statement.
+#![feature(asm_experimental_arch)]
 
+mod fwd;
+mod l4;
+mod maps;
 mod parse;
 mod stats;
+mod xlat46;
+mod xlat64;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use aya_log_ebpf::debug;
@@ -31,11 +38,19 @@ pub fn nat64(ctx: XdpContext) -> u32 {
 #[inline(always)]
 fn try_nat64(ctx: &XdpContext) -> Result<u32, Counter> {
     match parse_eth(ctx)? {
-        EthProto::Ipv6 => stats::count(Counter::RxIpv6),
-        EthProto::Ipv4 => stats::count(Counter::RxIpv4),
-        EthProto::Other => stats::count(Counter::RxOther),
+        EthProto::Ipv6 => {
+            stats::count(Counter::RxIpv6);
+            xlat64::try_6to4(ctx)
+        }
+        EthProto::Ipv4 => {
+            stats::count(Counter::RxIpv4);
+            xlat46::try_4to6(ctx)
+        }
+        EthProto::Other => {
+            stats::count(Counter::RxOther);
+            Ok(xdp_action::XDP_PASS)
+        }
     }
-    Ok(xdp_action::XDP_PASS)
 }
 
 #[cfg(not(test))]

@@ -1,0 +1,243 @@
+//! Gateway settings: parsed and validated in full before anything touches the kernel, then
+//! written into the program's maps.
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    str::FromStr,
+};
+
+use anyhow::{anyhow, bail, Context, Result};
+use aya::{
+    maps::{Array, HashMap},
+    Ebpf,
+};
+use ipnet::Ipv6Net;
+use nat64_common::{
+    maps::{
+        Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, BIB_F_STATIC,
+        CONFIG_F_ALLOW_NONGLOBAL, MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_POOL4, PROTO_ICMP, PROTO_TCP,
+        PROTO_UDP,
+    },
+    rfc6052::Pool6,
+};
+
+pub const DEFAULT_POOL6: &str = "64:ff9b::/96";
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub pool6: Pool6,
+    pub allow_nonglobal: bool,
+    pub pool4: Vec<Ipv4Addr>,
+    pub static_bib: Vec<StaticBib>,
+}
+
+/// `--pool6`: an RFC 6052 prefix.
+pub fn parse_pool6(s: &str) -> Result<Pool6> {
+    let net: Ipv6Net = s
+        .parse()
+        .map_err(|e| anyhow!("--pool6 {s:?}: not an IPv6 prefix ({e})"))?;
+    Pool6::new(net.addr().octets(), net.prefix_len())
+        .map_err(|e| anyhow!("--pool6 {s:?}: {}", e.reason()))
+}
+
+/// A static binding: `PROTO IPV4#PORT IPV6#PORT`, e.g. `udp 203.0.113.1#2000 2001:db8::5#2000`
+/// (for icmp the "port" is the echo identifier).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaticBib {
+    pub proto: u8,
+    pub addr4: Ipv4Addr,
+    pub port4: u16,
+    pub addr6: Ipv6Addr,
+    pub port6: u16,
+}
+
+pub fn parse_proto(s: &str) -> Result<u8> {
+    Ok(match s {
+        "tcp" => PROTO_TCP,
+        "udp" => PROTO_UDP,
+        "icmp" => PROTO_ICMP,
+        _ => bail!("protocol {s:?}: expected tcp, udp or icmp"),
+    })
+}
+
+pub fn proto_name(p: u8) -> &'static str {
+    match p {
+        PROTO_TCP => "tcp",
+        PROTO_UDP => "udp",
+        PROTO_ICMP => "icmp",
+        _ => "?",
+    }
+}
+
+fn split_port(s: &str) -> Result<(&str, u16)> {
+    let (a, p) = s
+        .rsplit_once('#')
+        .ok_or_else(|| anyhow!("{s:?}: expected ADDRESS#PORT"))?;
+    let port = p
+        .parse()
+        .map_err(|_| anyhow!("{s:?}: port {p:?} is not a number from 0 to 65535"))?;
+    Ok((a, port))
+}
+
+impl FromStr for StaticBib {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        let [proto, v4, v6] = parts[..] else {
+            bail!("static BIB entry {s:?}: expected `PROTO IPV4#PORT IPV6#PORT`");
+        };
+        let proto = parse_proto(proto).with_context(|| format!("static BIB entry {s:?}"))?;
+        let (a4, port4) = split_port(v4).with_context(|| format!("static BIB entry {s:?}"))?;
+        let (a6, port6) = split_port(v6).with_context(|| format!("static BIB entry {s:?}"))?;
+        let addr4 = a4
+            .parse()
+            .map_err(|_| anyhow!("static BIB entry {s:?}: {a4:?} is not an IPv4 address"))?;
+        let addr6 = a6
+            .parse()
+            .map_err(|_| anyhow!("static BIB entry {s:?}: {a6:?} is not an IPv6 address"))?;
+        Ok(StaticBib {
+            proto,
+            addr4,
+            port4,
+            addr6,
+            port6,
+        })
+    }
+}
+
+impl Settings {
+    /// Cross-field checks.
+    pub fn validate(&self) -> Result<()> {
+        for b in &self.static_bib {
+            if !self.pool4.contains(&b.addr4) {
+                bail!(
+                    "--bib {} {}#{}: {} is not a --pool4 address",
+                    proto_name(b.proto),
+                    b.addr4,
+                    b.port4,
+                    b.addr4
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub fn gateway_config(&self) -> GatewayConfig {
+        GatewayConfig {
+            pool6: self.pool6,
+            flags: if self.allow_nonglobal {
+                CONFIG_F_ALLOW_NONGLOBAL
+            } else {
+                0
+            },
+        }
+    }
+}
+
+impl StaticBib {
+    pub fn keys(&self) -> (Bib6Key, Bib6Entry, Bib4Key, Bib4Entry) {
+        (
+            Bib6Key {
+                addr6: self.addr6.octets(),
+                port6: self.port6,
+                proto: self.proto,
+                _pad: 0,
+            },
+            Bib6Entry {
+                addr4: self.addr4.octets(),
+                port4: self.port4,
+                flags: BIB_F_STATIC,
+            },
+            Bib4Key {
+                addr4: self.addr4.octets(),
+                port4: self.port4,
+                proto: self.proto,
+                _pad: 0,
+            },
+            Bib4Entry {
+                addr6: self.addr6.octets(),
+                port6: self.port6,
+                flags: BIB_F_STATIC,
+            },
+        )
+    }
+}
+
+/// Writes the settings into a loaded (not yet attached) program's maps.
+pub fn apply(ebpf: &mut Ebpf, s: &Settings) -> Result<()> {
+    s.validate()?;
+    let mut config: Array<_, GatewayConfig> =
+        Array::try_from(ebpf.map_mut(MAP_CONFIG).context("config map")?)?;
+    config
+        .set(0, s.gateway_config(), 0)
+        .context("writing the config map")?;
+    let mut pool4: HashMap<_, [u8; 4], Pool4Entry> =
+        HashMap::try_from(ebpf.map_mut(MAP_POOL4).context("pool4 map")?)?;
+    for a in &s.pool4 {
+        pool4
+            .insert(a.octets(), Pool4Entry { flags: 0 }, 0)
+            .context("writing pool4")?;
+    }
+    for b in &s.static_bib {
+        let (k6, v6, k4, v4) = b.keys();
+        let mut bib6: HashMap<_, Bib6Key, Bib6Entry> =
+            HashMap::try_from(ebpf.map_mut(MAP_BIB6).context("bib6 map")?)?;
+        bib6.insert(k6, v6, 0).context("writing BIB")?;
+        let mut bib4: HashMap<_, Bib4Key, Bib4Entry> =
+            HashMap::try_from(ebpf.map_mut(MAP_BIB4).context("bib4 map")?)?;
+        bib4.insert(k4, v4, 0).context("writing BIB")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_static_bib() {
+        let b: StaticBib = "udp 203.0.113.1#2000 2001:db8::5#2001".parse().unwrap();
+        assert_eq!(
+            b,
+            StaticBib {
+                proto: PROTO_UDP,
+                addr4: "203.0.113.1".parse().unwrap(),
+                port4: 2000,
+                addr6: "2001:db8::5".parse().unwrap(),
+                port6: 2001
+            }
+        );
+    }
+
+    #[test]
+    fn bad_static_bib_names_the_problem() {
+        let e = |s: &str| format!("{:#}", s.parse::<StaticBib>().unwrap_err());
+        assert!(e("sctp 203.0.113.1#1 2001:db8::5#1").contains("expected tcp, udp or icmp"));
+        assert!(e("udp 203.0.113.1#99999 2001:db8::5#1").contains("not a number from 0 to 65535"));
+        assert!(e("udp 203.0.113.1 2001:db8::5#1").contains("ADDRESS#PORT"));
+        assert!(e("udp 2001:db8::5#1 203.0.113.1#1").contains("not an IPv4 address"));
+        assert!(e("udp 203.0.113.1#1").contains("PROTO IPV4#PORT IPV6#PORT"));
+    }
+
+    #[test]
+    fn pool6_errors_name_the_field() {
+        assert!(parse_pool6("64:ff9b::/96").is_ok());
+        assert!(parse_pool6("64:ff9b:1::/48").is_ok());
+        let e = format!("{:#}", parse_pool6("64:ff9b::/95").unwrap_err());
+        assert!(e.starts_with("--pool6 \"64:ff9b::/95\""), "{e}");
+        assert!(
+            format!("{:#}", parse_pool6("nonsense").unwrap_err()).contains("not an IPv6 prefix")
+        );
+    }
+
+    #[test]
+    fn static_bib_must_use_a_pool4_address() {
+        let s = Settings {
+            pool6: parse_pool6(DEFAULT_POOL6).unwrap(),
+            allow_nonglobal: false,
+            pool4: vec!["203.0.113.1".parse().unwrap()],
+            static_bib: vec!["udp 203.0.113.9#1 2001:db8::5#1".parse().unwrap()],
+        };
+        assert!(format!("{:#}", s.validate().unwrap_err()).contains("is not a --pool4 address"));
+    }
+}

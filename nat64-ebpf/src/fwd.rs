@@ -1,0 +1,156 @@
+//! Forwarding a translated packet: FIB lookup, then XDP_REDIRECT with the next hop's MACs
+//! when route and neighbour are known, or XDP_PASS to let the kernel resolve the neighbour.
+//!
+//! The one TTL/hop-limit decrement of the path is done by whoever forwards: us on
+//! redirect, the kernel on pass. Callers therefore ask `lookup_*` first and decrement only
+//! on `Next::Redirect`.
+use aya_ebpf::{
+    bindings::{bpf_fib_lookup as FibParams, xdp_action},
+    helpers::{bpf_fib_lookup, bpf_redirect},
+    macros::map,
+    maps::PerCpuArray,
+    programs::XdpContext,
+    EbpfContext,
+};
+use nat64_common::Counter;
+
+use crate::stats;
+
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+const BPF_FIB_LKUP_RET_SUCCESS: i64 = 0;
+const BPF_FIB_LKUP_RET_NO_NEIGH: i64 = 7;
+
+pub enum Next {
+    Redirect {
+        ifindex: u32,
+        smac: [u8; 6],
+        dmac: [u8; 6],
+    },
+    Pass,
+}
+
+impl Next {
+    #[inline(always)]
+    pub fn decrements(&self) -> bool {
+        matches!(self, Next::Redirect { .. })
+    }
+
+    /// Ethernet header for the translated packet: the next hop's addresses on redirect,
+    /// the received ones (`old`: destination, source) when the kernel takes over.
+    #[inline(always)]
+    pub fn eth_header(&self, old: &[u8; 12], ethertype: [u8; 2]) -> [u8; 14] {
+        let mut eth = [0u8; 14];
+        match self {
+            Next::Redirect { smac, dmac, .. } => {
+                eth[..6].copy_from_slice(dmac);
+                eth[6..12].copy_from_slice(smac);
+            }
+            Next::Pass => eth[..12].copy_from_slice(old),
+        }
+        eth[12] = ethertype[0];
+        eth[13] = ethertype[1];
+        eth
+    }
+
+    /// Final XDP action; counts how the packet left.
+    #[inline(always)]
+    pub fn action(&self) -> u32 {
+        match self {
+            Next::Redirect { ifindex, .. } => {
+                stats::count(Counter::FwdRedirect);
+                unsafe { bpf_redirect(*ifindex, 0) as u32 }
+            }
+            Next::Pass => xdp_action::XDP_PASS,
+        }
+    }
+}
+
+/// The lookup parameters live in a per-CPU map slot, not on the 512-byte BPF stack, which
+/// the translation paths already fill.
+#[map(name = "NAT64_FIB_SCRATCH")]
+static FIB_SCRATCH: PerCpuArray<FibParams> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+fn params(ctx: &XdpContext, family: u8, proto: u8, tot_len: u16) -> Option<&'static mut FibParams> {
+    let p = unsafe { &mut *FIB_SCRATCH.get_ptr_mut(0)? };
+    *p = unsafe { core::mem::zeroed() };
+    p.family = family;
+    p.l4_protocol = proto;
+    p.__bindgen_anon_1.tot_len = tot_len;
+    p.ifindex = ctx.ingress_ifindex() as u32;
+    Some(p)
+}
+
+#[inline(always)]
+fn finish(ctx: &XdpContext, p: Option<&mut FibParams>) -> Next {
+    let Some(p) = p else { return Next::Pass };
+    let rc = unsafe {
+        bpf_fib_lookup(
+            ctx.as_ptr(),
+            p as *mut FibParams,
+            core::mem::size_of::<FibParams>() as i32,
+            0,
+        )
+    };
+    match rc {
+        BPF_FIB_LKUP_RET_SUCCESS => Next::Redirect {
+            ifindex: p.ifindex,
+            smac: p.smac,
+            dmac: p.dmac,
+        },
+        BPF_FIB_LKUP_RET_NO_NEIGH => {
+            stats::count(Counter::FwdPassNoNeighbour);
+            Next::Pass
+        }
+        _ => {
+            // No route, forwarding disabled, blackhole…: the kernel knows what to answer.
+            stats::count(Counter::FwdPassNoRoute);
+            Next::Pass
+        }
+    }
+}
+
+#[inline(always)]
+pub fn lookup_v4(
+    ctx: &XdpContext,
+    src: [u8; 4],
+    dst: [u8; 4],
+    tos: u8,
+    proto: u8,
+    tot_len: u16,
+) -> Next {
+    let mut p = params(ctx, AF_INET, proto, tot_len);
+    if let Some(p) = p.as_deref_mut() {
+        p.__bindgen_anon_2.tos = tos;
+        p.__bindgen_anon_3.ipv4_src = u32::from_ne_bytes(src);
+        p.__bindgen_anon_4.ipv4_dst = u32::from_ne_bytes(dst);
+    }
+    finish(ctx, p)
+}
+
+#[inline(always)]
+pub fn lookup_v6(
+    ctx: &XdpContext,
+    src: &[u8; 16],
+    dst: &[u8; 16],
+    proto: u8,
+    tot_len: u16,
+) -> Next {
+    let mut p = params(ctx, AF_INET6, proto, tot_len);
+    if let Some(p) = p.as_deref_mut() {
+        p.__bindgen_anon_3.ipv6_src = words(src);
+        p.__bindgen_anon_4.ipv6_dst = words(dst);
+    }
+    finish(ctx, p)
+}
+
+#[inline(always)]
+fn words(a: &[u8; 16]) -> [u32; 4] {
+    [
+        u32::from_ne_bytes([a[0], a[1], a[2], a[3]]),
+        u32::from_ne_bytes([a[4], a[5], a[6], a[7]]),
+        u32::from_ne_bytes([a[8], a[9], a[10], a[11]]),
+        u32::from_ne_bytes([a[12], a[13], a[14], a[15]]),
+    ]
+}

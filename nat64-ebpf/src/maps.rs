@@ -1,0 +1,24 @@
+//! Maps shared with nat64-ctl (layouts in nat64_common::maps).
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap},
+};
+use nat64_common::maps::{Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry};
+
+#[map(name = "NAT64_CONFIG")]
+pub static CONFIG: Array<GatewayConfig> = Array::with_max_entries(1, 0);
+
+#[map(name = "NAT64_POOL4")]
+pub static POOL4: HashMap<[u8; 4], Pool4Entry> = HashMap::with_max_entries(1024, 0);
+
+/// Sized for the RFC 6146 load of a large site; nat64-ctl may resize before loading.
+#[map(name = "NAT64_BIB6")]
+pub static BIB6: HashMap<Bib6Key, Bib6Entry> = HashMap::with_max_entries(65536, 0);
+
+#[map(name = "NAT64_BIB4")]
+pub static BIB4: HashMap<Bib4Key, Bib4Entry> = HashMap::with_max_entries(65536, 0);
+
+#[inline(always)]
+pub fn config() -> Option<&'static GatewayConfig> {
+    CONFIG.get(0)
+}

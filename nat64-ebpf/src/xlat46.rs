@@ -1,0 +1,367 @@
+//! IPv4 → IPv6 (RFC 7915 §4) for packets addressed to a pool4 address.
+use aya_ebpf::{
+    bindings::xdp_action,
+    helpers::{bpf_loop, bpf_xdp_adjust_head},
+    macros::map,
+    maps::PerCpuArray,
+    programs::XdpContext,
+};
+use nat64_common::{
+    csum,
+    icmp::{self, Icmp4Action},
+    maps::{Bib4Key, CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP},
+    xlat::{self, Hop, OptionStep, XlatError},
+    Counter,
+};
+
+use crate::{
+    fwd,
+    l4::{self, Kind},
+    maps::{config, BIB4, POOL4},
+    parse::{opaque, read, view, view_mut, write, ETH_HLEN},
+    stats,
+};
+
+const IPV6_HLEN: usize = 40;
+const IPV4_MAX_OPTIONS: usize = 40;
+/// Longest UDP datagram whose missing IPv4 checksum we compute in XDP (a 1500-byte MTU).
+const UDP_ZERO_CSUM_MAX: usize = 1480;
+
+/// What parsing decided about a packet: everything the rewrite needs (see xlat64).
+#[derive(Clone, Copy)]
+struct Plan {
+    src6: [u8; 16],
+    dst6: [u8; 16],
+    src4: [u8; 4],
+    dst4: [u8; 4],
+    l4_off: u16,
+    l4_len: u16,
+    port4: u16,
+    port6: u16,
+    ihl: u8,
+    tos: u8,
+    ttl: u8,
+    nh: u8,
+    kind: Kind,
+    echo_ty6: u8,
+    counter: Counter,
+}
+
+/// Parsing, binding and rewriting each run in a frame of their own (BPF-to-BPF calls):
+/// the 512-byte BPF stack is shared by the whole call chain.
+#[inline(never)]
+pub fn try_4to6(ctx: &XdpContext) -> Result<u32, Counter> {
+    let mut plan = Plan {
+        src6: [0; 16],
+        dst6: [0; 16],
+        src4: [0; 4],
+        dst4: [0; 4],
+        l4_off: 0,
+        l4_len: 0,
+        port4: 0,
+        port6: 0,
+        ihl: 0,
+        tos: 0,
+        ttl: 0,
+        nh: 0,
+        kind: Kind::Udp,
+        echo_ty6: 0,
+        counter: Counter::Xlat4to6Udp,
+    };
+    if !parse(ctx, &mut plan)? {
+        stats::count(Counter::PassNotOurs4);
+        return Ok(xdp_action::XDP_PASS);
+    }
+    bind(&mut plan)?;
+    let next = fwd::lookup_v6(
+        ctx,
+        &plan.src6,
+        &plan.dst6,
+        plan.nh,
+        IPV6_HLEN as u16 + plan.l4_len,
+    );
+    // Every check that can refuse the packet has passed: from here on it is rewritten
+    // completely or dropped.
+    rewrite_l4(ctx, &plan)?;
+    rewrite_l3(ctx, &plan, &next)?;
+    stats::count(plan.counter);
+    Ok(next.action())
+}
+
+/// Checks the packet and finds its transport header. `Ok(false)`: not addressed to pool4.
+#[inline(never)]
+fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<bool, Counter> {
+    let hdr4: &[u8; 20] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv4)?;
+    let dst4 = xlat::ipv4_dst(hdr4);
+    if unsafe { POOL4.get(&dst4) }.is_none() {
+        return Ok(false);
+    }
+    let info =
+        xlat::validate_ipv4_header(hdr4, ctx.data_end() - ctx.data() - ETH_HLEN).map_err(|e| {
+            match e {
+                XlatError::BadHeaderChecksum => Counter::DropBadIpv4Checksum,
+                XlatError::BadTotalLength | XlatError::Truncated => Counter::DropBadLength,
+                _ => Counter::DropBadIpv4Header,
+            }
+        })?;
+    if info.is_fragment {
+        return Err(Counter::DropFragment);
+    }
+    let ihl = info.ihl_bytes as usize & 0x3c;
+    if ihl > 20 {
+        check_options(ctx, hdr4, ihl)?;
+    }
+    let l4_off = ETH_HLEN + ihl;
+    let (kind, nh, counter) = match info.proto {
+        PROTO_TCP => (Kind::Tcp, PROTO_TCP, Counter::Xlat4to6Tcp),
+        PROTO_UDP => (Kind::Udp, PROTO_UDP, Counter::Xlat4to6Udp),
+        PROTO_ICMP => (Kind::IcmpEcho, PROTO_ICMPV6, Counter::Xlat4to6Icmp),
+        _ => return Err(Counter::DropUnsupportedProto),
+    };
+    // The destination port, or the ICMP echo identifier, names the binding.
+    plan.port4 = match kind {
+        Kind::Tcp => {
+            let h: &[u8; 20] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            u16::from_be_bytes([h[2], h[3]])
+        }
+        Kind::Udp => {
+            let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            // A missing checksum must be computed for IPv6 (see rewrite_l4), which XDP
+            // can do only up to a bound.
+            if h[6] == 0 && h[7] == 0 && info.payload_len() as usize > UDP_ZERO_CSUM_MAX {
+                return Err(Counter::DropUdpZeroChecksumTooLong);
+            }
+            u16::from_be_bytes([h[2], h[3]])
+        }
+        Kind::IcmpEcho => {
+            let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            match icmp::icmp4_to_icmp6(h[0], h[1]) {
+                Icmp4Action::Echo { ty6 } => plan.echo_ty6 = ty6,
+                Icmp4Action::Error { .. } => return Err(Counter::DropIcmpError),
+                Icmp4Action::Drop(_) => return Err(Counter::DropIcmp4Unsupported),
+            }
+            u16::from_be_bytes([h[4], h[5]])
+        }
+    };
+    if info.ttl <= 1 {
+        return Err(Counter::DropHopLimit);
+    }
+    plan.src4 = xlat::ipv4_src(hdr4);
+    plan.dst4 = dst4;
+    plan.l4_off = l4_off as u16;
+    plan.l4_len = info.payload_len();
+    plan.ihl = ihl as u8;
+    plan.tos = hdr4[1];
+    plan.ttl = info.ttl;
+    plan.nh = nh;
+    plan.kind = kind;
+    plan.counter = counter;
+    Ok(true)
+}
+
+/// The IPv6 side of the flow: source from pool6, destination from the binding.
+#[inline(never)]
+fn bind(plan: &mut Plan) -> Result<(), Counter> {
+    let cfg = config().ok_or(Counter::DropNoBib4)?;
+    plan.src6 = cfg
+        .pool6
+        .embed_checked(plan.src4, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
+        .map_err(|_| Counter::DropNonGlobalIpv4)?;
+    let proto = if plan.nh == PROTO_ICMPV6 {
+        PROTO_ICMP
+    } else {
+        plan.nh
+    };
+    let key = Bib4Key {
+        addr4: plan.dst4,
+        port4: plan.port4,
+        proto,
+        _pad: 0,
+    };
+    let bib = unsafe { BIB4.get(&key) }.ok_or(Counter::DropNoBib4)?;
+    plan.dst6 = bib.addr6;
+    plan.port6 = bib.port6;
+    Ok(())
+}
+
+/// Rewrites the transport header: port/identifier, ICMP type, checksum.
+#[inline(never)]
+fn rewrite_l4(ctx: &XdpContext, plan: &Plan) -> Result<(), Counter> {
+    let l4_off = plan.l4_off as usize & 0xff;
+    if plan.kind == Kind::Udp {
+        let h: &mut [u8; 8] = view_mut(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+        if h[6] == 0 && h[7] == 0 {
+            // IPv6 forbids a zero UDP checksum: compute the real one over the datagram.
+            let [p0, p1] = plan.port6.to_be_bytes();
+            h[2] = p0;
+            h[3] = p1;
+            let c = udp_checksum_v6(ctx, l4_off, plan.l4_len as usize, &plan.src6, &plan.dst6)?;
+            let h: &mut [u8; 8] = view_mut(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            let [c0, c1] = c.to_be_bytes();
+            h[6] = c0;
+            h[7] = c1;
+            stats::count(Counter::UdpZeroChecksumComputed);
+            return Ok(());
+        }
+    }
+    // ICMPv6 covers a pseudo-header that ICMPv4 does not have: add it.
+    let sums = if plan.kind == Kind::IcmpEcho {
+        (
+            0,
+            csum::pseudo_v6(&plan.src6, &plan.dst6, PROTO_ICMPV6, u32::from(plan.l4_len)),
+        )
+    } else {
+        (
+            csum::add_bytes4(&plan.src4) + csum::add_bytes4(&plan.dst4),
+            csum::add_bytes16(&plan.src6) + csum::add_bytes16(&plan.dst6),
+        )
+    };
+    l4::rewrite::<false>(
+        ctx,
+        l4_off,
+        plan.kind,
+        (plan.port4, plan.port6),
+        sums,
+        plan.echo_ty6,
+    )
+}
+
+/// Replaces the IPv4 header with the IPv6 one, written field by field straight into the
+/// packet (a 40-byte header assembled on the stack would not fit the call chain's 512
+/// bytes). Only the kernel refusing to move the head can fail here; that drops it.
+#[inline(never)]
+fn rewrite_l3(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counter> {
+    let hop = if next.decrements() {
+        Hop::Decrement
+    } else {
+        Hop::Keep
+    };
+    let fixed = xlat::v4_to_v6_fixed(plan.tos, plan.ttl, plan.nh, plan.l4_len, hop)
+        .map_err(|_| Counter::DropHopLimit)?;
+
+    // Grow (or, with options, shrink) the front so that a 40-byte IPv6 header sits
+    // directly in front of the transport header.
+    let old_eth: [u8; 12] = read(ctx, 0).ok_or(Counter::DropTruncatedEth)?;
+    let delta = plan.ihl as i32 - IPV6_HLEN as i32;
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) } != 0 {
+        return Err(Counter::DropAdjustFailed);
+    }
+    write(ctx, 0, &next.eth_header(&old_eth, [0x86, 0xdd])).ok_or(Counter::DropAdjustFailed)?;
+    write(ctx, ETH_HLEN, &fixed).ok_or(Counter::DropAdjustFailed)?;
+    write(ctx, ETH_HLEN + 8, &plan.src6).ok_or(Counter::DropAdjustFailed)?;
+    write(ctx, ETH_HLEN + 24, &plan.dst6).ok_or(Counter::DropAdjustFailed)?;
+    Ok(())
+}
+
+/// Options are not translated, but a source route must not be silently dropped from a
+/// packet that asked for it (RFC 7915 §4.1), and the header checksum covers them.
+///
+/// The scan runs under `bpf_loop` (the verifier checks one step, not every path through
+/// options of every length), with its state in a per-CPU map slot: values read back from
+/// a map are opaque to the verifier, so the steps converge instead of being explored one
+/// precise index at a time.
+#[inline(never)]
+fn check_options(ctx: &XdpContext, hdr4: &[u8; 20], ihl: usize) -> Result<(), Counter> {
+    let scan = unsafe {
+        &mut *OPTIONS_SCAN
+            .get_ptr_mut(0)
+            .ok_or(Counter::DropBadIpv4Options)?
+    };
+    for (i, b) in scan.opts.iter_mut().enumerate() {
+        *b = if i < ihl - 20 {
+            read::<[u8; 1]>(ctx, ETH_HLEN + 20 + i).ok_or(Counter::DropTruncatedIpv4)?[0]
+        } else {
+            0
+        };
+    }
+    if !xlat::ipv4_checksum_ok(hdr4, &scan.opts, ihl - 20) {
+        return Err(Counter::DropBadIpv4Checksum);
+    }
+    scan.len = (ihl - 20) as u32;
+    scan.i = 0;
+    scan.verdict = 0;
+    let rc = unsafe {
+        bpf_loop(
+            IPV4_MAX_OPTIONS as u32,
+            option_step as *mut core::ffi::c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    match (rc, scan.verdict) {
+        (rc, _) if rc < 0 => Err(Counter::DropBadIpv4Options),
+        (_, 0) => Ok(()),
+        (_, 1) => Err(Counter::DropIpv4SourceRoute),
+        _ => Err(Counter::DropBadIpv4Options),
+    }
+}
+
+#[repr(C)]
+struct OptionScan {
+    opts: [u8; IPV4_MAX_OPTIONS],
+    len: u32,
+    i: u32,
+    /// 0 accept, 1 source route, 2 malformed.
+    verdict: u32,
+    _pad: u32,
+}
+
+#[map(name = "NAT64_OPTS_SCAN")]
+static OPTIONS_SCAN: PerCpuArray<OptionScan> = PerCpuArray::with_max_entries(1, 0);
+
+extern "C" fn option_step(_index: u32, _ctx: *mut core::ffi::c_void) -> i64 {
+    let Some(scan) = OPTIONS_SCAN.get_ptr_mut(0) else {
+        return 1;
+    };
+    let scan = unsafe { &mut *scan };
+    match xlat::ipv4_option_step(&scan.opts, scan.len as usize, scan.i as usize) {
+        OptionStep::Next(n) => {
+            scan.i = n as u32;
+            0
+        }
+        OptionStep::Done => 1,
+        OptionStep::Refuse(XlatError::SourceRoute) => {
+            scan.verdict = 1;
+            1
+        }
+        OptionStep::Refuse(_) => {
+            scan.verdict = 2;
+            1
+        }
+    }
+}
+
+/// Full UDP checksum over the IPv6 pseudo-header and the datagram (checksum field zero).
+/// Out of line: rare, and its loop state would crowd the caller's stack frame.
+#[inline(never)]
+fn udp_checksum_v6(
+    ctx: &XdpContext,
+    l4_off: usize,
+    l4_len: usize,
+    src6: &[u8; 16],
+    dst6: &[u8; 16],
+) -> Result<u16, Counter> {
+    if l4_len > UDP_ZERO_CSUM_MAX {
+        return Err(Counter::DropUdpZeroChecksumTooLong);
+    }
+    let mut sum = csum::pseudo_v6(src6, dst6, PROTO_UDP, l4_len as u32);
+    let mut i = 0;
+    while i < UDP_ZERO_CSUM_MAX / 2 {
+        let off = 2 * i;
+        if off + 2 > l4_len {
+            break;
+        }
+        let w: [u8; 2] = read(ctx, l4_off + off).ok_or(Counter::DropTruncatedL4)?;
+        sum += u32::from(u16::from_be_bytes(w));
+        i += 1;
+    }
+    if l4_len % 2 == 1 {
+        // The trailing byte, addressed without a negative constant (`len - 1`) that LLVM
+        // would fold into the bounds check in a form the verifier rejects.
+        let b: [u8; 1] =
+            read(ctx, opaque(l4_off + (l4_len & !1))).ok_or(Counter::DropTruncatedL4)?;
+        let b = b[0];
+        sum += u32::from(b) << 8;
+    }
+    Ok(csum::udp_finalize(!csum::fold(sum)))
+}

@@ -1,0 +1,254 @@
+//! IPv6 → IPv4 (RFC 7915 §5) for packets addressed to pool6.
+use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_head, programs::XdpContext};
+use nat64_common::{
+    csum,
+    icmp::{self, Icmp6Action},
+    maps::{Bib6Key, CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP},
+    rfc6052::ExtractError,
+    xlat::{self, ExtHeader, Hop},
+    Counter,
+};
+
+use crate::{
+    fwd,
+    l4::{self, Kind},
+    maps::{config, BIB6},
+    parse::{read, view, write, ETH_HLEN, MAX_EXT_HEADERS, MAX_L3_OFFSET},
+    stats,
+};
+
+const IPV6_HLEN: usize = 40;
+const IPV4_HLEN: usize = 20;
+
+/// What parsing decided about a packet: everything the rewrite needs. Kept small: it
+/// lives on the stack of `try_6to4` while `parse` and `rewrite` run in their own frames.
+#[derive(Clone, Copy)]
+struct Plan {
+    src6: [u8; 16],
+    dst6: [u8; 16],
+    src4: [u8; 4],
+    dst4: [u8; 4],
+    l4_off: u16,
+    l4_len: u16,
+    port6: u16,
+    port4: u16,
+    kind: Kind,
+    proto4: u8,
+    echo_ty4: u8,
+    tclass: u8,
+    counter: Counter,
+}
+
+/// The 512-byte BPF stack is shared by the whole call chain: parsing and rewriting each
+/// get a frame of their own (BPF-to-BPF calls) so that their temporaries never coexist.
+#[inline(never)]
+pub fn try_6to4(ctx: &XdpContext) -> Result<u32, Counter> {
+    let mut plan = Plan {
+        src6: [0; 16],
+        dst6: [0; 16],
+        src4: [0; 4],
+        dst4: [0; 4],
+        l4_off: 0,
+        l4_len: 0,
+        port6: 0,
+        port4: 0,
+        kind: Kind::Udp,
+        proto4: 0,
+        echo_ty4: 0,
+        tclass: 0,
+        counter: Counter::Xlat6to4Udp,
+    };
+    if !parse(ctx, &mut plan)? {
+        stats::count(Counter::PassNotOurs6);
+        return Ok(xdp_action::XDP_PASS);
+    }
+    bind(&mut plan)?;
+    let tot_len4 = IPV4_HLEN as u16 + plan.l4_len;
+    let next = fwd::lookup_v4(
+        ctx,
+        plan.src4,
+        plan.dst4,
+        plan.tclass,
+        plan.proto4,
+        tot_len4,
+    );
+    rewrite(ctx, &plan, &next)?;
+    stats::count(plan.counter);
+    Ok(next.action())
+}
+
+/// Checks the packet and finds its transport header. `Ok(false)`: not addressed to pool6.
+#[inline(never)]
+fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<bool, Counter> {
+    let hdr6: &[u8; 40] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
+    // The config slot always exists (array map); a zero prefix length means nat64-ctl has
+    // not configured this program yet, and then nothing is ours.
+    let cfg = match config() {
+        Some(c) if c.pool6.len != 0 => c,
+        _ => return Ok(false),
+    };
+    let dst6 = xlat::ipv6_dst(hdr6);
+    if !cfg.pool6.contains(&dst6) {
+        return Ok(false);
+    }
+    let payload_len = xlat::ipv6_payload_len(hdr6) as usize;
+    if ETH_HLEN + IPV6_HLEN + payload_len > ctx.data_end() - ctx.data() {
+        return Err(Counter::DropBadLength);
+    }
+
+    // Walk the extension headers RFC 7915 lets us skip; they are not translated.
+    let mut nh = hdr6[6];
+    let mut l4_off = ETH_HLEN + IPV6_HLEN;
+    for _ in 0..MAX_EXT_HEADERS {
+        match xlat::classify_next_header(nh, 0) {
+            ExtHeader::Upper => break,
+            ExtHeader::Fragment => return Err(Counter::DropFragment),
+            ExtHeader::Unsupported => return Err(unsupported(nh)),
+            ExtHeader::Skip | ExtHeader::RoutingNonZeroSegmentsLeft => {}
+        }
+        let ext: [u8; 4] = read(ctx, l4_off).ok_or(Counter::DropTruncatedIpv6)?;
+        if let ExtHeader::RoutingNonZeroSegmentsLeft = xlat::classify_next_header(nh, ext[3]) {
+            return Err(Counter::DropRoutingHeader);
+        }
+        nh = ext[0];
+        l4_off += xlat::ext_header_len([ext[0], ext[1]]);
+        if l4_off > MAX_L3_OFFSET {
+            return Err(Counter::DropExtHeaderChainTooLong);
+        }
+    }
+    match xlat::classify_next_header(nh, 0) {
+        ExtHeader::Upper => {}
+        ExtHeader::Unsupported => return Err(unsupported(nh)),
+        _ => return Err(Counter::DropExtHeaderChainTooLong),
+    }
+    let ext_len = l4_off - ETH_HLEN - IPV6_HLEN;
+    if ext_len > payload_len {
+        return Err(Counter::DropBadLength);
+    }
+
+    // The transport header and the port/identifier that names the binding.
+    let (kind, proto4, counter) = match nh {
+        PROTO_TCP => (Kind::Tcp, PROTO_TCP, Counter::Xlat6to4Tcp),
+        PROTO_UDP => (Kind::Udp, PROTO_UDP, Counter::Xlat6to4Udp),
+        PROTO_ICMPV6 => (Kind::IcmpEcho, PROTO_ICMP, Counter::Xlat6to4Icmp),
+        _ => return Err(Counter::DropUnsupportedProto),
+    };
+    // The source port, or the ICMP echo identifier, names the binding.
+    let port6 = match kind {
+        Kind::Tcp => {
+            let h: &[u8; 20] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            u16::from_be_bytes([h[0], h[1]])
+        }
+        Kind::Udp => {
+            let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            u16::from_be_bytes([h[0], h[1]])
+        }
+        Kind::IcmpEcho => {
+            let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            match icmp::icmp6_to_icmp4(h[0], h[1]) {
+                Icmp6Action::Echo { ty4 } => plan.echo_ty4 = ty4,
+                Icmp6Action::Error { .. } => return Err(Counter::DropIcmpError),
+                Icmp6Action::Drop(_) => return Err(Counter::DropIcmp6Unsupported),
+            }
+            u16::from_be_bytes([h[4], h[5]])
+        }
+    };
+
+    if hdr6[7] <= 1 {
+        return Err(Counter::DropHopLimit);
+    }
+    plan.src6 = xlat::ipv6_src(hdr6);
+    plan.dst6 = dst6;
+    plan.l4_off = l4_off as u16;
+    plan.l4_len = (payload_len - ext_len) as u16;
+    plan.port6 = port6;
+    plan.kind = kind;
+    plan.proto4 = proto4;
+    plan.tclass = xlat::traffic_class(hdr6);
+    plan.counter = counter;
+    Ok(true)
+}
+
+/// The IPv4 side of the flow: destination from the pool6 address, source from the binding.
+#[inline(never)]
+fn bind(plan: &mut Plan) -> Result<(), Counter> {
+    let cfg = config().ok_or(Counter::DropNoBib6)?;
+    plan.dst4 = match cfg
+        .pool6
+        .extract_checked(&plan.dst6, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
+    {
+        Ok(a) => a,
+        Err(ExtractError::NonGlobalUnderWellKnown) => return Err(Counter::DropNonGlobalIpv4),
+        // parse() checked that dst6 is under pool6.
+        Err(_) => return Err(Counter::DropNoBib6),
+    };
+    let key = Bib6Key {
+        addr6: plan.src6,
+        port6: plan.port6,
+        proto: plan.proto4,
+        _pad: 0,
+    };
+    let bib = unsafe { BIB6.get(&key) }.ok_or(Counter::DropNoBib6)?;
+    plan.src4 = bib.addr4;
+    plan.port4 = bib.port4;
+    Ok(())
+}
+
+/// Rewrites the packet in place. Every check that can refuse it has already passed in
+/// `parse`; what can still fail here (the kernel refusing to move the head) drops it.
+#[inline(never)]
+fn rewrite(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counter> {
+    let l4_off = plan.l4_off as usize & 0x1ff;
+    let hop = if next.decrements() {
+        Hop::Decrement
+    } else {
+        Hop::Keep
+    };
+    let hdr6: &[u8; 40] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
+    let hdr4 =
+        xlat::v6_to_v4_header_hop(hdr6, plan.src4, plan.dst4, plan.proto4, plan.l4_len, 0, hop)
+            .map_err(|_| Counter::DropBadLength)?;
+
+    // Checksum: the pseudo-header addresses change (TCP/UDP), or the ICMPv6 pseudo-header
+    // disappears entirely (ICMPv4 has none).
+    let sums = if plan.kind == Kind::IcmpEcho {
+        (
+            csum::pseudo_v6(&plan.src6, &plan.dst6, PROTO_ICMPV6, u32::from(plan.l4_len)),
+            0,
+        )
+    } else {
+        (
+            csum::add_bytes16(&plan.src6) + csum::add_bytes16(&plan.dst6),
+            csum::add_bytes4(&plan.src4) + csum::add_bytes4(&plan.dst4),
+        )
+    };
+    l4::rewrite::<true>(
+        ctx,
+        l4_off,
+        plan.kind,
+        (plan.port6, plan.port4),
+        sums,
+        plan.echo_ty4,
+    )?;
+
+    // Shrink the front: the IPv6 header and its extension headers become a 20-byte IPv4
+    // header directly in front of the (untouched) transport header.
+    let old_eth: [u8; 12] = read(ctx, 0).ok_or(Counter::DropTruncatedEth)?;
+    let delta = (l4_off - ETH_HLEN - IPV4_HLEN) as i32;
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) } != 0 {
+        return Err(Counter::DropAdjustFailed);
+    }
+    write(ctx, 0, &next.eth_header(&old_eth, [0x08, 0x00])).ok_or(Counter::DropAdjustFailed)?;
+    write(ctx, ETH_HLEN, &hdr4).ok_or(Counter::DropAdjustFailed)?;
+    Ok(())
+}
+
+/// An IPv6 extension header we cannot skip (ESP, AH, Mobility, HIP, Shim6, experimental)
+/// is told apart from an upper-layer protocol a stateful NAT64 has no mapping for.
+#[inline(always)]
+fn unsupported(nh: u8) -> Counter {
+    match nh {
+        50 | 51 | 135 | 139 | 140 | 253 | 254 => Counter::DropExtHeaderUnknown,
+        _ => Counter::DropUnsupportedProto,
+    }
+}
