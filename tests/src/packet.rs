@@ -204,3 +204,69 @@ mod tests {
         );
     }
 }
+
+/// TCP header (20 bytes, no options) + payload with the checksum computed over `pseudo`.
+pub fn tcp(sport: u16, dport: u16, seq: u32, flags: u8, payload: &[u8], pseudo: &[u8]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(20 + payload.len());
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&0u32.to_be_bytes()); // ack
+    t.push(5 << 4); // data offset
+    t.push(flags);
+    t.extend_from_slice(&64240u16.to_be_bytes()); // window
+    t.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
+    t.extend_from_slice(payload);
+    let c = inet_checksum(&[pseudo, &t]);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    t
+}
+
+/// ICMPv4 message (type, code, 4 bytes rest-of-header, body); checksum over the message.
+pub fn icmp4(ty: u8, code: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut m = vec![ty, code, 0, 0];
+    m.extend_from_slice(&rest);
+    m.extend_from_slice(body);
+    let c = inet_checksum(&[&m]);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+/// ICMPv6 message; its checksum covers the IPv6 pseudo-header too.
+pub fn icmp6(
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    ty: u8,
+    code: u8,
+    rest: [u8; 4],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut m = vec![ty, code, 0, 0];
+    m.extend_from_slice(&rest);
+    m.extend_from_slice(body);
+    let c = inet_checksum(&[&pseudo_v6(src, dst, PROTO_ICMPV6, m.len()), &m]);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+/// Echo identifier and sequence as the 4 "rest of header" bytes.
+pub fn echo_rest(id: u16, seq: u16) -> [u8; 4] {
+    let [a, b] = id.to_be_bytes();
+    let [c, d] = seq.to_be_bytes();
+    [a, b, c, d]
+}
+
+/// Replaces the Ethernet addresses of a frame.
+pub fn with_macs(mut frame: Vec<u8>, dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
+    frame[..6].copy_from_slice(&dst);
+    frame[6..12].copy_from_slice(&src);
+    frame
+}
+
+/// One's-complement addition of `delta` to the 16-bit field at `off` (to make a checksum
+/// wrong by a known amount).
+pub fn skew_u16(frame: &mut [u8], off: usize, delta: u16) {
+    let v = u32::from(u16::from_be_bytes([frame[off], frame[off + 1]])) + u32::from(delta);
+    let v = ((v & 0xffff) + (v >> 16)) as u16;
+    frame[off..off + 2].copy_from_slice(&v.to_be_bytes());
+}

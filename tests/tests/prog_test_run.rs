@@ -1,27 +1,118 @@
 //! BPF_PROG_TEST_RUN fixtures: the real XDP object, loaded into the kernel, run against
-//! synthetic frames. Each row: input frame → expected XDP action, output bytes, counters.
-use aya::programs::{TestRun, TestRunOptions};
-use nat64_common::Counter;
-use nat64_ctl::{loader, stats};
-use nat64_tests::{lab_available, packet::*};
+//! frames built field by field (tests/src/packet.rs). Each row: input frame → expected XDP
+//! action, exact output bytes, and exactly which counters moved.
+//!
+//! The program's FIB lookups need routes and neighbours: the test thread enters a
+//! namespace (`Netns`, deleted on drop) with
+//!   out6 2001:db8:6::1/64, neighbour 2001:db8:6::2 at MAC6_NEXT (permanent)
+//!   out4 192.0.2.1/24,     neighbour 192.0.2.2 at MAC4_NEXT (permanent)
+//!   198.51.100.0/24 and 2001:db8:7::/64 via next hops with no neighbour entry (→ XDP_PASS).
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use aya::{
+    maps::Array,
+    programs::{TestRun, TestRunOptions},
+};
+use nat64_common::{
+    maps::{GatewayConfig, MAP_CONFIG, PROTO_ICMP, PROTO_TCP, PROTO_UDP},
+    Counter,
+};
+use nat64_ctl::{
+    config::{self, Settings},
+    loader, stats,
+};
+use nat64_tests::{lab_available, packet::*, Netns};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
+const XDP_REDIRECT: u32 = 4;
+
+const MAC6_SELF: [u8; 6] = [0x02, 0, 0, 0, 0x06, 0x01];
+const MAC6_NEXT: [u8; 6] = [0x02, 0, 0, 0, 0x06, 0x02];
+const MAC4_SELF: [u8; 6] = [0x02, 0, 0, 0, 0x04, 0x01];
+const MAC4_NEXT: [u8; 6] = [0x02, 0, 0, 0, 0x04, 0x02];
+
+fn v6(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+fn v4(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+const CLIENT6: &str = "2001:db8:6::2";
+const SERVER4: &str = "192.0.2.2";
+const SERVER4_IN_POOL6: &str = "64:ff9b::c000:202";
+const POOL4: &str = "203.0.113.1";
 
 struct Harness {
     ebpf: aya::Ebpf,
     stats: aya::maps::PerCpuArray<aya::maps::MapData, u64>,
+    _ns: Netns,
 }
 
 impl Harness {
-    fn load() -> Harness {
+    fn new(name: &str) -> Option<Harness> {
+        if !lab_available(name) {
+            return None;
+        }
+        nat64_tests::sweep_stale_namespaces();
+        let ns = Netns::create(format!(
+            "{}{}x{name}",
+            nat64_tests::NETNS_PREFIX,
+            std::process::id()
+        ))
+        .unwrap();
+        ns.sh(&format!(
+            "sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1 && \
+             ip link add out6 address {} type veth peer name peer6 && \
+             ip link add out4 address {} type veth peer name peer4 && \
+             for d in out6 peer6 out4 peer4; do ip link set $d up; done && \
+             ip -6 addr add 2001:db8:6::1/64 dev out6 nodad && ip addr add 192.0.2.1/24 dev out4 && \
+             ip -6 neigh replace {CLIENT6} lladdr {} dev out6 nud permanent && \
+             ip neigh replace {SERVER4} lladdr {} dev out4 nud permanent && \
+             ip route add 198.51.100.0/24 via 192.0.2.99 && \
+             ip -6 route add 2001:db8:7::/64 via 2001:db8:6::99",
+            mac(MAC6_SELF),
+            mac(MAC4_SELF),
+            mac(MAC6_NEXT),
+            mac(MAC4_NEXT),
+        ))
+        .unwrap();
+        enter(&ns);
+
         let mut ebpf =
             loader::load(loader::BpfLogLevel::Off).expect("the kernel loads the XDP object");
+        let settings = Settings {
+            pool6: config::parse_pool6("64:ff9b::/96").unwrap(),
+            allow_nonglobal: true, // the fixtures use documentation addresses
+            pool4: vec![v4(POOL4)],
+            static_bib: vec![
+                format!("udp {POOL4}#6000 {CLIENT6}#5000").parse().unwrap(),
+                format!("tcp {POOL4}#6001 {CLIENT6}#5001").parse().unwrap(),
+                format!("icmp {POOL4}#7000 {CLIENT6}#1234").parse().unwrap(),
+            ],
+        };
+        config::apply(&mut ebpf, &settings).unwrap();
         let stats = stats::take(&mut ebpf).unwrap();
-        Harness { ebpf, stats }
+        Some(Harness {
+            ebpf,
+            stats,
+            _ns: ns,
+        })
     }
 
-    /// Runs one frame; returns the action and the output frame.
+    fn set_allow_nonglobal(&mut self, allow: bool) {
+        let mut cfg: Array<_, GatewayConfig> =
+            Array::try_from(self.ebpf.map_mut(MAP_CONFIG).unwrap()).unwrap();
+        let mut c = cfg.get(&0, 0).unwrap();
+        c.flags = if allow {
+            nat64_common::maps::CONFIG_F_ALLOW_NONGLOBAL
+        } else {
+            0
+        };
+        cfg.set(0, c, 0).unwrap();
+    }
+
     fn run(&mut self, frame: &[u8]) -> (u32, Vec<u8>) {
         let prog = loader::xdp_program(&mut self.ebpf).unwrap();
         let mut out = vec![0u8; frame.len() + 256];
@@ -35,87 +126,24 @@ impl Harness {
         (res.return_value, out)
     }
 
-    fn counter(&self, c: Counter) -> u64 {
+    fn counters(&self) -> Vec<u64> {
         stats::read(&self.stats)
             .unwrap()
             .into_iter()
-            .find(|(k, _)| *k == c)
-            .unwrap()
-            .1
+            .map(|(_, v)| v)
+            .collect()
     }
-}
 
-struct Row {
-    name: &'static str,
-    frame: Vec<u8>,
-    action: u32,
-    /// None: the frame must leave unchanged.
-    output: Option<Vec<u8>>,
-    counters: &'static [Counter],
-}
-
-#[test]
-fn parse_and_count_fixtures() {
-    if !lab_available("parse_and_count_fixtures") {
-        return;
-    }
-    let mut h = Harness::load();
-    let v6 = eth_ipv6_udp(
-        "2001:db8:6::2".parse().unwrap(),
-        "2001:db8:6::1".parse().unwrap(),
-        4000,
-        53,
-        64,
-        b"q",
-    );
-    let v4 = eth_ipv4_udp(
-        "192.0.2.2".parse().unwrap(),
-        "192.0.2.1".parse().unwrap(),
-        4000,
-        53,
-        64,
-        b"q",
-    );
-    let arp = ethernet(0x0806, &[0u8; 28]);
-    // (Frames shorter than an Ethernet header cannot be fed in: the kernel's test_run
-    // refuses them with EINVAL, as real drivers never deliver them.)
-    let rows = vec![
-        Row {
-            name: "ipv6 not ours passes",
-            frame: v6,
-            action: XDP_PASS,
-            output: None,
-            counters: &[Counter::RxIpv6, Counter::VerdictPass],
-        },
-        Row {
-            name: "ipv4 not ours passes",
-            frame: v4,
-            action: XDP_PASS,
-            output: None,
-            counters: &[Counter::RxIpv4, Counter::VerdictPass],
-        },
-        Row {
-            name: "arp passes",
-            frame: arp,
-            action: XDP_PASS,
-            output: None,
-            counters: &[Counter::RxOther, Counter::VerdictPass],
-        },
-    ];
-    for row in rows {
-        let before: Vec<u64> = Counter::ALL.iter().map(|&c| h.counter(c)).collect();
-        let (action, out) = h.run(&row.frame);
-        assert_eq!(action, row.action, "{}: action", row.name);
-        if action != XDP_DROP {
-            assert_eq!(
-                out,
-                row.output.clone().unwrap_or(row.frame.clone()),
-                "{}: output bytes",
-                row.name
-            );
+    fn check(&mut self, row: Row) {
+        let before = self.counters();
+        let (action, out) = self.run(&row.frame);
+        assert_eq!(action, row.action, "{}: XDP action", row.name);
+        if let Some(expected) = &row.output {
+            assert_eq!(hex(&out), hex(expected), "{}: output bytes", row.name);
         }
+        let after = self.counters();
         for (i, &c) in Counter::ALL.iter().enumerate() {
-            let delta = h.counter(c) - before[i];
+            let delta = after[i] - before[i];
             let expected = u64::from(row.counters.contains(&c));
             assert_eq!(
                 delta,
@@ -125,6 +153,857 @@ fn parse_and_count_fixtures() {
                 c.name()
             );
         }
-        eprintln!("ok: {} (BPF_PROG_TEST_RUN action {action})", row.name);
+        eprintln!(
+            "ok: {:<52} action {action}, {} bytes out",
+            row.name,
+            out.len()
+        );
     }
+}
+
+/// Moves this test's thread into the namespace, so the program's FIB lookups see it.
+fn enter(ns: &Netns) {
+    let f = std::fs::File::open(format!("/run/netns/{}", ns.name)).unwrap();
+    let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+}
+
+fn mac(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn hex(b: &[u8]) -> String {
+    b.chunks(16)
+        .map(|c| {
+            c.iter()
+                .map(|x| format!("{x:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+struct Row {
+    name: &'static str,
+    frame: Vec<u8>,
+    action: u32,
+    /// Exact expected frame; None for drops (their bytes do not leave the host).
+    output: Option<Vec<u8>>,
+    counters: &'static [Counter],
+}
+
+use Counter::*;
+
+/// Frame as it arrives from client6 at the gateway.
+fn from_client6(ip: Vec<u8>) -> Vec<u8> {
+    with_macs(ethernet(0x86dd, &ip), MAC6_SELF, MAC6_NEXT)
+}
+/// Frame as it arrives from server4 at the gateway.
+fn from_server4(ip: Vec<u8>) -> Vec<u8> {
+    with_macs(ethernet(0x0800, &ip), MAC4_SELF, MAC4_NEXT)
+}
+/// Frame as the gateway must send it to server4.
+fn to_server4(ip: Vec<u8>) -> Vec<u8> {
+    with_macs(ethernet(0x0800, &ip), MAC4_NEXT, MAC4_SELF)
+}
+/// Frame as the gateway must send it to client6.
+fn to_client6(ip: Vec<u8>) -> Vec<u8> {
+    with_macs(ethernet(0x86dd, &ip), MAC6_NEXT, MAC6_SELF)
+}
+
+fn udp6(src: &str, dst: &str, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    udp(
+        sport,
+        dport,
+        payload,
+        &pseudo_v6(v6(src), v6(dst), PROTO_UDP, 8 + payload.len()),
+    )
+}
+fn udp4(src: &str, dst: &str, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    udp(
+        sport,
+        dport,
+        payload,
+        &pseudo_v4(v4(src), v4(dst), PROTO_UDP, 8 + payload.len()),
+    )
+}
+fn tcp6(src: &str, dst: &str, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    tcp(
+        sport,
+        dport,
+        0x01020304,
+        0x02,
+        payload,
+        &pseudo_v6(v6(src), v6(dst), PROTO_TCP, 20 + payload.len()),
+    )
+}
+fn tcp4(src: &str, dst: &str, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    tcp(
+        sport,
+        dport,
+        0x01020304,
+        0x02,
+        payload,
+        &pseudo_v4(v4(src), v4(dst), PROTO_TCP, 20 + payload.len()),
+    )
+}
+fn ip6(src: &str, dst: &str, nh: u8, hop: u8, l4: &[u8]) -> Vec<u8> {
+    ipv6(v6(src), v6(dst), nh, hop, 0, l4)
+}
+fn ip4(src: &str, dst: &str, proto: u8, ttl: u8, l4: &[u8]) -> Vec<u8> {
+    ipv4(v4(src), v4(dst), proto, ttl, 0, 0, 0, l4)
+}
+
+/// IPv6 packet with extension headers inserted between the fixed header and `l4`.
+/// `exts` are (type, body) with body already padded to 8n-2 bytes.
+fn ip6_with_ext(
+    src: &str,
+    dst: &str,
+    exts: &[(u8, Vec<u8>)],
+    upper: u8,
+    hop: u8,
+    l4: &[u8],
+) -> Vec<u8> {
+    let mut payload = Vec::new();
+    for (i, (_, body)) in exts.iter().enumerate() {
+        let next = exts.get(i + 1).map(|e| e.0).unwrap_or(upper);
+        assert_eq!((body.len() + 2) % 8, 0);
+        payload.push(next);
+        payload.push(((body.len() + 2) / 8 - 1) as u8);
+        payload.extend_from_slice(body);
+    }
+    payload.extend_from_slice(l4);
+    ipv6(
+        v6(src),
+        v6(dst),
+        exts.first().map(|e| e.0).unwrap_or(upper),
+        hop,
+        0,
+        &payload,
+    )
+}
+
+const PADN6: [u8; 6] = [1, 4, 0, 0, 0, 0];
+
+#[test]
+fn translation_fixtures() {
+    let Some(mut h) = Harness::new("fixtures") else {
+        return;
+    };
+    let p = b"fixture payload";
+
+    // ---- IPv6 → IPv4 ------------------------------------------------------------------
+    h.check(Row {
+        name: "udp 6to4 redirect",
+        frame: from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_UDP,
+            64,
+            &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_UDP,
+            63,
+            &udp4(POOL4, SERVER4, 6000, 53, p),
+        ))),
+        counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+    });
+    h.check(Row {
+        name: "tcp 6to4 redirect",
+        frame: from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_TCP,
+            64,
+            &tcp6(CLIENT6, SERVER4_IN_POOL6, 5001, 80, p),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_TCP,
+            63,
+            &tcp4(POOL4, SERVER4, 6001, 80, p),
+        ))),
+        counters: &[RxIpv6, Xlat6to4Tcp, FwdRedirect, VerdictRedirect],
+    });
+    h.check(Row {
+        name: "icmpv6 echo request → icmpv4 echo request",
+        frame: from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_ICMPV6,
+            64,
+            &icmp6(
+                v6(CLIENT6),
+                v6(SERVER4_IN_POOL6),
+                128,
+                0,
+                echo_rest(1234, 9),
+                p,
+            ),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_ICMP,
+            63,
+            &icmp4(8, 0, echo_rest(7000, 9), p),
+        ))),
+        counters: &[RxIpv6, Xlat6to4Icmp, FwdRedirect, VerdictRedirect],
+    });
+    {
+        // A wrong checksum stays wrong by the same amount: never "fixed".
+        let mut frame = from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_UDP,
+            64,
+            &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
+        ));
+        skew_u16(&mut frame, 14 + 40 + 6, 0x1234);
+        let mut out = to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_UDP,
+            63,
+            &udp4(POOL4, SERVER4, 6000, 53, p),
+        ));
+        skew_u16(&mut out, 14 + 20 + 6, 0x1234);
+        h.check(Row {
+            name: "udp 6to4 wrong checksum stays wrong",
+            frame,
+            action: XDP_REDIRECT,
+            output: Some(out),
+            counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+        });
+    }
+    {
+        // DF is set only when the IPv4 packet exceeds 1260 bytes (RFC 7915 §5.1).
+        let big = vec![0xabu8; 1300];
+        let mut expect = ip4(
+            POOL4,
+            SERVER4,
+            PROTO_UDP,
+            63,
+            &udp4(POOL4, SERVER4, 6000, 53, &big),
+        );
+        set_df(&mut expect);
+        h.check(Row {
+            name: "udp 6to4 1328-byte packet gets DF",
+            frame: from_client6(ip6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, &big),
+            )),
+            action: XDP_REDIRECT,
+            output: Some(to_server4(expect)),
+            counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+        });
+    }
+    h.check(Row {
+        name: "6to4 traffic class → TOS",
+        frame: from_client6(ipv6(
+            v6(CLIENT6),
+            v6(SERVER4_IN_POOL6),
+            PROTO_UDP,
+            64,
+            0xb8,
+            &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_server4(ipv4(
+            v4(POOL4),
+            v4(SERVER4),
+            PROTO_UDP,
+            63,
+            0xb8,
+            0,
+            0,
+            &udp4(POOL4, SERVER4, 6000, 53, p),
+        ))),
+        counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+    });
+    for (name, exts) in [
+        ("hop-by-hop options skipped", vec![(0u8, PADN6.to_vec())]),
+        (
+            "destination options + routing (segments left 0) skipped",
+            vec![(60u8, PADN6.to_vec()), (43u8, vec![0, 0, 0, 0, 0, 0])],
+        ),
+    ] {
+        h.check(Row {
+            name,
+            frame: from_client6(ip6_with_ext(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                &exts,
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
+            )),
+            action: XDP_REDIRECT,
+            output: Some(to_server4(ip4(
+                POOL4,
+                SERVER4,
+                PROTO_UDP,
+                63,
+                &udp4(POOL4, SERVER4, 6000, 53, p),
+            ))),
+            counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+        });
+    }
+    {
+        // No neighbour for the next hop: the kernel forwards, and decrements, itself.
+        let dst4 = "198.51.100.7";
+        let dst6 = "64:ff9b::c633:6407";
+        let frame = from_client6(ip6(
+            CLIENT6,
+            dst6,
+            PROTO_UDP,
+            64,
+            &udp6(CLIENT6, dst6, 5000, 53, p),
+        ));
+        let out = with_macs(
+            ethernet(
+                0x0800,
+                &ip4(POOL4, dst4, PROTO_UDP, 64, &udp4(POOL4, dst4, 6000, 53, p)),
+            ),
+            MAC6_SELF,
+            MAC6_NEXT,
+        );
+        h.check(Row {
+            name: "udp 6to4 next hop unresolved → pass, TTL kept",
+            frame,
+            action: XDP_PASS,
+            output: Some(out),
+            counters: &[RxIpv6, Xlat6to4Udp, FwdPassNoNeighbour, VerdictPass],
+        });
+    }
+
+    // ---- IPv4 → IPv6 ------------------------------------------------------------------
+    h.check(Row {
+        name: "udp 4to6 redirect",
+        frame: from_server4(ip4(
+            SERVER4,
+            POOL4,
+            PROTO_UDP,
+            64,
+            &udp4(SERVER4, POOL4, 53, 6000, p),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_client6(ip6(
+            SERVER4_IN_POOL6,
+            CLIENT6,
+            PROTO_UDP,
+            63,
+            &udp6(SERVER4_IN_POOL6, CLIENT6, 53, 5000, p),
+        ))),
+        counters: &[RxIpv4, Xlat4to6Udp, FwdRedirect, VerdictRedirect],
+    });
+    {
+        let mut l4 = udp4(SERVER4, POOL4, 53, 6000, p);
+        l4[6] = 0;
+        l4[7] = 0;
+        h.check(Row {
+            name: "udp 4to6 zero checksum computed",
+            frame: from_server4(ip4(SERVER4, POOL4, PROTO_UDP, 64, &l4)),
+            action: XDP_REDIRECT,
+            output: Some(to_client6(ip6(
+                SERVER4_IN_POOL6,
+                CLIENT6,
+                PROTO_UDP,
+                63,
+                &udp6(SERVER4_IN_POOL6, CLIENT6, 53, 5000, p),
+            ))),
+            counters: &[
+                RxIpv4,
+                Xlat4to6Udp,
+                UdpZeroChecksumComputed,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
+        });
+    }
+    h.check(Row {
+        name: "tcp 4to6 redirect",
+        frame: from_server4(ip4(
+            SERVER4,
+            POOL4,
+            PROTO_TCP,
+            64,
+            &tcp4(SERVER4, POOL4, 80, 6001, p),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_client6(ip6(
+            SERVER4_IN_POOL6,
+            CLIENT6,
+            PROTO_TCP,
+            63,
+            &tcp6(SERVER4_IN_POOL6, CLIENT6, 80, 5001, p),
+        ))),
+        counters: &[RxIpv4, Xlat4to6Tcp, FwdRedirect, VerdictRedirect],
+    });
+    h.check(Row {
+        name: "icmpv4 echo reply → icmpv6 echo reply",
+        frame: from_server4(ip4(
+            SERVER4,
+            POOL4,
+            PROTO_ICMP,
+            64,
+            &icmp4(0, 0, echo_rest(7000, 9), p),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_client6(ip6(
+            SERVER4_IN_POOL6,
+            CLIENT6,
+            PROTO_ICMPV6,
+            63,
+            &icmp6(
+                v6(SERVER4_IN_POOL6),
+                v6(CLIENT6),
+                129,
+                0,
+                echo_rest(1234, 9),
+                p,
+            ),
+        ))),
+        counters: &[RxIpv4, Xlat4to6Icmp, FwdRedirect, VerdictRedirect],
+    });
+    {
+        let l4 = udp4(SERVER4, POOL4, 53, 6000, p);
+        let frame = from_server4(ipv4_with_options(
+            SERVER4,
+            POOL4,
+            PROTO_UDP,
+            64,
+            &[1, 1, 1, 0],
+            &l4,
+        ));
+        let out = to_client6(ip6(
+            SERVER4_IN_POOL6,
+            CLIENT6,
+            PROTO_UDP,
+            63,
+            &udp6(SERVER4_IN_POOL6, CLIENT6, 53, 5000, p),
+        ));
+        h.check(Row {
+            name: "ipv4 options (NOP, EOL) are not translated",
+            frame,
+            action: XDP_REDIRECT,
+            output: Some(out),
+            counters: &[RxIpv4, Xlat4to6Udp, FwdRedirect, VerdictRedirect],
+        });
+    }
+
+    // ---- Not ours ---------------------------------------------------------------------
+    let not_ours6 = from_client6(ip6(
+        CLIENT6,
+        "2001:db8:6::1",
+        PROTO_UDP,
+        64,
+        &udp6(CLIENT6, "2001:db8:6::1", 5000, 53, p),
+    ));
+    h.check(Row {
+        name: "ipv6 not to pool6 passes untouched",
+        output: Some(not_ours6.clone()),
+        frame: not_ours6,
+        action: XDP_PASS,
+        counters: &[RxIpv6, PassNotOurs6, VerdictPass],
+    });
+    let not_ours4 = from_server4(ip4(
+        SERVER4,
+        "192.0.2.1",
+        PROTO_UDP,
+        64,
+        &udp4(SERVER4, "192.0.2.1", 53, 6000, p),
+    ));
+    h.check(Row {
+        name: "ipv4 not to pool4 passes untouched",
+        output: Some(not_ours4.clone()),
+        frame: not_ours4,
+        action: XDP_PASS,
+        counters: &[RxIpv4, PassNotOurs4, VerdictPass],
+    });
+    let arp = ethernet(0x0806, &[0u8; 28]);
+    h.check(Row {
+        name: "arp passes untouched",
+        output: Some(arp.clone()),
+        frame: arp,
+        action: XDP_PASS,
+        counters: &[RxOther, VerdictPass],
+    });
+
+    // ---- Drops: each reason its own counter ---------------------------------------------
+    let udp_to_pool6 = |hop: u8| {
+        from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_UDP,
+            hop,
+            &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
+        ))
+    };
+    let drops: Vec<(&'static str, Vec<u8>, Counter, Counter)> = vec![
+        (
+            "hop limit 1 is not forwarded",
+            udp_to_pool6(1),
+            RxIpv6,
+            DropHopLimit,
+        ),
+        (
+            "ttl 1 is not forwarded",
+            from_server4(ip4(
+                SERVER4,
+                POOL4,
+                PROTO_UDP,
+                1,
+                &udp4(SERVER4, POOL4, 53, 6000, p),
+            )),
+            RxIpv4,
+            DropHopLimit,
+        ),
+        (
+            "no binding for the IPv6 source",
+            from_client6(ip6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, SERVER4_IN_POOL6, 5999, 53, p),
+            )),
+            RxIpv6,
+            DropNoBib6,
+        ),
+        (
+            "no binding for the pool4 port",
+            from_server4(ip4(
+                SERVER4,
+                POOL4,
+                PROTO_UDP,
+                64,
+                &udp4(SERVER4, POOL4, 53, 6999, p),
+            )),
+            RxIpv4,
+            DropNoBib4,
+        ),
+        (
+            "truncated ipv6 header",
+            from_client6(ip6(CLIENT6, SERVER4_IN_POOL6, PROTO_UDP, 64, &[])[..30].to_vec()),
+            RxIpv6,
+            DropTruncatedIpv6,
+        ),
+        (
+            "ipv6 payload length beyond the frame",
+            {
+                let mut f = udp_to_pool6(64);
+                f[14 + 5] += 8;
+                f
+            },
+            RxIpv6,
+            DropBadLength,
+        ),
+        (
+            "truncated udp header",
+            from_client6(ip6(CLIENT6, SERVER4_IN_POOL6, PROTO_UDP, 64, &[0, 1, 0, 2])),
+            RxIpv6,
+            DropTruncatedL4,
+        ),
+        (
+            "truncated tcp header",
+            from_client6(ip6(CLIENT6, SERVER4_IN_POOL6, PROTO_TCP, 64, &[0u8; 12])),
+            RxIpv6,
+            DropTruncatedL4,
+        ),
+        (
+            "unknown extension header",
+            from_client6(ip6_with_ext(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                &[(253, PADN6.to_vec())],
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
+            )),
+            RxIpv6,
+            DropExtHeaderUnknown,
+        ),
+        (
+            "extension header chain too long",
+            from_client6(ip6_with_ext(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                &vec![(60, PADN6.to_vec()); 5],
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
+            )),
+            RxIpv6,
+            DropExtHeaderChainTooLong,
+        ),
+        (
+            "routing header with segments left",
+            from_client6(ip6_with_ext(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                &[(43, vec![0, 1, 0, 0, 0, 0])],
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
+            )),
+            RxIpv6,
+            DropRoutingHeader,
+        ),
+        (
+            "ipv6 fragment",
+            from_client6(ip6_with_ext(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                &[(44, vec![0, 1, 0, 0, 0, 7])],
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
+            )),
+            RxIpv6,
+            DropFragment,
+        ),
+        (
+            "ipv4 fragment",
+            from_server4(ipv4(
+                v4(SERVER4),
+                v4(POOL4),
+                PROTO_UDP,
+                64,
+                0,
+                9,
+                0x2000,
+                &udp4(SERVER4, POOL4, 53, 6000, p),
+            )),
+            RxIpv4,
+            DropFragment,
+        ),
+        (
+            "sctp to pool6",
+            from_client6(ip6(CLIENT6, SERVER4_IN_POOL6, 132, 64, &[0u8; 16])),
+            RxIpv6,
+            DropUnsupportedProto,
+        ),
+        (
+            "sctp to pool4",
+            from_server4(ip4(SERVER4, POOL4, 132, 64, &[0u8; 16])),
+            RxIpv4,
+            DropUnsupportedProto,
+        ),
+        (
+            "icmpv6 neighbour solicitation to pool6",
+            from_client6(ip6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                PROTO_ICMPV6,
+                64,
+                &icmp6(v6(CLIENT6), v6(SERVER4_IN_POOL6), 135, 0, [0; 4], &[0; 16]),
+            )),
+            RxIpv6,
+            DropIcmp6Unsupported,
+        ),
+        (
+            "icmpv4 timestamp to pool4",
+            from_server4(ip4(
+                SERVER4,
+                POOL4,
+                PROTO_ICMP,
+                64,
+                &icmp4(13, 0, echo_rest(7000, 1), &[0; 12]),
+            )),
+            RxIpv4,
+            DropIcmp4Unsupported,
+        ),
+        (
+            "icmpv6 error (not yet translated)",
+            from_client6(ip6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                PROTO_ICMPV6,
+                64,
+                &icmp6(v6(CLIENT6), v6(SERVER4_IN_POOL6), 1, 4, [0; 4], &[0; 48]),
+            )),
+            RxIpv6,
+            DropIcmpError,
+        ),
+        (
+            "icmpv4 error (not yet translated)",
+            from_server4(ip4(
+                SERVER4,
+                POOL4,
+                PROTO_ICMP,
+                64,
+                &icmp4(3, 3, [0; 4], &[0; 28]),
+            )),
+            RxIpv4,
+            DropIcmpError,
+        ),
+        (
+            "ipv4 source route option",
+            from_server4(ipv4_with_options(
+                SERVER4,
+                POOL4,
+                PROTO_UDP,
+                64,
+                &[131, 7, 4, 192, 0, 2, 9, 0],
+                &udp4(SERVER4, POOL4, 53, 6000, p),
+            )),
+            RxIpv4,
+            DropIpv4SourceRoute,
+        ),
+        (
+            "ipv4 ihl below 5",
+            {
+                let mut f = from_server4(ip4(
+                    SERVER4,
+                    POOL4,
+                    PROTO_UDP,
+                    64,
+                    &udp4(SERVER4, POOL4, 53, 6000, p),
+                ));
+                f[14] = 0x44;
+                f
+            },
+            RxIpv4,
+            DropBadIpv4Header,
+        ),
+        (
+            "ipv4 total length beyond the frame",
+            {
+                let mut f = from_server4(ip4(
+                    SERVER4,
+                    POOL4,
+                    PROTO_UDP,
+                    64,
+                    &udp4(SERVER4, POOL4, 53, 6000, p),
+                ));
+                f[14 + 3] += 40;
+                f
+            },
+            RxIpv4,
+            DropBadLength,
+        ),
+        (
+            "ipv4 header checksum wrong",
+            {
+                let mut f = from_server4(ip4(
+                    SERVER4,
+                    POOL4,
+                    PROTO_UDP,
+                    64,
+                    &udp4(SERVER4, POOL4, 53, 6000, p),
+                ));
+                f[14 + 10] ^= 0x40;
+                f
+            },
+            RxIpv4,
+            DropBadIpv4Checksum,
+        ),
+        (
+            "ipv4 option with length 0",
+            from_server4(ipv4_with_options(
+                SERVER4,
+                POOL4,
+                PROTO_UDP,
+                64,
+                &[7, 0, 0, 0],
+                &udp4(SERVER4, POOL4, 53, 6000, p),
+            )),
+            RxIpv4,
+            DropBadIpv4Options,
+        ),
+        (
+            "udp without checksum too long to checksum in XDP",
+            {
+                let mut l4 = udp4(SERVER4, POOL4, 53, 6000, &[7u8; 1500]);
+                l4[6] = 0;
+                l4[7] = 0;
+                from_server4(ip4(SERVER4, POOL4, PROTO_UDP, 64, &l4))
+            },
+            RxIpv4,
+            DropUdpZeroChecksumTooLong,
+        ),
+        (
+            "truncated ipv4 header",
+            {
+                let mut f = from_server4(ip4(SERVER4, POOL4, PROTO_UDP, 64, &[]));
+                f.truncate(14 + 16);
+                f
+            },
+            RxIpv4,
+            DropTruncatedIpv4,
+        ),
+    ];
+    for (name, frame, rx, reason) in drops {
+        let counters: &'static [Counter] =
+            Box::leak(vec![rx, reason, VerdictDrop].into_boxed_slice());
+        h.check(Row {
+            name,
+            frame,
+            action: XDP_DROP,
+            output: None,
+            counters,
+        });
+    }
+
+    // RFC 6052 §3.1: non-global IPv4 under the well-known prefix, unless overridden.
+    h.set_allow_nonglobal(false);
+    h.check(Row {
+        name: "non-global ipv4 under 64:ff9b::/96 refused",
+        frame: udp_to_pool6(64),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv6, DropNonGlobalIpv4, VerdictDrop],
+    });
+    h.check(Row {
+        name: "non-global ipv4 source under 64:ff9b::/96 refused",
+        frame: from_server4(ip4(
+            SERVER4,
+            POOL4,
+            PROTO_UDP,
+            64,
+            &udp4(SERVER4, POOL4, 53, 6000, p),
+        )),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv4, DropNonGlobalIpv4, VerdictDrop],
+    });
+}
+
+fn set_df(ip4: &mut [u8]) {
+    ip4[6] |= 0x40;
+    ip4[10] = 0;
+    ip4[11] = 0;
+    let c = inet_checksum(&[&ip4[..20]]);
+    ip4[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// IPv4 header with `opts` (padded by the caller to a multiple of 4) + payload.
+fn ipv4_with_options(src: &str, dst: &str, proto: u8, ttl: u8, opts: &[u8], l4: &[u8]) -> Vec<u8> {
+    assert_eq!(opts.len() % 4, 0);
+    let mut h = ip4(src, dst, proto, ttl, &[]);
+    h[0] = 0x40 | ((20 + opts.len()) / 4) as u8;
+    let total = (20 + opts.len() + l4.len()) as u16;
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h.extend_from_slice(opts);
+    h[10] = 0;
+    h[11] = 0;
+    let c = inet_checksum(&[&h]);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    h.extend_from_slice(l4);
+    h
 }

@@ -1,0 +1,111 @@
+//! netns end-to-end: real UDP sockets on an IPv6-only client and an IPv4-only server talk
+//! through the gateway over a static binding, under the local-use prefix 64:ff9b:1::/48.
+use nat64_tests::{addr, lab_available, Lab};
+
+/// 192.0.2.2 embedded in 64:ff9b:1::/48 (RFC 6052 §2.2: bytes 6-7, u-octet, 9-10).
+const SERVER4_IN_POOL6: &str = "64:ff9b:1:c000:2:200::";
+const POOL4: &str = "203.0.113.1";
+
+const UDP_ECHO_SERVER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7777))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    print("from %s:%d %r" % (peer[0], peer[1], data), flush=True)
+    s.sendto(data.upper(), peer)
+"#;
+
+fn udp_client(dst: &str, sport: u16, msg: &str) -> String {
+    format!(
+        r#"
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("{src}", {sport}))
+s.settimeout(2)
+for attempt in range(3):
+    s.sendto(b"{msg}", ("{dst}", 7777))
+    try:
+        data, peer = s.recvfrom(2048)
+        print("reply %r from [%s]:%d" % (data, peer[0], peer[1]))
+        break
+    except socket.timeout:
+        print("timeout")
+"#,
+        src = addr::CLIENT6
+    )
+}
+
+#[test]
+fn udp_crosses_the_gateway_both_ways() {
+    if !lab_available("udp_crosses_the_gateway_both_ways") {
+        return;
+    }
+    let mut lab = Lab::reference().expect("lab");
+    let bib = format!("udp {POOL4}#6000 {}#5000", addr::CLIENT6);
+    lab.start_gateway(&["--pool6", "64:ff9b:1::/48", "--pool4", POOL4, "--bib", &bib])
+        .expect("gateway");
+
+    let mut cmd = lab.server4.cmd("python3");
+    cmd.args(["-u", "-c", UDP_ECHO_SERVER]);
+    let mut server = lab.server4.spawn(cmd, "udp-echo").unwrap();
+    server
+        .wait_for_output("udp echo server", std::time::Duration::from_secs(10), |o| {
+            o.contains("ready")
+        })
+        .unwrap();
+
+    let out = lab
+        .client6
+        .sh(&format!(
+            "python3 -c '{}'",
+            udp_client(SERVER4_IN_POOL6, 5000, "hello nat64")
+        ))
+        .unwrap();
+    assert!(
+        out.contains(&format!(
+            "reply b'HELLO NAT64' from [{SERVER4_IN_POOL6}]:7777"
+        )),
+        "client6 saw: {out}"
+    );
+    // The IPv4-only server saw the pool4 transport address of the binding.
+    assert!(
+        server
+            .output()
+            .contains(&format!("from {POOL4}:6000 b'hello nat64'")),
+        "server4 saw: {}",
+        server.output()
+    );
+
+    // A source with no binding is refused at the gateway and counted, never translated.
+    let before = lab.counter("drop_no_bib6").unwrap();
+    let out = lab
+        .client6
+        .sh(&format!(
+            "python3 -c '{}'",
+            udp_client(SERVER4_IN_POOL6, 5001, "nobody")
+        ))
+        .unwrap();
+    assert!(out.contains("timeout") && !out.contains("reply"), "{out}");
+    assert_eq!(
+        lab.counter("drop_no_bib6").unwrap() - before,
+        3,
+        "three attempts, three drops"
+    );
+    assert!(!server.output().contains("nobody"));
+
+    let stats = lab.stats().unwrap();
+    let n = |k: &str| stats[k].as_u64().unwrap();
+    assert!(
+        n("xlat_6to4_udp") >= 1 && n("xlat_4to6_udp") >= 1,
+        "{stats:?}"
+    );
+    eprintln!(
+        "translated: 6to4 udp {}, 4to6 udp {}; redirected {}, passed for neighbour resolution {}",
+        n("xlat_6to4_udp"),
+        n("xlat_4to6_udp"),
+        n("fwd_redirect"),
+        n("fwd_pass_no_neighbour")
+    );
+}
