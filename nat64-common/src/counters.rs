@@ -43,6 +43,8 @@ counters! {
     Xlat4to6Tcp = "xlat_4to6_tcp", "TCP packets translated from IPv4 to IPv6";
     Xlat4to6Udp = "xlat_4to6_udp", "UDP packets translated from IPv4 to IPv6";
     Xlat4to6Icmp = "xlat_4to6_icmp", "ICMPv4 echo packets translated to ICMPv6";
+    Xlat6to4IcmpError = "xlat_6to4_icmp_error", "ICMPv6 errors translated to ICMPv4, with the packet they quote";
+    Xlat4to6IcmpError = "xlat_4to6_icmp_error", "ICMPv4 errors translated to ICMPv6, with the packet they quote";
     UdpZeroChecksumComputed = "udp_zero_checksum_computed", "IPv4 UDP packets without checksum that got a full IPv6 checksum computed";
 
     FwdRedirect = "fwd_redirect", "translated packets sent straight to the next hop (FIB lookup hit)";
@@ -65,12 +67,17 @@ counters! {
     DropHopLimit = "drop_hop_limit_exceeded", "packets that would leave the gateway with TTL or hop limit 0";
     DropIcmp6Unsupported = "drop_icmpv6_untranslatable", "ICMPv6 types with no ICMPv4 equivalent (ND, MLD, RA, redirect, ...)";
     DropIcmp4Unsupported = "drop_icmpv4_untranslatable", "ICMPv4 types with no ICMPv6 equivalent (timestamp, address mask, source quench, ...)";
-    DropIcmpError = "drop_icmp_error", "ICMP error messages (translation of errors and their inner packets is not implemented yet)";
+    DropIcmpErrorInError = "drop_icmp_error_in_error", "ICMP errors quoting another ICMP error";
+    DropIcmpInnerUntranslatable = "drop_icmp_inner_untranslatable", "ICMP errors whose quoted packet is truncated, carries extension headers or an unknown protocol";
+    DropIcmpBadChecksum = "drop_icmp_error_bad_checksum", "ICMP errors whose checksum does not verify (a rebuilt error must not launder them)";
+    DropIcmpPointerUnmappable = "drop_icmp_pointer_unmappable", "Parameter Problem errors pointing at a field with no counterpart (RFC 7915)";
+    DropIcmpUnmappableSource = "drop_icmp_unmappable_source", "ICMPv6 errors from an IPv6 router whose address has no IPv4 form (RFC 6791 pool not implemented yet)";
     DropUnsupportedProto = "drop_unsupported_protocol", "packets to pool6/pool4 carrying a protocol other than TCP, UDP and ICMP";
     DropNonGlobalIpv4 = "drop_nonglobal_ipv4", "non-global IPv4 addresses under the well-known prefix 64:ff9b::/96 (RFC 6052 §3.1)";
     DropNoBib6 = "drop_no_bib6", "IPv6 packets whose source has no binding";
     DropNoBib4 = "drop_no_bib4", "IPv4 packets to a pool4 address and port with no binding (no open relay)";
     DropAdjustFailed = "drop_adjust_failed", "packets the kernel could not resize for translation";
+    DropInternal = "drop_internal", "internal errors (a per-CPU scratch slot missing); should stay zero";
     DropUdpZeroChecksumTooLong = "drop_udp_zero_checksum_too_long", "IPv4 UDP packets without checksum too long to checksum in XDP";
 
     VerdictPass = "verdict_pass", "packets handed to the kernel stack (XDP_PASS)";

@@ -387,6 +387,57 @@ const fn min3(a: u32, b: u32, c: u32) -> u32 {
     }
 }
 
+/// Bytes 4–7 of the ICMPv4 error translated from an ICMPv6 error whose bytes 4–7 are
+/// `rest6` (RFC 7915 §5.2), or `None` when the message must be dropped (a Parameter
+/// Problem pointer with no IPv4 counterpart). Link MTUs the caller does not know are
+/// passed as `u32::MAX`.
+#[inline]
+pub const fn error_rest_6to4(
+    extra: ErrorExtra,
+    rest6: [u8; 4],
+    nexthop4_mtu: u32,
+    nexthop6_mtu: u32,
+) -> Option<[u8; 4]> {
+    match extra {
+        ErrorExtra::None => Some([0; 4]),
+        ErrorExtra::Mtu => {
+            let m = ptb_mtu_6to4(u32::from_be_bytes(rest6), nexthop4_mtu, nexthop6_mtu, false)
+                .to_be_bytes();
+            Some([0, 0, m[0], m[1]])
+        }
+        ErrorExtra::MapPointer => match pointer_6to4(u32::from_be_bytes(rest6)) {
+            Some(p) => Some([p, 0, 0, 0]),
+            None => None,
+        },
+        ErrorExtra::SetPointer(p) => Some([p, 0, 0, 0]),
+    }
+}
+
+/// Bytes 4–7 of the ICMPv6 error translated from an ICMPv4 error whose bytes 4–7 are
+/// `rest4` (RFC 7915 §4.2), or `None` when the message must be dropped.
+/// `inner_total_len`: Total Length of the quoted IPv4 header (for the plateau table).
+#[inline]
+pub const fn error_rest_4to6(
+    extra: ErrorExtra,
+    rest4: [u8; 4],
+    inner_total_len: u16,
+    nexthop6_mtu: u32,
+    nexthop4_mtu: u32,
+) -> Option<[u8; 4]> {
+    match extra {
+        ErrorExtra::None => Some([0; 4]),
+        ErrorExtra::Mtu => {
+            let mtu4 = u16::from_be_bytes([rest4[2], rest4[3]]);
+            Some(ptb_mtu_4to6(mtu4, inner_total_len, nexthop6_mtu, nexthop4_mtu).to_be_bytes())
+        }
+        ErrorExtra::MapPointer => match pointer_4to6(rest4[0]) {
+            Some(p) => Some((p as u32).to_be_bytes()),
+            None => None,
+        },
+        ErrorExtra::SetPointer(p) => Some((p as u32).to_be_bytes()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,5 +715,55 @@ mod tests {
                 assert_ne!(a.reason(), b.reason());
             }
         }
+    }
+
+    #[test]
+    fn error_rest_fields() {
+        // PTB MTU 1400 → Fragmentation Needed next-hop MTU 1380 in bytes 6–7.
+        assert_eq!(
+            error_rest_6to4(ErrorExtra::Mtu, 1400u32.to_be_bytes(), u32::MAX, u32::MAX),
+            Some([0, 0, 0x05, 0x64])
+        );
+        // Pointer 7 (hop limit) → 8 (TTL); pointer 2 (flow label) has no IPv4 counterpart.
+        assert_eq!(
+            error_rest_6to4(ErrorExtra::MapPointer, [0, 0, 0, 7], u32::MAX, u32::MAX),
+            Some([8, 0, 0, 0])
+        );
+        assert_eq!(
+            error_rest_6to4(ErrorExtra::MapPointer, [0, 0, 0, 2], u32::MAX, u32::MAX),
+            None
+        );
+        assert_eq!(
+            error_rest_6to4(ErrorExtra::None, [1, 2, 3, 4], u32::MAX, u32::MAX),
+            Some([0; 4])
+        );
+        // Fragmentation Needed MTU 1000 → PTB 1020; MTU 0 → plateau below 1500 (1492) + 20.
+        assert_eq!(
+            error_rest_4to6(
+                ErrorExtra::Mtu,
+                [0, 0, 0x03, 0xe8],
+                1500,
+                u32::MAX,
+                u32::MAX
+            ),
+            Some(1020u32.to_be_bytes())
+        );
+        assert_eq!(
+            error_rest_4to6(ErrorExtra::Mtu, [0, 0, 0, 0], 1500, u32::MAX, u32::MAX),
+            Some(1512u32.to_be_bytes())
+        );
+        // Protocol unreachable → pointer 6 (Next Header); TTL pointer 8 → 7.
+        assert_eq!(
+            error_rest_4to6(ErrorExtra::SetPointer(6), [0; 4], 0, u32::MAX, u32::MAX),
+            Some([0, 0, 0, 6])
+        );
+        assert_eq!(
+            error_rest_4to6(ErrorExtra::MapPointer, [8, 0, 0, 0], 0, u32::MAX, u32::MAX),
+            Some([0, 0, 0, 7])
+        );
+        assert_eq!(
+            error_rest_4to6(ErrorExtra::MapPointer, [10, 0, 0, 0], 0, u32::MAX, u32::MAX),
+            None
+        );
     }
 }

@@ -142,13 +142,13 @@ impl Pool6 {
     }
 
     /// True for exactly 64:ff9b::/96.
-    #[inline]
+    #[inline(always)]
     pub fn is_well_known(&self) -> bool {
         self.len == WELL_KNOWN_PREFIX_LEN && self.prefix == WELL_KNOWN_PREFIX
     }
 
     /// Whether the first `len` bits of `v6` equal the prefix. False for an invalid pool.
-    #[inline]
+    #[inline(always)]
     pub fn contains(&self, v6: &[u8; 16]) -> bool {
         let n = match prefix_bytes(self.len) {
             Some(n) => n,
@@ -165,7 +165,7 @@ impl Pool6 {
 
     /// Build the IPv4-embedded IPv6 address for `v4`: prefix, IPv4 bits around the
     /// u-octet, u-octet and suffix zero (RFC 6052 §2.2). An invalid pool yields `::`.
-    #[inline]
+    #[inline(always)]
     pub fn embed(&self, v4: [u8; 4]) -> [u8; 16] {
         let n = match prefix_bytes(self.len) {
             Some(n) => n,
@@ -222,7 +222,7 @@ impl Pool6 {
 
     /// The IPv4 address embedded in `v6`, or `None` if `v6` is not under the prefix.
     /// The u-octet and the suffix are ignored (RFC 6052 §2.2 leaves them to the builder).
-    #[inline]
+    #[inline(always)]
     pub fn extract(&self, v6: &[u8; 16]) -> Option<[u8; 4]> {
         if !self.contains(v6) {
             return None;
@@ -242,7 +242,7 @@ impl Pool6 {
     /// [`Pool6::extract`] plus RFC 6052 §3.1: under 64:ff9b::/96 a non-global IPv4
     /// address is refused unless the operator set `allow_nonglobal`. Other prefixes
     /// (including the RFC 8215 local-use /48) are exempt.
-    #[inline]
+    #[inline(always)]
     pub fn extract_checked(
         &self,
         v6: &[u8; 16],
@@ -261,7 +261,7 @@ impl Pool6 {
 
     /// [`Pool6::embed`] with the same §3.1 check (used when an IPv4 source is about to be
     /// represented under the prefix).
-    #[inline]
+    #[inline(always)]
     pub fn embed_checked(
         &self,
         v4: [u8; 4],
