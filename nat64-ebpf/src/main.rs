@@ -6,10 +6,12 @@
 #![feature(asm_experimental_arch)]
 
 mod fwd;
+mod icmp_err;
 mod l4;
 mod maps;
 mod parse;
 mod stats;
+mod sum;
 mod xlat46;
 mod xlat64;
 
@@ -34,17 +36,31 @@ pub fn nat64(ctx: XdpContext) -> u32 {
     action
 }
 
+/// What a direction's fast path decided. ICMP errors go on to `icmp_err`, called from
+/// here so that its frames do not stack on top of the fast path's (the 512-byte BPF
+/// stack is shared by the whole call chain).
+pub enum Outcome {
+    Action(u32),
+    IcmpError { l4_off: u16 },
+}
+
 /// Returns the XDP action, or the counter naming why the packet must be dropped.
 #[inline(always)]
 fn try_nat64(ctx: &XdpContext) -> Result<u32, Counter> {
     match parse_eth(ctx)? {
         EthProto::Ipv6 => {
             stats::count(Counter::RxIpv6);
-            xlat64::try_6to4(ctx)
+            match xlat64::try_6to4(ctx)? {
+                Outcome::Action(a) => Ok(a),
+                Outcome::IcmpError { l4_off } => icmp_err::try_6to4(ctx, l4_off as usize),
+            }
         }
         EthProto::Ipv4 => {
             stats::count(Counter::RxIpv4);
-            xlat46::try_4to6(ctx)
+            match xlat46::try_4to6(ctx)? {
+                Outcome::Action(a) => Ok(a),
+                Outcome::IcmpError { l4_off } => icmp_err::try_4to6(ctx, l4_off as usize),
+            }
         }
         EthProto::Other => {
             stats::count(Counter::RxOther);

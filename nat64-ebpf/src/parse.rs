@@ -18,11 +18,32 @@ pub enum EthProto {
     Other,
 }
 
+/// `data` and `data_end`.
+#[inline(always)]
+pub fn bounds(ctx: &XdpContext) -> (usize, usize) {
+    (ctx.data(), ctx.data_end())
+}
+
+/// Called first in every out-of-line function that takes the context: one volatile load
+/// keeps LLVM from replacing the context argument by the values it loads (argument
+/// promotion), which would hand the function `data_end` as a zero-extended integer that
+/// the verifier refuses to touch.
+#[inline(always)]
+pub fn pin(ctx: &XdpContext) {
+    unsafe { core::ptr::read_volatile(&(*ctx.ctx).data) };
+}
+
+/// Frame length in bytes.
+#[inline(always)]
+pub fn frame_len(ctx: &XdpContext) -> usize {
+    let (start, end) = bounds(ctx);
+    end - start
+}
+
 /// Pointer to a `T` at `offset`, or `None` if it would run past `data_end`.
 #[inline(always)]
 pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
-    let start = ctx.data();
-    let end = ctx.data_end();
+    let (start, end) = bounds(ctx);
     if start + offset + core::mem::size_of::<T>() > end {
         return None;
     }

@@ -18,14 +18,14 @@ use crate::{
     fwd,
     l4::{self, Kind},
     maps::{config, BIB4, POOL4},
-    parse::{opaque, read, view, view_mut, write, ETH_HLEN},
-    stats,
+    parse::{frame_len, read, view, view_mut, write, ETH_HLEN},
+    stats, sum, Outcome,
 };
 
 const IPV6_HLEN: usize = 40;
 const IPV4_MAX_OPTIONS: usize = 40;
 /// Longest UDP datagram whose missing IPv4 checksum we compute in XDP (a 1500-byte MTU).
-const UDP_ZERO_CSUM_MAX: usize = 1480;
+const UDP_ZERO_CSUM_MAX: usize = sum::SUM_MAX;
 
 /// What parsing decided about a packet: everything the rewrite needs (see xlat64).
 #[derive(Clone, Copy)]
@@ -50,7 +50,8 @@ struct Plan {
 /// Parsing, binding and rewriting each run in a frame of their own (BPF-to-BPF calls):
 /// the 512-byte BPF stack is shared by the whole call chain.
 #[inline(never)]
-pub fn try_4to6(ctx: &XdpContext) -> Result<u32, Counter> {
+pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
+    crate::parse::pin(ctx);
     let mut plan = Plan {
         src6: [0; 16],
         dst6: [0; 16],
@@ -68,9 +69,17 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<u32, Counter> {
         echo_ty6: 0,
         counter: Counter::Xlat4to6Udp,
     };
-    if !parse(ctx, &mut plan)? {
-        stats::count(Counter::PassNotOurs4);
-        return Ok(xdp_action::XDP_PASS);
+    match parse(ctx, &mut plan)? {
+        Parsed::NotOurs => {
+            stats::count(Counter::PassNotOurs4);
+            return Ok(Outcome::Action(xdp_action::XDP_PASS));
+        }
+        Parsed::IcmpError => {
+            return Ok(Outcome::IcmpError {
+                l4_off: plan.l4_off,
+            })
+        }
+        Parsed::Translate => {}
     }
     bind(&mut plan)?;
     let next = fwd::lookup_v6(
@@ -85,24 +94,30 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<u32, Counter> {
     rewrite_l4(ctx, &plan)?;
     rewrite_l3(ctx, &plan, &next)?;
     stats::count(plan.counter);
-    Ok(next.action())
+    Ok(Outcome::Action(next.action()))
 }
 
-/// Checks the packet and finds its transport header. `Ok(false)`: not addressed to pool4.
+enum Parsed {
+    NotOurs,
+    Translate,
+    /// An ICMPv4 error at `plan.l4_off`: icmp_err translates it, with its quoted packet.
+    IcmpError,
+}
+
+/// Checks the packet and finds its transport header.
 #[inline(never)]
-fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<bool, Counter> {
+fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
+    crate::parse::pin(ctx);
     let hdr4: &[u8; 20] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv4)?;
     let dst4 = xlat::ipv4_dst(hdr4);
     if unsafe { POOL4.get(&dst4) }.is_none() {
-        return Ok(false);
+        return Ok(Parsed::NotOurs);
     }
     let info =
-        xlat::validate_ipv4_header(hdr4, ctx.data_end() - ctx.data() - ETH_HLEN).map_err(|e| {
-            match e {
-                XlatError::BadHeaderChecksum => Counter::DropBadIpv4Checksum,
-                XlatError::BadTotalLength | XlatError::Truncated => Counter::DropBadLength,
-                _ => Counter::DropBadIpv4Header,
-            }
+        xlat::validate_ipv4_header(hdr4, frame_len(ctx) - ETH_HLEN).map_err(|e| match e {
+            XlatError::BadHeaderChecksum => Counter::DropBadIpv4Checksum,
+            XlatError::BadTotalLength | XlatError::Truncated => Counter::DropBadLength,
+            _ => Counter::DropBadIpv4Header,
         })?;
     if info.is_fragment {
         return Err(Counter::DropFragment);
@@ -137,7 +152,11 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<bool, Counter> {
             let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             match icmp::icmp4_to_icmp6(h[0], h[1]) {
                 Icmp4Action::Echo { ty6 } => plan.echo_ty6 = ty6,
-                Icmp4Action::Error { .. } => return Err(Counter::DropIcmpError),
+                Icmp4Action::Error { .. } => {
+                    plan.l4_off = l4_off as u16;
+                    plan.ihl = ihl as u8;
+                    return Ok(Parsed::IcmpError);
+                }
                 Icmp4Action::Drop(_) => return Err(Counter::DropIcmp4Unsupported),
             }
             u16::from_be_bytes([h[4], h[5]])
@@ -156,7 +175,7 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<bool, Counter> {
     plan.nh = nh;
     plan.kind = kind;
     plan.counter = counter;
-    Ok(true)
+    Ok(Parsed::Translate)
 }
 
 /// The IPv6 side of the flow: source from pool6, destination from the binding.
@@ -187,6 +206,7 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
 /// Rewrites the transport header: port/identifier, ICMP type, checksum.
 #[inline(never)]
 fn rewrite_l4(ctx: &XdpContext, plan: &Plan) -> Result<(), Counter> {
+    crate::parse::pin(ctx);
     let l4_off = plan.l4_off as usize & 0xff;
     if plan.kind == Kind::Udp {
         let h: &mut [u8; 8] = view_mut(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
@@ -231,6 +251,7 @@ fn rewrite_l4(ctx: &XdpContext, plan: &Plan) -> Result<(), Counter> {
 /// bytes). Only the kernel refusing to move the head can fail here; that drops it.
 #[inline(never)]
 fn rewrite_l3(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counter> {
+    crate::parse::pin(ctx);
     let hop = if next.decrements() {
         Hop::Decrement
     } else {
@@ -262,6 +283,7 @@ fn rewrite_l3(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Cou
 /// precise index at a time.
 #[inline(never)]
 fn check_options(ctx: &XdpContext, hdr4: &[u8; 20], ihl: usize) -> Result<(), Counter> {
+    crate::parse::pin(ctx);
     let scan = unsafe {
         &mut *OPTIONS_SCAN
             .get_ptr_mut(0)
@@ -332,8 +354,7 @@ extern "C" fn option_step(_index: u32, _ctx: *mut core::ffi::c_void) -> i64 {
 }
 
 /// Full UDP checksum over the IPv6 pseudo-header and the datagram (checksum field zero).
-/// Out of line: rare, and its loop state would crowd the caller's stack frame.
-#[inline(never)]
+#[inline(always)]
 fn udp_checksum_v6(
     ctx: &XdpContext,
     l4_off: usize,
@@ -341,27 +362,7 @@ fn udp_checksum_v6(
     src6: &[u8; 16],
     dst6: &[u8; 16],
 ) -> Result<u16, Counter> {
-    if l4_len > UDP_ZERO_CSUM_MAX {
-        return Err(Counter::DropUdpZeroChecksumTooLong);
-    }
-    let mut sum = csum::pseudo_v6(src6, dst6, PROTO_UDP, l4_len as u32);
-    let mut i = 0;
-    while i < UDP_ZERO_CSUM_MAX / 2 {
-        let off = 2 * i;
-        if off + 2 > l4_len {
-            break;
-        }
-        let w: [u8; 2] = read(ctx, l4_off + off).ok_or(Counter::DropTruncatedL4)?;
-        sum += u32::from(u16::from_be_bytes(w));
-        i += 1;
-    }
-    if l4_len % 2 == 1 {
-        // The trailing byte, addressed without a negative constant (`len - 1`) that LLVM
-        // would fold into the bounds check in a form the verifier rejects.
-        let b: [u8; 1] =
-            read(ctx, opaque(l4_off + (l4_len & !1))).ok_or(Counter::DropTruncatedL4)?;
-        let b = b[0];
-        sum += u32::from(b) << 8;
-    }
-    Ok(csum::udp_finalize(!csum::fold(sum)))
+    let pseudo = csum::pseudo_v6(src6, dst6, PROTO_UDP, l4_len as u32);
+    let total = sum::sum(ctx, l4_off, l4_len, pseudo)?;
+    Ok(csum::udp_finalize(!csum::fold(total)))
 }

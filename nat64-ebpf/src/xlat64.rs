@@ -13,8 +13,8 @@ use crate::{
     fwd,
     l4::{self, Kind},
     maps::{config, BIB6},
-    parse::{read, view, write, ETH_HLEN, MAX_EXT_HEADERS, MAX_L3_OFFSET},
-    stats,
+    parse::{frame_len, read, view, write, ETH_HLEN, MAX_EXT_HEADERS, MAX_L3_OFFSET},
+    stats, Outcome,
 };
 
 const IPV6_HLEN: usize = 40;
@@ -42,7 +42,8 @@ struct Plan {
 /// The 512-byte BPF stack is shared by the whole call chain: parsing and rewriting each
 /// get a frame of their own (BPF-to-BPF calls) so that their temporaries never coexist.
 #[inline(never)]
-pub fn try_6to4(ctx: &XdpContext) -> Result<u32, Counter> {
+pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
+    crate::parse::pin(ctx);
     let mut plan = Plan {
         src6: [0; 16],
         dst6: [0; 16],
@@ -58,9 +59,17 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<u32, Counter> {
         tclass: 0,
         counter: Counter::Xlat6to4Udp,
     };
-    if !parse(ctx, &mut plan)? {
-        stats::count(Counter::PassNotOurs6);
-        return Ok(xdp_action::XDP_PASS);
+    match parse(ctx, &mut plan)? {
+        Parsed::NotOurs => {
+            stats::count(Counter::PassNotOurs6);
+            return Ok(Outcome::Action(xdp_action::XDP_PASS));
+        }
+        Parsed::IcmpError => {
+            return Ok(Outcome::IcmpError {
+                l4_off: plan.l4_off,
+            })
+        }
+        Parsed::Translate => {}
     }
     bind(&mut plan)?;
     let tot_len4 = IPV4_HLEN as u16 + plan.l4_len;
@@ -74,25 +83,33 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<u32, Counter> {
     );
     rewrite(ctx, &plan, &next)?;
     stats::count(plan.counter);
-    Ok(next.action())
+    Ok(Outcome::Action(next.action()))
 }
 
-/// Checks the packet and finds its transport header. `Ok(false)`: not addressed to pool6.
+enum Parsed {
+    NotOurs,
+    Translate,
+    /// An ICMPv6 error at `plan.l4_off`: icmp_err translates it, with its quoted packet.
+    IcmpError,
+}
+
+/// Checks the packet and finds its transport header.
 #[inline(never)]
-fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<bool, Counter> {
+fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
+    crate::parse::pin(ctx);
     let hdr6: &[u8; 40] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
     // The config slot always exists (array map); a zero prefix length means nat64-ctl has
     // not configured this program yet, and then nothing is ours.
     let cfg = match config() {
         Some(c) if c.pool6.len != 0 => c,
-        _ => return Ok(false),
+        _ => return Ok(Parsed::NotOurs),
     };
     let dst6 = xlat::ipv6_dst(hdr6);
     if !cfg.pool6.contains(&dst6) {
-        return Ok(false);
+        return Ok(Parsed::NotOurs);
     }
     let payload_len = xlat::ipv6_payload_len(hdr6) as usize;
-    if ETH_HLEN + IPV6_HLEN + payload_len > ctx.data_end() - ctx.data() {
+    if ETH_HLEN + IPV6_HLEN + payload_len > frame_len(ctx) {
         return Err(Counter::DropBadLength);
     }
 
@@ -147,7 +164,10 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<bool, Counter> {
             let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             match icmp::icmp6_to_icmp4(h[0], h[1]) {
                 Icmp6Action::Echo { ty4 } => plan.echo_ty4 = ty4,
-                Icmp6Action::Error { .. } => return Err(Counter::DropIcmpError),
+                Icmp6Action::Error { .. } => {
+                    plan.l4_off = l4_off as u16;
+                    return Ok(Parsed::IcmpError);
+                }
                 Icmp6Action::Drop(_) => return Err(Counter::DropIcmp6Unsupported),
             }
             u16::from_be_bytes([h[4], h[5]])
@@ -166,7 +186,7 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<bool, Counter> {
     plan.proto4 = proto4;
     plan.tclass = xlat::traffic_class(hdr6);
     plan.counter = counter;
-    Ok(true)
+    Ok(Parsed::Translate)
 }
 
 /// The IPv4 side of the flow: destination from the pool6 address, source from the binding.
@@ -198,6 +218,7 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
 /// `parse`; what can still fail here (the kernel refusing to move the head) drops it.
 #[inline(never)]
 fn rewrite(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counter> {
+    crate::parse::pin(ctx);
     let l4_off = plan.l4_off as usize & 0x1ff;
     let hop = if next.decrements() {
         Hop::Decrement

@@ -137,7 +137,21 @@ impl Harness {
     fn check(&mut self, row: Row) {
         let before = self.counters();
         let (action, out) = self.run(&row.frame);
-        assert_eq!(action, row.action, "{}: XDP action", row.name);
+        let moved = |after: &[u64]| -> Vec<&str> {
+            Counter::ALL
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| after[*i] != before[*i])
+                .map(|(_, c)| c.name())
+                .collect()
+        };
+        assert_eq!(
+            action,
+            row.action,
+            "{}: XDP action (counters moved: {:?})",
+            row.name,
+            moved(&self.counters())
+        );
         if let Some(expected) = &row.output {
             assert_eq!(hex(&out), hex(expected), "{}: output bytes", row.name);
         }
@@ -829,30 +843,6 @@ fn translation_fixtures() {
             DropIcmp4Unsupported,
         ),
         (
-            "icmpv6 error (not yet translated)",
-            from_client6(ip6(
-                CLIENT6,
-                SERVER4_IN_POOL6,
-                PROTO_ICMPV6,
-                64,
-                &icmp6(v6(CLIENT6), v6(SERVER4_IN_POOL6), 1, 4, [0; 4], &[0; 48]),
-            )),
-            RxIpv6,
-            DropIcmpError,
-        ),
-        (
-            "icmpv4 error (not yet translated)",
-            from_server4(ip4(
-                SERVER4,
-                POOL4,
-                PROTO_ICMP,
-                64,
-                &icmp4(3, 3, [0; 4], &[0; 28]),
-            )),
-            RxIpv4,
-            DropIcmpError,
-        ),
-        (
             "ipv4 source route option",
             from_server4(ipv4_with_options(
                 SERVER4,
@@ -1006,4 +996,384 @@ fn ipv4_with_options(src: &str, dst: &str, proto: u8, ttl: u8, opts: &[u8], l4: 
     h[10..12].copy_from_slice(&c.to_be_bytes());
     h.extend_from_slice(l4);
     h
+}
+
+// ---- ICMP errors: the error and the packet it quotes are both translated -------------
+
+/// What client6 received from server4 (translated 4→6), as quoted in client6's errors.
+fn quoted_from_server(payload: &[u8]) -> Vec<u8> {
+    ip6(
+        SERVER4_IN_POOL6,
+        CLIENT6,
+        PROTO_UDP,
+        63,
+        &udp6(SERVER4_IN_POOL6, CLIENT6, 53, 5000, payload),
+    )
+}
+/// The same packet as server4 sent it.
+fn quoted_from_server_v4(payload: &[u8]) -> Vec<u8> {
+    ip4(
+        SERVER4,
+        POOL4,
+        PROTO_UDP,
+        63,
+        &udp4(SERVER4, POOL4, 53, 6000, payload),
+    )
+}
+/// What server4 received from client6 (translated 6→4), as quoted in server4's errors.
+fn quoted_from_client_v4(payload: &[u8]) -> Vec<u8> {
+    ip4(
+        POOL4,
+        SERVER4,
+        PROTO_UDP,
+        63,
+        &udp4(POOL4, SERVER4, 6000, 53, payload),
+    )
+}
+/// The same packet as client6 sent it.
+fn quoted_from_client(payload: &[u8]) -> Vec<u8> {
+    ip6(
+        CLIENT6,
+        SERVER4_IN_POOL6,
+        PROTO_UDP,
+        63,
+        &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, payload),
+    )
+}
+
+/// ICMPv6 error sent by `src` (client6 itself unless said otherwise) to server4's pool6 address.
+fn error6_from(src: &str, ty: u8, code: u8, rest: [u8; 4], quoted: &[u8]) -> Vec<u8> {
+    from_client6(ip6(
+        src,
+        SERVER4_IN_POOL6,
+        PROTO_ICMPV6,
+        64,
+        &icmp6(v6(src), v6(SERVER4_IN_POOL6), ty, code, rest, quoted),
+    ))
+}
+fn error4_to_server(ty: u8, code: u8, rest: [u8; 4], quoted: &[u8]) -> Vec<u8> {
+    to_server4(ip4(
+        POOL4,
+        SERVER4,
+        PROTO_ICMP,
+        63,
+        &icmp4(ty, code, rest, quoted),
+    ))
+}
+fn error4_from_server(ty: u8, code: u8, rest: [u8; 4], quoted: &[u8]) -> Vec<u8> {
+    from_server4(ip4(
+        SERVER4,
+        POOL4,
+        PROTO_ICMP,
+        64,
+        &icmp4(ty, code, rest, quoted),
+    ))
+}
+fn error6_to_client(ty: u8, code: u8, rest: [u8; 4], quoted: &[u8]) -> Vec<u8> {
+    to_client6(ip6(
+        SERVER4_IN_POOL6,
+        CLIENT6,
+        PROTO_ICMPV6,
+        63,
+        &icmp6(v6(SERVER4_IN_POOL6), v6(CLIENT6), ty, code, rest, quoted),
+    ))
+}
+
+#[test]
+fn icmp_error_fixtures() {
+    let Some(mut h) = Harness::new("icmperr") else {
+        return;
+    };
+    let p = b"quoted payload";
+    let e64 = &[RxIpv6, Xlat6to4IcmpError, FwdRedirect, VerdictRedirect][..];
+    let e46 = &[RxIpv4, Xlat4to6IcmpError, FwdRedirect, VerdictRedirect][..];
+
+    // IPv6 → IPv4: (ICMPv6 type, code, bytes 4-7) → (ICMPv4 type, code, bytes 4-7).
+    for (name, t6, c6, r6, t4, c4, r4) in [
+        ("port unreachable 1/4 → 3/3", 1, 4, [0; 4], 3, 3, [0; 4]),
+        (
+            "no route 1/0 → host unreachable 3/1",
+            1,
+            0,
+            [0; 4],
+            3,
+            1,
+            [0; 4],
+        ),
+        ("admin prohibited 1/1 → 3/10", 1, 1, [0; 4], 3, 10, [0; 4]),
+        (
+            "packet too big 1400 → frag needed 1380",
+            2,
+            0,
+            1400u32.to_be_bytes(),
+            3,
+            4,
+            [0, 0, 0x05, 0x64],
+        ),
+        ("time exceeded 3/0 → 11/0", 3, 0, [0; 4], 11, 0, [0; 4]),
+        (
+            "parameter problem pointer 7 → 12/0 pointer 8",
+            4,
+            0,
+            [0, 0, 0, 7],
+            12,
+            0,
+            [8, 0, 0, 0],
+        ),
+        (
+            "unrecognized next header 4/1 → protocol unreachable 3/2",
+            4,
+            1,
+            [0, 0, 0, 6],
+            3,
+            2,
+            [0; 4],
+        ),
+    ] {
+        let name: &'static str = Box::leak(format!("icmpv6 error {name}").into_boxed_str());
+        h.check(Row {
+            name,
+            frame: error6_from(CLIENT6, t6, c6, r6, &quoted_from_server(p)),
+            action: XDP_REDIRECT,
+            output: Some(error4_to_server(t4, c4, r4, &quoted_from_server_v4(p))),
+            counters: e64,
+        });
+    }
+    {
+        // Quoting an echo request server4 sent through the static icmp binding.
+        let q6 = ip6(
+            SERVER4_IN_POOL6,
+            CLIENT6,
+            PROTO_ICMPV6,
+            63,
+            &icmp6(
+                v6(SERVER4_IN_POOL6),
+                v6(CLIENT6),
+                128,
+                0,
+                echo_rest(1234, 1),
+                p,
+            ),
+        );
+        let q4 = ip4(
+            SERVER4,
+            POOL4,
+            PROTO_ICMP,
+            63,
+            &icmp4(8, 0, echo_rest(7000, 1), p),
+        );
+        h.check(Row {
+            name: "icmpv6 error quoting an echo request",
+            frame: error6_from(CLIENT6, 1, 4, [0; 4], &q6),
+            action: XDP_REDIRECT,
+            output: Some(error4_to_server(3, 3, [0; 4], &q4)),
+            counters: e64,
+        });
+    }
+    {
+        // 1200 bytes quoted: the IPv4 error is cut to 576 bytes.
+        let big = vec![0x5au8; 1200];
+        let q4 = quoted_from_server_v4(&big);
+        h.check(Row {
+            name: "icmpv6 error truncated to 576 bytes",
+            frame: error6_from(CLIENT6, 1, 4, [0; 4], &quoted_from_server(&big)),
+            action: XDP_REDIRECT,
+            output: Some(error4_to_server(3, 3, [0; 4], &q4[..576 - 20 - 8])),
+            counters: e64,
+        });
+    }
+
+    // IPv4 → IPv6.
+    for (name, t4, c4, r4, t6, c6, r6) in [
+        ("port unreachable 3/3 → 1/4", 3, 3, [0; 4], 1, 4, [0; 4]),
+        ("host unreachable 3/1 → 1/0", 3, 1, [0; 4], 1, 0, [0; 4]),
+        ("admin prohibited 3/13 → 1/1", 3, 13, [0; 4], 1, 1, [0; 4]),
+        (
+            "frag needed 1000 → packet too big 1020",
+            3,
+            4,
+            [0, 0, 0x03, 0xe8],
+            2,
+            0,
+            1020u32.to_be_bytes(),
+        ),
+        ("time exceeded 11/1 → 3/1", 11, 1, [0; 4], 3, 1, [0; 4]),
+        (
+            "protocol unreachable 3/2 → parameter problem 4/1 pointer 6",
+            3,
+            2,
+            [0; 4],
+            4,
+            1,
+            [0, 0, 0, 6],
+        ),
+        (
+            "parameter problem pointer 8 → 4/0 pointer 7",
+            12,
+            0,
+            [8, 0, 0, 0],
+            4,
+            0,
+            [0, 0, 0, 7],
+        ),
+    ] {
+        let name: &'static str = Box::leak(format!("icmpv4 error {name}").into_boxed_str());
+        h.check(Row {
+            name,
+            frame: error4_from_server(t4, c4, r4, &quoted_from_client_v4(p)),
+            action: XDP_REDIRECT,
+            output: Some(error6_to_client(t6, c6, r6, &quoted_from_client(p))),
+            counters: e46,
+        });
+    }
+    {
+        let q4 = ip4(
+            POOL4,
+            SERVER4,
+            PROTO_ICMP,
+            63,
+            &icmp4(8, 0, echo_rest(7000, 1), p),
+        );
+        let q6 = ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_ICMPV6,
+            63,
+            &icmp6(
+                v6(CLIENT6),
+                v6(SERVER4_IN_POOL6),
+                128,
+                0,
+                echo_rest(1234, 1),
+                p,
+            ),
+        );
+        h.check(Row {
+            name: "icmpv4 error quoting an echo request",
+            frame: error4_from_server(3, 1, [0; 4], &q4),
+            action: XDP_REDIRECT,
+            output: Some(error6_to_client(1, 0, [0; 4], &q6)),
+            counters: e46,
+        });
+    }
+    {
+        // 1400 bytes quoted: the IPv6 error is cut to 1280 bytes.
+        let big = vec![0xa5u8; 1400];
+        let q6 = quoted_from_client(&big);
+        h.check(Row {
+            name: "icmpv4 error truncated to 1280 bytes",
+            frame: error4_from_server(3, 3, [0; 4], &quoted_from_client_v4(&big)),
+            action: XDP_REDIRECT,
+            output: Some(error6_to_client(1, 4, [0; 4], &q6[..1280 - 40 - 8])),
+            counters: e46,
+        });
+    }
+
+    // Errors that must be dropped, each under its own reason.
+    let quoted_error6 = ip6(
+        SERVER4_IN_POOL6,
+        CLIENT6,
+        PROTO_ICMPV6,
+        63,
+        &icmp6(v6(SERVER4_IN_POOL6), v6(CLIENT6), 1, 4, [0; 4], &[0; 48]),
+    );
+    let quoted_error4 = ip4(
+        POOL4,
+        SERVER4,
+        PROTO_ICMP,
+        63,
+        &icmp4(3, 3, [0; 4], &[0; 28]),
+    );
+    let drops: Vec<(&'static str, Vec<u8>, Counter, Counter)> = vec![
+        (
+            "icmpv6 error quoting an icmpv6 error",
+            error6_from(CLIENT6, 1, 4, [0; 4], &quoted_error6),
+            RxIpv6,
+            DropIcmpErrorInError,
+        ),
+        (
+            "icmpv4 error quoting an icmpv4 error",
+            error4_from_server(3, 3, [0; 4], &quoted_error4),
+            RxIpv4,
+            DropIcmpErrorInError,
+        ),
+        (
+            "icmpv6 error with a wrong checksum",
+            {
+                let mut f = error6_from(CLIENT6, 1, 4, [0; 4], &quoted_from_server(p));
+                skew_u16(&mut f, 14 + 40 + 2, 1);
+                f
+            },
+            RxIpv6,
+            DropIcmpBadChecksum,
+        ),
+        (
+            "icmpv4 error with a wrong checksum",
+            {
+                let mut f = error4_from_server(3, 3, [0; 4], &quoted_from_client_v4(p));
+                skew_u16(&mut f, 14 + 20 + 2, 1);
+                f
+            },
+            RxIpv4,
+            DropIcmpBadChecksum,
+        ),
+        (
+            "parameter problem pointing at the flow label",
+            error6_from(CLIENT6, 4, 0, [0, 0, 0, 2], &quoted_from_server(p)),
+            RxIpv6,
+            DropIcmpPointerUnmappable,
+        ),
+        (
+            "parameter problem pointing at the IPv4 checksum",
+            error4_from_server(12, 0, [10, 0, 0, 0], &quoted_from_client_v4(p)),
+            RxIpv4,
+            DropIcmpPointerUnmappable,
+        ),
+        (
+            "icmpv6 error from a router without an IPv4 form",
+            error6_from("2001:db8:6::99", 3, 0, [0; 4], &quoted_from_server(p)),
+            RxIpv6,
+            DropIcmpUnmappableSource,
+        ),
+        (
+            "icmpv6 error quoting too little",
+            error6_from(CLIENT6, 1, 4, [0; 4], &quoted_from_server(p)[..44]),
+            RxIpv6,
+            DropIcmpInnerUntranslatable,
+        ),
+        (
+            "icmpv4 error about an unbound port",
+            error4_from_server(
+                3,
+                3,
+                [0; 4],
+                &ip4(
+                    POOL4,
+                    SERVER4,
+                    PROTO_UDP,
+                    63,
+                    &udp4(POOL4, SERVER4, 6999, 53, p),
+                ),
+            ),
+            RxIpv4,
+            DropNoBib4,
+        ),
+        (
+            "icmpv4 source quench",
+            error4_from_server(4, 0, [0; 4], &quoted_from_client_v4(p)),
+            RxIpv4,
+            DropIcmp4Unsupported,
+        ),
+    ];
+    for (name, frame, rx, reason) in drops {
+        let counters: &'static [Counter] =
+            Box::leak(vec![rx, reason, VerdictDrop].into_boxed_slice());
+        h.check(Row {
+            name,
+            frame,
+            action: XDP_DROP,
+            output: None,
+            counters,
+        });
+    }
 }
