@@ -8,7 +8,7 @@ macro_rules! counters {
         /// Index into the `NAT64_STATS` per-CPU array. Each drop reason has its own slot
         /// so that an operator can tell *why* packets vanish, not just that they did.
         #[repr(u32)]
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Counter {
             $( $(#[$doc])* $variant, )+
         }
