@@ -272,6 +272,42 @@ pub fn run_ok(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Small real programs the lab runs (Python ships on every machine of ours).
+pub mod programs {
+    /// UDP echo server on 0.0.0.0:7777: prints each datagram's source, answers in upper case.
+    pub const UDP_ECHO_SERVER: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7777))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    print("from %s:%d %r" % (peer[0], peer[1], data), flush=True)
+    s.sendto(data.upper(), peer)
+"#;
+
+    /// An IPv6 UDP client bound to `[src]:sport` sending `msg` to `[dst]:7777` (three
+    /// tries, 2 s each), printing the reply and where it came from, or `timeout`.
+    pub fn udp_client(src: &str, sport: u16, dst: &str, msg: &str) -> String {
+        format!(
+            r#"
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("{src}", {sport}))
+s.settimeout(2)
+for attempt in range(3):
+    s.sendto(b"{msg}", ("{dst}", 7777))
+    try:
+        data, peer = s.recvfrom(2048)
+        print("reply %r from [%s]:%d" % (data, peer[0], peer[1]))
+        break
+    except socket.timeout:
+        print("timeout")
+"#
+        )
+    }
+}
+
 /// Addresses of the reference deployment (documentation prefixes only).
 pub mod addr {
     pub const CLIENT6: &str = "2001:db8:6::2";

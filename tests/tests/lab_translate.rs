@@ -1,41 +1,14 @@
 //! netns end-to-end: real UDP sockets on an IPv6-only client and an IPv4-only server talk
 //! through the gateway over a static binding, under the local-use prefix 64:ff9b:1::/48.
-use nat64_tests::{addr, lab_available, Lab};
+use nat64_tests::{
+    addr, lab_available,
+    programs::{udp_client, UDP_ECHO_SERVER},
+    Lab,
+};
 
 /// 192.0.2.2 embedded in 64:ff9b:1::/48 (RFC 6052 §2.2: bytes 6-7, u-octet, 9-10).
 const SERVER4_IN_POOL6: &str = "64:ff9b:1:c000:2:200::";
 const POOL4: &str = "203.0.113.1";
-
-const UDP_ECHO_SERVER: &str = r#"
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", 7777))
-print("ready", flush=True)
-while True:
-    data, peer = s.recvfrom(2048)
-    print("from %s:%d %r" % (peer[0], peer[1], data), flush=True)
-    s.sendto(data.upper(), peer)
-"#;
-
-fn udp_client(dst: &str, sport: u16, msg: &str) -> String {
-    format!(
-        r#"
-import socket
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.bind(("{src}", {sport}))
-s.settimeout(2)
-for attempt in range(3):
-    s.sendto(b"{msg}", ("{dst}", 7777))
-    try:
-        data, peer = s.recvfrom(2048)
-        print("reply %r from [%s]:%d" % (data, peer[0], peer[1]))
-        break
-    except socket.timeout:
-        print("timeout")
-"#,
-        src = addr::CLIENT6
-    )
-}
 
 #[test]
 fn udp_crosses_the_gateway_both_ways() {
@@ -60,7 +33,7 @@ fn udp_crosses_the_gateway_both_ways() {
         .client6
         .sh(&format!(
             "python3 -c '{}'",
-            udp_client(SERVER4_IN_POOL6, 5000, "hello nat64")
+            udp_client(addr::CLIENT6, 5000, SERVER4_IN_POOL6, "hello nat64")
         ))
         .unwrap();
     assert!(
@@ -84,7 +57,7 @@ fn udp_crosses_the_gateway_both_ways() {
         .client6
         .sh(&format!(
             "python3 -c '{}'",
-            udp_client(SERVER4_IN_POOL6, 5001, "nobody")
+            udp_client(addr::CLIENT6, 5001, SERVER4_IN_POOL6, "nobody")
         ))
         .unwrap();
     assert!(out.contains("timeout") && !out.contains("reply"), "{out}");

@@ -1,7 +1,15 @@
 //! `cargo xtask demo`: builds the reference lab, attaches the gateway, drives real
 //! traffic through it and shows what the gateway saw. Cleans up on exit, even on error.
 use anyhow::{Context, Result};
-use nat64_tests::{addr, lab_available, Lab};
+use nat64_tests::{
+    addr, lab_available,
+    programs::{udp_client, UDP_ECHO_SERVER},
+    Lab,
+};
+
+/// 192.0.2.2 (server4) under the local-use prefix 64:ff9b:1::/48 (RFC 8215).
+const SERVER4_IN_POOL6: &str = "64:ff9b:1:c000:2:200::";
+const POOL4: &str = "203.0.113.1";
 
 fn main() {
     if !lab_available("demo") {
@@ -25,7 +33,25 @@ fn run() -> Result<()> {
         "Building the lab: client6 (IPv6-only) ─ gateway (nat64-ctl, XDP) ─ server4 (IPv4-only)"
     );
     let mut lab = Lab::reference()?;
-    lab.start_gateway(&[])?;
+    let bib = format!("udp {POOL4}#6000 {}#5000", addr::CLIENT6);
+    let args = [
+        "--pool6",
+        "64:ff9b:1::/48",
+        "--pool4",
+        POOL4,
+        "--bib",
+        bib.as_str(),
+    ];
+    println!(
+        "nat64-ctl attach eth6 eth4 {}",
+        args.map(|a| if a.contains(' ') {
+            format!("{a:?}")
+        } else {
+            a.to_string()
+        })
+        .join(" ")
+    );
+    lab.start_gateway(&args)?;
     show(
         "gateway interfaces",
         &lab.gateway.sh(
@@ -41,6 +67,30 @@ fn run() -> Result<()> {
         .server4
         .sh(&format!("ping -4 -c 5 -i 0.2 {}", addr::GW4))?;
     show(&format!("server4: ping -4 {}", addr::GW4), &ping4);
+
+    let mut cmd = lab.server4.cmd("python3");
+    cmd.args(["-u", "-c", UDP_ECHO_SERVER]);
+    let mut server = lab.server4.spawn(cmd, "udp-echo")?;
+    server.wait_for_output(
+        "the UDP echo server",
+        std::time::Duration::from_secs(10),
+        |o| o.contains("ready"),
+    )?;
+    let script = udp_client(
+        addr::CLIENT6,
+        5000,
+        SERVER4_IN_POOL6,
+        "hello from an IPv6-only host",
+    );
+    let reply = lab.client6.sh(&format!("python3 -c '{script}'"))?;
+    show(
+        &format!(
+            "client6 (IPv6 only): UDP [{}]:5000 → [{SERVER4_IN_POOL6}]:7777",
+            addr::CLIENT6
+        ),
+        &reply,
+    );
+    show("server4 (IPv4 only) saw", &server.output());
 
     let out = lab.ctl(&["stats", "display", "--explain"])?;
     show(
