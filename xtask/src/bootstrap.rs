@@ -23,6 +23,7 @@ const LAB_PACKAGES: &[(&str, &str)] = &[
     ("dig", "dnsutils"),
     ("iperf3", "iperf3"),
     ("ping", "iputils-ping"),
+    ("python3", "python3"),
 ];
 
 fn home() -> PathBuf {
