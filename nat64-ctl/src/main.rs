@@ -190,7 +190,7 @@ async fn attach(
     }
 
     let mut ebpf = loader::load(log_level)?;
-    let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
+    let logger = match aya_log::EbpfLogger::init_with_logger(&mut ebpf, KernelLog) {
         Ok(l) => Some(l),
         Err(e) => {
             tracing::warn!("kernel-side logging unavailable: {e}");
@@ -245,7 +245,24 @@ impl Drop for PinGuard {
     }
 }
 
-/// aya-log records arrive on a ring buffer; the `log` facade bridges them into tracing.
+/// Lines the XDP program logs. `--bpf-log-level` already decided in the kernel which lines
+/// exist, so each one is shown (at INFO, target `xdp`, its own level as a field) rather
+/// than filtered a second time by `RUST_LOG`.
+struct KernelLog;
+
+impl log::Log for KernelLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        tracing::info!(target: "xdp", level = %record.level(), "{}", record.args());
+    }
+
+    fn flush(&self) {}
+}
+
+/// aya-log records arrive on a ring buffer, read whenever it becomes readable.
 async fn forward_kernel_logs<T: log::Log>(logger: aya_log::EbpfLogger<T>) {
     // SAFETY: the logger owns its ring-buffer fd for its whole life and always returns the
     // same one; the AsyncFd owns the logger, so the fd outlives the registration.

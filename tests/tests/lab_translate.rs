@@ -17,8 +17,17 @@ fn udp_crosses_the_gateway_both_ways() {
     }
     let mut lab = Lab::reference().expect("lab");
     let bib = format!("udp {POOL4}#6000 {}#5000", addr::CLIENT6);
-    lab.start_gateway(&["--pool6", "64:ff9b:1::/48", "--pool4", POOL4, "--bib", &bib])
-        .expect("gateway");
+    lab.start_gateway(&[
+        "--pool6",
+        "64:ff9b:1::/48",
+        "--pool4",
+        POOL4,
+        "--bib",
+        &bib,
+        "--bpf-log-level",
+        "debug",
+    ])
+    .expect("gateway");
 
     let mut cmd = lab.server4.cmd("python3");
     cmd.args(["-u", "-c", UDP_ECHO_SERVER]);
@@ -67,6 +76,18 @@ fn udp_crosses_the_gateway_both_ways() {
         "three attempts, three drops"
     );
     assert!(!server.output().contains("nobody"));
+    // The XDP program's own log line for those drops reached nat64-ctl's log (aya-log).
+    let drop_line = format!(
+        "drop: counter {}",
+        nat64_common::Counter::DropNoBib6.index()
+    );
+    let gw = lab.gateway_daemon.as_mut().unwrap();
+    gw.wait_for_output(
+        "the kernel-side drop log line",
+        std::time::Duration::from_secs(5),
+        |o| o.contains(&drop_line),
+    )
+    .unwrap();
 
     let stats = lab.stats().unwrap();
     let n = |k: &str| stats[k].as_u64().unwrap();
