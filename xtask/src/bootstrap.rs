@@ -250,6 +250,28 @@ fn apt_install(packages: &[&str]) -> Result<()> {
     }
 }
 
+/// cargo-fuzz (libFuzzer driver), installed from crates.io if missing.
+pub fn cargo_fuzz() -> Result<()> {
+    step("checking cargo-fuzz");
+    let ok = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        eprintln!("    installed");
+        return Ok(());
+    }
+    step("cargo install cargo-fuzz");
+    let mut cmd = Command::new("cargo");
+    cmd.args(["install", "--locked", "cargo-fuzz"]);
+    for var in ["RUSTC", "RUSTFLAGS", "CARGO_TARGET_DIR", "RUSTUP_TOOLCHAIN"] {
+        cmd.env_remove(var);
+    }
+    run_cmd(&mut cmd)
+        .context("could not install cargo-fuzz; run `cargo install --locked cargo-fuzz` by hand")
+}
+
 fn have(command: &str) -> bool {
     Command::new("sh")
         .args([

@@ -30,6 +30,12 @@ enum Cmd {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Fuzz the pure translation core (nat64-common) with libFuzzer; fails on any crash.
+    Fuzz {
+        /// How long to fuzz.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Build the demo lab (IPv6-only client, gateway, IPv4-only server), run traffic
     /// through the gateway and show what happened.
     Demo,
@@ -65,7 +71,16 @@ fn run() -> Result<()> {
             // would only make their failures harder to read on a 2-core machine.
             cmd.env("RUST_TEST_THREADS", "1");
             run_cmd(&mut cmd)?;
+            // A short fuzz run belongs to every test run (longer ones: `cargo xtask fuzz`).
+            let seconds = match std::env::var("NAT64_FUZZ_SECONDS") {
+                Ok(v) => v.parse().with_context(|| {
+                    format!("NAT64_FUZZ_SECONDS={v:?}: not a number of seconds")
+                })?,
+                Err(_) => 60,
+            };
+            fuzz(seconds)?;
         }
+        Cmd::Fuzz { seconds } => fuzz(seconds)?,
         Cmd::Demo => {
             build_all(&root)?;
             bootstrap::lab_packages()?;
@@ -81,6 +96,29 @@ fn run() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `cargo +nightly fuzz run xlat_core` for `seconds`; libFuzzer exits non-zero on a crash
+/// and leaves the input in fuzz/artifacts/xlat_core/.
+fn fuzz(seconds: u64) -> Result<()> {
+    bootstrap::cargo_fuzz()?;
+    step(&format!(
+        "fuzzing the translation core for {seconds} s (fuzz/fuzz_targets/xlat_core.rs)"
+    ));
+    let mut cmd = Command::new("cargo");
+    cmd.args(["+nightly", "fuzz", "run", "xlat_core", "--"])
+        .arg(format!("-max_total_time={seconds}"))
+        .arg("-print_final_stats=1");
+    for var in [
+        "RUSTC",
+        "RUSTC_WRAPPER",
+        "RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "RUSTUP_TOOLCHAIN",
+    ] {
+        cmd.env_remove(var);
+    }
+    run_cmd(&mut cmd).context("the fuzzer found a crash (input saved under fuzz/artifacts/xlat_core/); make it a unit test")
 }
 
 fn build_all(root: &std::path::Path) -> Result<()> {
