@@ -26,11 +26,22 @@ pub enum Next {
         ifindex: u32,
         smac: [u8; 6],
         dmac: [u8; 6],
+        /// MTU of the route toward the next hop.
+        mtu: u16,
     },
     Pass,
 }
 
 impl Next {
+    /// MTU toward the next hop, `u32::MAX` when the kernel takes the packet (unknown).
+    #[inline(always)]
+    pub fn egress_mtu(&self) -> u32 {
+        match self {
+            Next::Redirect { mtu, .. } => u32::from(*mtu),
+            Next::Pass => u32::MAX,
+        }
+    }
+
     #[inline(always)]
     pub fn decrements(&self) -> bool {
         matches!(self, Next::Redirect { .. })
@@ -98,6 +109,7 @@ fn finish(ctx: &XdpContext, p: Option<&mut FibParams>) -> Next {
             ifindex: p.ifindex,
             smac: p.smac,
             dmac: p.dmac,
+            mtu: unsafe { p.__bindgen_anon_1.mtu_result },
         },
         BPF_FIB_LKUP_RET_NO_NEIGH => {
             stats::count(Counter::FwdPassNoNeighbour);

@@ -18,7 +18,7 @@ use aya_ebpf::{
 };
 use nat64_common::{
     csum,
-    icmp::{self, Icmp4Action, Icmp6Action},
+    icmp::{self, ErrorExtra, Icmp4Action, Icmp6Action},
     maps::{
         Bib4Key, Bib6Key, CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
     },
@@ -59,6 +59,8 @@ struct Plan {
     in_dst4: [u8; 4],
     /// Bytes 4–7 of the translated ICMP header.
     rest: [u8; 4],
+    /// Bytes 4–7 as received (the MTU is recomputed once the egress link is known).
+    rest_in: [u8; 4],
     icmp_off: u16,
     /// Length of the ICMP message as received.
     icmp_len: u16,
@@ -93,6 +95,7 @@ const EMPTY: Plan = Plan {
     in_src4: [0; 4],
     in_dst4: [0; 4],
     rest: [0; 4],
+    rest_in: [0; 4],
     icmp_off: 0,
     icmp_len: 0,
     in_avail: 0,
@@ -238,6 +241,16 @@ pub fn try_6to4(ctx: &XdpContext, icmp_off: usize) -> Result<u32, Counter> {
         PROTO_ICMP,
         (IPV4_HLEN + icmp4_len) as u16,
     );
+    if plan.ty == icmp::ICMPV4_DEST_UNREACH && plan.code == 4 {
+        // Fragmentation Needed: no larger than the IPv4 link the error leaves by.
+        plan.rest = icmp::error_rest_6to4(
+            ErrorExtra::Mtu,
+            plan.rest_in,
+            next.egress_mtu(),
+            MTU_UNKNOWN,
+        )
+        .unwrap_or(plan.rest);
+    }
     let sums = if plan.kind == Kind::IcmpEcho {
         (
             csum::pseudo_v6(
@@ -294,7 +307,8 @@ fn parse_6to4(ctx: &XdpContext, plan: &mut Plan) -> Result<(), Counter> {
     };
     plan.ty = ty4;
     plan.code = code4;
-    plan.rest = icmp::error_rest_6to4(extra, [h[4], h[5], h[6], h[7]], MTU_UNKNOWN, MTU_UNKNOWN)
+    plan.rest_in = [h[4], h[5], h[6], h[7]];
+    plan.rest = icmp::error_rest_6to4(extra, plan.rest_in, MTU_UNKNOWN, MTU_UNKNOWN)
         .ok_or(Counter::DropIcmpPointerUnmappable)?;
 
     // The quoted packet: an IPv6 header directly followed by TCP, UDP or ICMPv6 echo.
@@ -444,6 +458,18 @@ pub fn try_4to6(ctx: &XdpContext, icmp_off: usize) -> Result<u32, Counter> {
         PROTO_ICMPV6,
         (IPV6_HLEN + icmp6_len) as u16,
     );
+    if plan.ty == icmp::ICMPV6_PACKET_TOO_BIG {
+        // No larger than the IPv6 link the error leaves by.
+        let in_total = plan.in_len + u16::from(plan.ihl_in);
+        plan.rest = icmp::error_rest_4to6(
+            ErrorExtra::Mtu,
+            plan.rest_in,
+            in_total,
+            next.egress_mtu(),
+            MTU_UNKNOWN,
+        )
+        .unwrap_or(plan.rest);
+    }
     let sums = if plan.kind == Kind::IcmpEcho {
         (
             0,
@@ -508,6 +534,7 @@ fn parse_4to6(ctx: &XdpContext, plan: &mut Plan) -> Result<(), Counter> {
     plan.ty = ty6;
     plan.code = code6;
     let rest4 = [h[4], h[5], h[6], h[7]];
+    plan.rest_in = rest4;
 
     // The quoted packet: an IPv4 header (options skipped) and TCP, UDP or ICMP echo.
     let inner: &[u8; 20] =

@@ -6,7 +6,8 @@
 //! namespace (`Netns`, deleted on drop) with
 //!   out6 2001:db8:6::1/64, neighbour 2001:db8:6::2 at MAC6_NEXT (permanent)
 //!   out4 192.0.2.1/24,     neighbour 192.0.2.2 at MAC4_NEXT (permanent)
-//!   198.51.100.0/24 and 2001:db8:7::/64 via next hops with no neighbour entry (→ XDP_PASS).
+//!   198.51.100.0/24 and 2001:db8:7::/64 via next hops with no neighbour entry (→ XDP_PASS);
+//!   198.51.100.77 and 2001:db8:8::5 via the known neighbours over 1300-byte routes.
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use aya::{
@@ -73,7 +74,9 @@ impl Harness {
              ip -6 neigh replace {CLIENT6} lladdr {} dev out6 nud permanent && \
              ip neigh replace {SERVER4} lladdr {} dev out4 nud permanent && \
              ip route add 198.51.100.0/24 via 192.0.2.99 && \
-             ip -6 route add 2001:db8:7::/64 via 2001:db8:6::99",
+             ip -6 route add 2001:db8:7::/64 via 2001:db8:6::99 && \
+             ip route add 198.51.100.77/32 via {SERVER4} mtu lock 1300 && \
+             ip -6 route add 2001:db8:8::5/128 via {CLIENT6} mtu lock 1300",
             mac(MAC6_SELF),
             mac(MAC4_SELF),
             mac(MAC6_NEXT),
@@ -92,6 +95,10 @@ impl Harness {
                 format!("udp {POOL4}#6000 {CLIENT6}#5000").parse().unwrap(),
                 format!("tcp {POOL4}#6001 {CLIENT6}#5001").parse().unwrap(),
                 format!("icmp {POOL4}#7000 {CLIENT6}#1234").parse().unwrap(),
+                // A client behind a 1300-byte link.
+                format!("udp {POOL4}#6003 2001:db8:8::5#5003")
+                    .parse()
+                    .unwrap(),
                 // A client behind a next hop with no neighbour entry.
                 format!("udp {POOL4}#6002 2001:db8:7::5#5002")
                     .parse()
@@ -1232,6 +1239,77 @@ fn icmp_error_fixtures(h: &mut Harness) {
             action: XDP_REDIRECT,
             output: Some(error4_to_server(3, 3, [0; 4], &q4[..576 - 20 - 8])),
             counters: e64,
+        });
+    }
+
+    {
+        // Toward a 1300-byte IPv4 link the MTU is clamped: min(1400 - 20, 1300).
+        let (far4, far6) = ("198.51.100.77", "64:ff9b::c633:644d");
+        let q6 = ip6(
+            far6,
+            CLIENT6,
+            PROTO_UDP,
+            63,
+            &udp6(far6, CLIENT6, 53, 5000, p),
+        );
+        let q4 = ip4(far4, POOL4, PROTO_UDP, 63, &udp4(far4, POOL4, 53, 6000, p));
+        h.check(Row {
+            name: "packet too big 1400 toward a 1300-byte link → frag needed 1300",
+            frame: from_client6(ip6(
+                CLIENT6,
+                far6,
+                PROTO_ICMPV6,
+                64,
+                &icmp6(v6(CLIENT6), v6(far6), 2, 0, 1400u32.to_be_bytes(), &q6),
+            )),
+            action: XDP_REDIRECT,
+            output: Some(to_server4(ip4(
+                POOL4,
+                far4,
+                PROTO_ICMP,
+                63,
+                &icmp4(3, 4, [0, 0, 0x05, 0x14], &q4),
+            ))),
+            counters: e64,
+        });
+    }
+    {
+        // Toward a 1300-byte IPv6 link: min(1400 + 20, 1300).
+        let client = "2001:db8:8::5";
+        let q4 = ip4(
+            POOL4,
+            SERVER4,
+            PROTO_UDP,
+            63,
+            &udp4(POOL4, SERVER4, 6003, 53, p),
+        );
+        let q6 = ip6(
+            client,
+            SERVER4_IN_POOL6,
+            PROTO_UDP,
+            63,
+            &udp6(client, SERVER4_IN_POOL6, 5003, 53, p),
+        );
+        let out = ip6(
+            SERVER4_IN_POOL6,
+            client,
+            PROTO_ICMPV6,
+            63,
+            &icmp6(
+                v6(SERVER4_IN_POOL6),
+                v6(client),
+                2,
+                0,
+                1300u32.to_be_bytes(),
+                &q6,
+            ),
+        );
+        h.check(Row {
+            name: "frag needed 1400 toward a 1300-byte link → packet too big 1300",
+            frame: error4_from_server(3, 4, [0, 0, 0x05, 0x78], &q4),
+            action: XDP_REDIRECT,
+            output: Some(to_client6(out)),
+            counters: e46,
         });
     }
 
