@@ -47,6 +47,9 @@ counters! {
     Xlat4to6IcmpError = "xlat_4to6_icmp_error", "ICMPv4 errors translated to ICMPv6, with the packet they quote";
     UdpZeroChecksumComputed = "udp_zero_checksum_computed", "IPv4 UDP packets without checksum that got a full IPv6 checksum computed";
 
+    BibCreated = "bib_created", "dynamic bindings created by IPv6 flows opening";
+    PortAllocRetries = "port_alloc_retries", "pool4 port candidates found taken while creating a binding";
+
     FwdRedirect = "fwd_redirect", "translated packets sent straight to the next hop (FIB lookup hit)";
     FwdPassNoNeighbour = "fwd_pass_no_neighbour", "translated packets handed to the kernel because the next hop's MAC is not yet known";
     FwdPassNoRoute = "fwd_pass_no_route", "translated packets handed to the kernel because the FIB lookup found no usable route";
@@ -74,7 +77,9 @@ counters! {
     DropIcmpUnmappableSource = "drop_icmp_unmappable_source", "ICMPv6 errors from an IPv6 router whose address has no IPv4 form (RFC 6791 pool not implemented yet)";
     DropUnsupportedProto = "drop_unsupported_protocol", "packets to pool6/pool4 carrying a protocol other than TCP, UDP and ICMP";
     DropNonGlobalIpv4 = "drop_nonglobal_ipv4", "non-global IPv4 addresses under the well-known prefix 64:ff9b::/96 (RFC 6052 §3.1)";
-    DropNoBib6 = "drop_no_bib6", "IPv6 packets whose source has no binding";
+    DropNoBib6 = "drop_no_bib6", "IPv6 packets whose source has no binding and may not create one (TCP without SYN, echo reply, no pool4)";
+    DropPool4Exhausted = "drop_pool4_exhausted", "new IPv6 flows refused: every pool4 port candidate tried was taken";
+    DropBibFull = "drop_bib_full", "new IPv6 flows refused: the binding table is full (existing flows go on)";
     DropNoBib4 = "drop_no_bib4", "IPv4 packets to a pool4 address and port with no binding (no open relay)";
     DropAdjustFailed = "drop_adjust_failed", "packets the kernel could not resize for translation";
     DropInternal = "drop_internal", "internal errors (a per-CPU scratch slot missing); should stay zero";

@@ -17,6 +17,10 @@ pub const MAP_CONFIG: &str = "NAT64_CONFIG";
 pub const MAP_POOL4: &str = "NAT64_POOL4";
 pub const MAP_BIB6: &str = "NAT64_BIB6";
 pub const MAP_BIB4: &str = "NAT64_BIB4";
+pub const MAP_POOL4_SLOTS: &str = "NAT64_POOL4_SLOTS";
+
+/// Most pool4 addresses dynamic bindings are spread over (`NAT64_POOL4_SLOTS` size).
+pub const POOL4_SLOTS_MAX: u32 = 256;
 
 /// `NAT64_CONFIG[0]`: the gateway's settings, written by nat64-ctl before attaching.
 #[repr(C)]
@@ -25,8 +29,13 @@ pub struct GatewayConfig {
     pub pool6: Pool6,
     /// `CONFIG_F_*` bits.
     pub flags: u32,
+    /// Keys the port-choice hash (drawn at random by nat64-ctl) so that the pool4 port a
+    /// flow gets cannot be predicted from outside (RFC 6056).
+    pub secret: u32,
+    /// How many `NAT64_POOL4_SLOTS` entries are in use; 0 disables dynamic bindings.
+    pub pool4_slots: u32,
 }
-const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 24);
+const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 32);
 
 /// Translate non-global IPv4 addresses under the well-known prefix 64:ff9b::/96 although
 /// RFC 6052 §3.1 forbids it (labs, or operators who know why).
@@ -40,6 +49,17 @@ pub struct Pool4Entry {
     pub flags: u32,
 }
 const _: () = assert!(core::mem::size_of::<Pool4Entry>() == 4);
+
+/// `NAT64_POOL4_SLOTS[i]`: a pool4 address and the port range dynamic bindings take from it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool4Slot {
+    pub addr4: [u8; 4],
+    /// Inclusive range of ports (and ICMP identifiers) handed out dynamically.
+    pub port_lo: u16,
+    pub port_hi: u16,
+}
+const _: () = assert!(core::mem::size_of::<Pool4Slot>() == 8);
 
 /// IPv6 side of a binding: (IPv6 address, port or ICMP identifier, protocol).
 #[repr(C)]
@@ -94,6 +114,7 @@ mod pod {
     // pattern is a valid value.
     unsafe impl aya::Pod for super::GatewayConfig {}
     unsafe impl aya::Pod for super::Pool4Entry {}
+    unsafe impl aya::Pod for super::Pool4Slot {}
     unsafe impl aya::Pod for super::Bib6Key {}
     unsafe impl aya::Pod for super::Bib4Key {}
     unsafe impl aya::Pod for super::Bib6Entry {}
