@@ -13,20 +13,27 @@ use aya::{
 use ipnet::Ipv6Net;
 use nat64_common::{
     maps::{
-        Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, BIB_F_STATIC,
-        CONFIG_F_ALLOW_NONGLOBAL, MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_POOL4, PROTO_ICMP, PROTO_TCP,
-        PROTO_UDP,
+        Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Slot, BIB_F_STATIC,
+        CONFIG_F_ALLOW_NONGLOBAL, MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_POOL4, MAP_POOL4_SLOTS,
+        POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
     },
     rfc6052::Pool6,
 };
 
 pub const DEFAULT_POOL6: &str = "64:ff9b::/96";
+/// The dynamic range mature translators use by default (Jool), clear of the ports hosts
+/// commonly bind.
+pub const DEFAULT_PORTS: &str = "61001-65535";
 
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub pool6: Pool6,
     pub allow_nonglobal: bool,
     pub pool4: Vec<Ipv4Addr>,
+    /// Inclusive port range for dynamic bindings.
+    pub ports: (u16, u16),
+    /// Keys the data plane's port-choice hash.
+    pub secret: u32,
     pub static_bib: Vec<StaticBib>,
 }
 
@@ -37,6 +44,70 @@ pub fn parse_pool6(s: &str) -> Result<Pool6> {
         .map_err(|e| anyhow!("--pool6 {s:?}: not an IPv6 prefix ({e})"))?;
     Pool6::new(net.addr().octets(), net.prefix_len())
         .map_err(|e| anyhow!("--pool6 {s:?}: {}", e.reason()))
+}
+
+/// `--pool4`: addresses and ADDR/LEN blocks, expanded, deduplicated, in order.
+pub fn parse_pool4(args: &[String]) -> Result<Vec<Ipv4Addr>> {
+    let mut out: Vec<Ipv4Addr> = Vec::new();
+    for a in args {
+        let net: ipnet::Ipv4Net = if a.contains('/') {
+            a.parse().map_err(|e| {
+                anyhow!("--pool4 {a:?}: not an IPv4 address or ADDR/LEN block ({e})")
+            })?
+        } else {
+            let addr: Ipv4Addr = a
+                .parse()
+                .map_err(|e| anyhow!("--pool4 {a:?}: not an IPv4 address ({e})"))?;
+            ipnet::Ipv4Net::new(addr, 32).unwrap()
+        };
+        if net.network() != net.addr() {
+            bail!(
+                "--pool4 {a:?}: host bits set (did you mean {}?)",
+                net.trunc()
+            );
+        }
+        for addr in net
+            .hosts()
+            .chain((net.prefix_len() >= 31).then_some(net.addr()))
+        {
+            if !out.contains(&addr) {
+                out.push(addr);
+            }
+            if out.len() > POOL4_SLOTS_MAX as usize {
+                bail!("--pool4: more than {POOL4_SLOTS_MAX} addresses");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `--ports A-B`.
+pub fn parse_ports(s: &str) -> Result<(u16, u16)> {
+    let (lo, hi) = s
+        .split_once('-')
+        .ok_or_else(|| anyhow!("--ports {s:?}: expected FIRST-LAST, e.g. 61001-65535"))?;
+    let lo: u16 = lo
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("--ports {s:?}: {lo:?} is not a port number"))?;
+    let hi: u16 = hi
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("--ports {s:?}: {hi:?} is not a port number"))?;
+    if lo == 0 || lo > hi {
+        bail!("--ports {s:?}: the range must be non-empty and exclude port 0");
+    }
+    Ok((lo, hi))
+}
+
+/// A fresh secret for the port-choice hash, from the kernel's CSPRNG.
+pub fn random_secret() -> Result<u32> {
+    let mut b = [0u8; 4];
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != 4 {
+        return Err(std::io::Error::last_os_error()).context("getrandom");
+    }
+    Ok(u32::from_ne_bytes(b))
 }
 
 /// A static binding: `PROTO IPV4#PORT IPV6#PORT`, e.g. `udp 203.0.113.1#2000 2001:db8::5#2000`
@@ -130,6 +201,8 @@ impl Settings {
             } else {
                 0
             },
+            secret: self.secret,
+            pool4_slots: self.pool4.len() as u32,
         }
     }
 }
@@ -177,6 +250,18 @@ pub fn apply(ebpf: &mut Ebpf, s: &Settings) -> Result<()> {
         pool4
             .insert(a.octets(), Pool4Entry { flags: 0 }, 0)
             .context("writing pool4")?;
+    }
+    let mut slots: Array<_, Pool4Slot> =
+        Array::try_from(ebpf.map_mut(MAP_POOL4_SLOTS).context("pool4 slots map")?)?;
+    for (i, a) in s.pool4.iter().enumerate() {
+        let slot = Pool4Slot {
+            addr4: a.octets(),
+            port_lo: s.ports.0,
+            port_hi: s.ports.1,
+        };
+        slots
+            .set(i as u32, slot, 0)
+            .context("writing pool4 slots")?;
     }
     for b in &s.static_bib {
         let (k6, v6, k4, v4) = b.keys();
@@ -231,11 +316,46 @@ mod tests {
     }
 
     #[test]
+    fn pool4_blocks_expand_and_errors_name_the_field() {
+        let v = parse_pool4(&[
+            "203.0.113.8/30".into(),
+            "203.0.113.9".into(),
+            "198.51.100.1".into(),
+        ])
+        .unwrap();
+        let want: Vec<Ipv4Addr> = ["203.0.113.9", "203.0.113.10", "198.51.100.1"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        assert_eq!(v, want, "hosts of the /30, duplicates dropped, order kept");
+        assert_eq!(
+            parse_pool4(&["203.0.113.5/32".into()]).unwrap(),
+            vec!["203.0.113.5".parse::<Ipv4Addr>().unwrap()]
+        );
+        let e = |a: &str| format!("{:#}", parse_pool4(&[a.to_string()]).unwrap_err());
+        assert!(e("203.0.113.9/30").contains("host bits set"));
+        assert!(e("nonsense").starts_with("--pool4 \"nonsense\""));
+        assert!(e("198.18.0.0/16").contains("more than 256 addresses"));
+    }
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_ports("61001-65535").unwrap(), (61001, 65535));
+        assert_eq!(parse_ports("5000-5000").unwrap(), (5000, 5000));
+        for bad in ["0-10", "10-5", "x-5", "5", "1-70000"] {
+            let e = format!("{:#}", parse_ports(bad).unwrap_err());
+            assert!(e.starts_with(&format!("--ports {bad:?}")), "{e}");
+        }
+    }
+
+    #[test]
     fn static_bib_must_use_a_pool4_address() {
         let s = Settings {
             pool6: parse_pool6(DEFAULT_POOL6).unwrap(),
             allow_nonglobal: false,
             pool4: vec!["203.0.113.1".parse().unwrap()],
+            ports: (61001, 65535),
+            secret: 0,
             static_bib: vec!["udp 203.0.113.9#1 2001:db8::5#1".parse().unwrap()],
         };
         assert!(format!("{:#}", s.validate().unwrap_err()).contains("is not a --pool4 address"));

@@ -21,9 +21,21 @@ pub enum BpfLogLevel {
 /// Loads the object and the XDP program into the kernel (verifier included) without
 /// attaching it anywhere.
 pub fn load(log_level: BpfLogLevel) -> Result<Ebpf> {
+    load_sized(log_level, None)
+}
+
+/// [`load`] with the binding tables sized to `bib_entries` (each direction) instead of the
+/// object's default.
+pub fn load_sized(log_level: BpfLogLevel, bib_entries: Option<u32>) -> Result<Ebpf> {
     let level = log_level as u8;
-    let mut ebpf = EbpfLoader::new()
-        .override_global(aya_log::LEVEL, &level, true)
+    let mut loader = EbpfLoader::new();
+    loader.override_global(aya_log::LEVEL, &level, true);
+    if let Some(n) = bib_entries {
+        loader
+            .map_max_entries(nat64_common::maps::MAP_BIB4, n)
+            .map_max_entries(nat64_common::maps::MAP_BIB6, n);
+    }
+    let mut ebpf = loader
         .load(EBPF_OBJECT)
         .map_err(|e| anyhow!("the kernel refused the eBPF object: {e}"))?;
     let prog: &mut Xdp = xdp_program(&mut ebpf)?;

@@ -57,9 +57,14 @@ struct XlatArgs {
     /// well-known prefix 64:ff9b::/96, which RFC 6052 §3.1 forbids.
     #[arg(long)]
     allow_nonglobal_ipv4: bool,
-    /// IPv4 address owned by the gateway for translated flows (repeatable).
+    /// IPv4 address, or ADDR/LEN block, owned by the gateway for translated flows
+    /// (repeatable).
     #[arg(long = "pool4")]
-    pool4: Vec<std::net::Ipv4Addr>,
+    pool4: Vec<String>,
+    /// Port range (and ICMP identifier range) dynamic bindings take from each pool4
+    /// address.
+    #[arg(long, default_value = config::DEFAULT_PORTS)]
+    ports: String,
     /// Static binding `PROTO IPV4#PORT IPV6#PORT` (repeatable), e.g.
     /// "udp 203.0.113.1#5000 2001:db8::5#5000".
     #[arg(long = "bib")]
@@ -71,7 +76,9 @@ impl XlatArgs {
         let s = config::Settings {
             pool6: config::parse_pool6(&self.pool6)?,
             allow_nonglobal: self.allow_nonglobal_ipv4,
-            pool4: self.pool4.clone(),
+            pool4: config::parse_pool4(&self.pool4)?,
+            ports: config::parse_ports(&self.ports)?,
+            secret: config::random_secret()?,
             static_bib: self
                 .bib
                 .iter()

@@ -10,6 +10,7 @@ mod icmp_err;
 mod l4;
 mod maps;
 mod parse;
+mod session;
 mod stats;
 mod sum;
 mod xlat46;

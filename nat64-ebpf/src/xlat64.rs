@@ -14,11 +14,13 @@ use crate::{
     l4::{self, Kind},
     maps::{config, BIB6},
     parse::{frame_len, read, view, write, ETH_HLEN, MAX_EXT_HEADERS, MAX_L3_OFFSET},
-    stats, Outcome,
+    session, stats, Outcome,
 };
 
 const IPV6_HLEN: usize = 40;
 const IPV4_HLEN: usize = 20;
+/// TCP header flag that opens a connection (RFC 9293).
+const TCP_SYN: u8 = 0x02;
 
 /// What parsing decided about a packet: everything the rewrite needs. Kept small: it
 /// lives on the stack of `try_6to4` while `parse` and `rewrite` run in their own frames.
@@ -36,6 +38,8 @@ struct Plan {
     proto4: u8,
     echo_ty4: u8,
     tclass: u8,
+    /// The packet may create a binding: UDP, a TCP SYN, an ICMP echo request.
+    opens: u8,
     counter: Counter,
 }
 
@@ -57,6 +61,7 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
         proto4: 0,
         echo_ty4: 0,
         tclass: 0,
+        opens: 0,
         counter: Counter::Xlat6to4Udp,
     };
     match parse(ctx, &mut plan)? {
@@ -154,16 +159,21 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     let port6 = match kind {
         Kind::Tcp => {
             let h: &[u8; 20] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            plan.opens = u8::from(h[13] & TCP_SYN != 0);
             u16::from_be_bytes([h[0], h[1]])
         }
         Kind::Udp => {
             let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            plan.opens = 1;
             u16::from_be_bytes([h[0], h[1]])
         }
         Kind::IcmpEcho => {
             let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             match icmp::icmp6_to_icmp4(h[0], h[1]) {
-                Icmp6Action::Echo { ty4 } => plan.echo_ty4 = ty4,
+                Icmp6Action::Echo { ty4 } => {
+                    plan.echo_ty4 = ty4;
+                    plan.opens = u8::from(h[0] == icmp::ICMPV6_ECHO_REQUEST);
+                }
                 Icmp6Action::Error { .. } => {
                     plan.l4_off = l4_off as u16;
                     return Ok(Parsed::IcmpError);
@@ -208,7 +218,11 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
         proto: plan.proto4,
         _pad: 0,
     };
-    let bib = unsafe { BIB6.get(&key) }.ok_or(Counter::DropNoBib6)?;
+    let bib = match unsafe { BIB6.get(&key) } {
+        Some(b) => *b,
+        None if plan.opens != 0 => session::create_binding(cfg, &key)?,
+        None => return Err(Counter::DropNoBib6),
+    };
     plan.src4 = bib.addr4;
     plan.port4 = bib.port4;
     Ok(())
