@@ -24,6 +24,8 @@ fn udp_crosses_the_gateway_both_ways() {
         POOL4,
         "--bib",
         &bib,
+        "--ports",
+        "6000-6000",
         "--bpf-log-level",
         "debug",
     ])
@@ -60,8 +62,10 @@ fn udp_crosses_the_gateway_both_ways() {
         server.output()
     );
 
-    // A source with no binding is refused at the gateway and counted, never translated.
-    let before = lab.counter("drop_no_bib6").unwrap();
+    // The dynamic range is the one port the static binding holds: a new source finds the
+    // pool exhausted. It is refused and counted, never translated, and the established
+    // flow goes on.
+    let before = lab.counter("drop_pool4_exhausted").unwrap();
     let out = lab
         .client6
         .sh(&format!(
@@ -71,15 +75,26 @@ fn udp_crosses_the_gateway_both_ways() {
         .unwrap();
     assert!(out.contains("timeout") && !out.contains("reply"), "{out}");
     assert_eq!(
-        lab.counter("drop_no_bib6").unwrap() - before,
+        lab.counter("drop_pool4_exhausted").unwrap() - before,
         3,
-        "three attempts, three drops"
+        "three attempts, three refusals"
     );
     assert!(!server.output().contains("nobody"));
-    // The XDP program's own log line for those drops reached nat64-ctl's log (aya-log).
+    let out = lab
+        .client6
+        .sh(&format!(
+            "python3 -c '{}'",
+            udp_client(addr::CLIENT6, 5000, SERVER4_IN_POOL6, "still here")
+        ))
+        .unwrap();
+    assert!(
+        out.contains("reply b'STILL HERE'"),
+        "the established flow after exhaustion: {out}"
+    );
+    // The XDP program's own log line for those refusals reached nat64-ctl's log (aya-log).
     let drop_line = format!(
         "drop: counter {}",
-        nat64_common::Counter::DropNoBib6.index()
+        nat64_common::Counter::DropPool4Exhausted.index()
     );
     let gw = lab.gateway_daemon.as_mut().unwrap();
     gw.wait_for_output(

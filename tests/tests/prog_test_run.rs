@@ -44,6 +44,8 @@ const CLIENT6: &str = "2001:db8:6::2";
 const SERVER4: &str = "192.0.2.2";
 const SERVER4_IN_POOL6: &str = "64:ff9b::c000:202";
 const POOL4: &str = "203.0.113.1";
+/// How many static bindings `Harness::new_sized` configures.
+const STATIC_BINDINGS: u32 = 5;
 
 struct Harness {
     ebpf: aya::Ebpf,
@@ -55,6 +57,11 @@ struct Harness {
 
 impl Harness {
     fn new(name: &str) -> Option<Harness> {
+        Self::new_sized(name, None)
+    }
+
+    /// With binding tables of `bib_entries` each (the object's default otherwise).
+    fn new_sized(name: &str, bib_entries: Option<u32>) -> Option<Harness> {
         if !lab_available(name) {
             return None;
         }
@@ -85,12 +92,16 @@ impl Harness {
         .unwrap();
         enter(&ns);
 
-        let mut ebpf =
-            loader::load(loader::BpfLogLevel::Off).expect("the kernel loads the XDP object");
+        let mut ebpf = loader::load_sized(loader::BpfLogLevel::Off, bib_entries)
+            .expect("the kernel loads the XDP object");
         let settings = Settings {
             pool6: config::parse_pool6("64:ff9b::/96").unwrap(),
             allow_nonglobal: true, // the fixtures use documentation addresses
             pool4: vec![v4(POOL4)],
+            // A one-port dynamic range makes the dynamic binding's port predictable and
+            // lets a second flow find the pool exhausted.
+            ports: (6100, 6100),
+            secret: 0x5eed,
             static_bib: vec![
                 format!("udp {POOL4}#6000 {CLIENT6}#5000").parse().unwrap(),
                 format!("tcp {POOL4}#6001 {CLIENT6}#5001").parse().unwrap(),
@@ -173,7 +184,8 @@ impl Harness {
         self.hit.extend(row.counters.iter().copied());
         for (i, &c) in Counter::ALL.iter().enumerate() {
             let delta = after[i] - before[i];
-            let expected = u64::from(row.counters.contains(&c));
+            // A counter listed n times must move by n.
+            let expected = row.counters.iter().filter(|&&x| x == c).count() as u64;
             assert_eq!(
                 delta,
                 expected,
@@ -331,6 +343,45 @@ fn fixture_tables() {
     };
     translation_fixtures(&mut h);
     icmp_error_fixtures(&mut h);
+    {
+        // Tables sized to the static bindings alone: a new flow finds them full.
+        let mut full =
+            Harness::new_sized("bibfull", Some(STATIC_BINDINGS)).expect("second harness");
+        let p = b"table full";
+        full.check(Row {
+            name: "a new flow when the binding table is full",
+            frame: from_client6(ip6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, SERVER4_IN_POOL6, 7002, 53, p),
+            )),
+            action: XDP_DROP,
+            output: None,
+            counters: &[RxIpv6, DropBibFull, VerdictDrop],
+        });
+        full.check(Row {
+            name: "static bindings go on when the table is full",
+            frame: from_client6(ip6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
+            )),
+            action: XDP_REDIRECT,
+            output: Some(to_server4(ip4(
+                POOL4,
+                SERVER4,
+                PROTO_UDP,
+                63,
+                &udp4(POOL4, SERVER4, 6000, 53, p),
+            ))),
+            counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+        });
+        h.hit.extend(full.hit.iter().copied());
+    }
     let missing: Vec<&str> = Counter::ALL
         .iter()
         .filter(|c| c.is_drop() && !UNREACHABLE_IN_FIXTURES.contains(c) && !h.hit.contains(c))
@@ -682,6 +733,115 @@ fn translation_fixtures(h: &mut Harness) {
         });
     }
 
+    // ---- Dynamic bindings (the dynamic range here is the single port 6100) ---------------
+    h.check(Row {
+        name: "udp from a new source gets a dynamic binding",
+        frame: from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_UDP,
+            64,
+            &udp6(CLIENT6, SERVER4_IN_POOL6, 7000, 53, p),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_UDP,
+            63,
+            &udp4(POOL4, SERVER4, 6100, 53, p),
+        ))),
+        counters: &[
+            RxIpv6,
+            BibCreated,
+            Xlat6to4Udp,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    {
+        // Endpoint-independent mapping: another destination, the same pool4 port.
+        let (far4, far6) = ("198.51.100.77", "64:ff9b::c633:644d");
+        h.check(Row {
+            name: "same source to another destination reuses its binding",
+            frame: from_client6(ip6(
+                CLIENT6,
+                far6,
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, far6, 7000, 53, p),
+            )),
+            action: XDP_REDIRECT,
+            output: Some(to_server4(ip4(
+                POOL4,
+                far4,
+                PROTO_UDP,
+                63,
+                &udp4(POOL4, far4, 6100, 53, p),
+            ))),
+            counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+        });
+    }
+    h.check(Row {
+        name: "reply to the dynamic binding reaches the client",
+        frame: from_server4(ip4(
+            SERVER4,
+            POOL4,
+            PROTO_UDP,
+            64,
+            &udp4(SERVER4, POOL4, 53, 6100, p),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_client6(ip6(
+            SERVER4_IN_POOL6,
+            CLIENT6,
+            PROTO_UDP,
+            63,
+            &udp6(SERVER4_IN_POOL6, CLIENT6, 53, 7000, p),
+        ))),
+        counters: &[RxIpv4, Xlat4to6Udp, FwdRedirect, VerdictRedirect],
+    });
+    {
+        // Every candidate is the one taken port: refused, counted, nothing evicted.
+        let mut counters = vec![RxIpv6, DropPool4Exhausted, VerdictDrop];
+        counters.extend(std::iter::repeat_n(
+            PortAllocRetries,
+            nat64_common::port::MAX_PROBES as usize,
+        ));
+        h.check(Row {
+            name: "a second new source finds the pool exhausted",
+            frame: from_client6(ip6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, SERVER4_IN_POOL6, 7001, 53, p),
+            )),
+            action: XDP_DROP,
+            output: None,
+            counters: Box::leak(counters.into_boxed_slice()),
+        });
+        h.check(Row {
+            name: "the established binding still works after exhaustion",
+            frame: from_client6(ip6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, SERVER4_IN_POOL6, 7000, 53, p),
+            )),
+            action: XDP_REDIRECT,
+            output: Some(to_server4(ip4(
+                POOL4,
+                SERVER4,
+                PROTO_UDP,
+                63,
+                &udp4(POOL4, SERVER4, 6100, 53, p),
+            ))),
+            counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+        });
+    }
+
     // ---- Not ours ---------------------------------------------------------------------
     let not_ours6 = from_client6(ip6(
         CLIENT6,
@@ -750,13 +910,20 @@ fn translation_fixtures(h: &mut Harness) {
             DropHopLimit,
         ),
         (
-            "no binding for the IPv6 source",
+            "tcp without SYN from a source with no binding",
             from_client6(ip6(
                 CLIENT6,
                 SERVER4_IN_POOL6,
-                PROTO_UDP,
+                PROTO_TCP,
                 64,
-                &udp6(CLIENT6, SERVER4_IN_POOL6, 5999, 53, p),
+                &tcp(
+                    5999,
+                    80,
+                    1,
+                    0x10,
+                    p,
+                    &pseudo_v6(v6(CLIENT6), v6(SERVER4_IN_POOL6), PROTO_TCP, 20 + p.len()),
+                ),
             )),
             RxIpv6,
             DropNoBib6,

@@ -1,0 +1,84 @@
+//! netns end-to-end: IPv6-only client6 reaches IPv4-only server4 through dynamic bindings
+//! (no static --bib), with real ping and real UDP sockets on ephemeral ports.
+use std::time::Duration;
+
+use nat64_tests::{
+    addr, lab_available,
+    programs::{udp_client, UDP_ECHO_SERVER},
+    Lab,
+};
+
+/// 192.0.2.2 (server4) under the local-use prefix 64:ff9b:1::/48.
+const SERVER4_IN_POOL6: &str = "64:ff9b:1:c000:2:200::";
+const POOL4: &str = "203.0.113.1";
+
+#[test]
+fn ping_and_udp_through_dynamic_bindings() {
+    if !lab_available("ping_and_udp_through_dynamic_bindings") {
+        return;
+    }
+    let mut lab = Lab::reference().expect("lab");
+    lab.start_gateway(&[
+        "--pool6",
+        "64:ff9b:1::/48",
+        "--pool4",
+        POOL4,
+        "--ports",
+        "61001-65535",
+    ])
+    .expect("gateway");
+
+    let out = lab
+        .client6
+        .sh(&format!("ping -6 -c 3 -i 0.2 -W 2 {SERVER4_IN_POOL6}"))
+        .unwrap();
+    assert!(
+        out.contains("3 received"),
+        "ping through the gateway: {out}"
+    );
+
+    let mut cmd = lab.server4.cmd("python3");
+    cmd.args(["-u", "-c", UDP_ECHO_SERVER]);
+    let mut server = lab.server4.spawn(cmd, "udp-echo").unwrap();
+    server
+        .wait_for_output("udp echo server", Duration::from_secs(10), |o| {
+            o.contains("ready")
+        })
+        .unwrap();
+    // Source port 0: the kernel picks an ephemeral port; the gateway maps it dynamically.
+    let out = lab
+        .client6
+        .sh(&format!(
+            "python3 -c '{}'",
+            udp_client(addr::CLIENT6, 0, SERVER4_IN_POOL6, "dynamic")
+        ))
+        .unwrap();
+    assert!(
+        out.contains(&format!("reply b'DYNAMIC' from [{SERVER4_IN_POOL6}]:7777")),
+        "{out}"
+    );
+
+    // The IPv4-only server saw the pool4 address and a port from the dynamic range.
+    let seen = server.output();
+    let port: u16 = seen
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("from {POOL4}:"))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("server4 saw no datagram from {POOL4}: {seen}"));
+    assert!(
+        (61001..=65535).contains(&port),
+        "pool4 port {port} outside --ports"
+    );
+
+    let created = lab.counter("bib_created").unwrap();
+    assert!(
+        created >= 2,
+        "one binding for ping's identifier, one for the UDP socket: {created}"
+    );
+    eprintln!("dynamic bindings created: {created}; server4 saw {POOL4}:{port}");
+}
