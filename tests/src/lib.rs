@@ -308,6 +308,48 @@ for attempt in range(3):
     }
 }
 
+/// Starts nginx in `ns`, serving `root` on `listen` (e.g. "192.0.2.2:80"), with every
+/// path it writes under `dir`. Stopped with the returned daemon.
+pub fn start_nginx(
+    ns: &Netns,
+    dir: &std::path::Path,
+    root: &std::path::Path,
+    listen: &str,
+) -> Result<Daemon> {
+    let conf = dir.join("nginx.conf");
+    let d = dir.display();
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log stderr;\n\
+             events {{ worker_connections 2048; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+               fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+               server {{ listen {listen}; root {}; }}\n}}\n",
+            root.display()
+        ),
+    )?;
+    let mut cmd = ns.cmd("nginx");
+    cmd.arg("-c").arg(&conf).arg("-p").arg(dir);
+    let mut daemon = ns.spawn(cmd, "nginx")?;
+    // Up when it answers.
+    let start = Instant::now();
+    loop {
+        let out = ns.sh_output(
+            &format!("curl -s -o /dev/null -w '%{{http_code}}' http://{listen}/"),
+            Duration::from_secs(5),
+        )?;
+        if String::from_utf8_lossy(&out.stdout).trim() != "000" {
+            return Ok(daemon);
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            daemon.stop();
+            bail!("nginx did not come up on {listen}:\n{}", daemon.output());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Addresses of the reference deployment (documentation prefixes only).
 pub mod addr {
     pub const CLIENT6: &str = "2001:db8:6::2";
