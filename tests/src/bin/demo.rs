@@ -61,12 +61,13 @@ fn run() -> Result<()> {
 
     let ping6 = lab
         .client6
-        .sh(&format!("ping -6 -c 5 -i 0.2 {}", addr::GW6))?;
-    show(&format!("client6: ping -6 {}", addr::GW6), &ping6);
-    let ping4 = lab
-        .server4
-        .sh(&format!("ping -4 -c 5 -i 0.2 {}", addr::GW4))?;
-    show(&format!("server4: ping -4 {}", addr::GW4), &ping4);
+        .sh(&format!("ping -6 -c 3 -i 0.2 {SERVER4_IN_POOL6}"))?;
+    show(
+        &format!(
+            "client6 (IPv6 only): ping -6 {SERVER4_IN_POOL6}  (192.0.2.2 through the gateway)"
+        ),
+        &ping6,
+    );
 
     let mut cmd = lab.server4.cmd("python3");
     cmd.args(["-u", "-c", UDP_ECHO_SERVER]);
@@ -92,11 +93,29 @@ fn run() -> Result<()> {
     );
     show("server4 (IPv4 only) saw", &server.output());
 
+    // TCP through a dynamic binding: nginx on the IPv4-only server, curl on the client.
+    let dir = std::env::temp_dir().join(format!("{}-www", lab.server4.name));
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www)?;
+    std::fs::write(
+        www.join("index.html"),
+        "<h1>Hello from an IPv4-only server, via nat64</h1>\n",
+    )?;
+    let _nginx = nat64_tests::start_nginx(&lab.server4, &dir, &www, "192.0.2.2:80")?;
+    let page = lab.client6.sh(&format!(
+        "curl -sS --max-time 10 http://[{SERVER4_IN_POOL6}]/"
+    ))?;
+    show(
+        &format!("client6: curl http://[{SERVER4_IN_POOL6}]/"),
+        &page,
+    );
+
     let out = lab.ctl(&["stats", "display", "--explain"])?;
     show(
         "nat64-ctl stats display --explain",
         &String::from_utf8_lossy(&out.stdout),
     );
+    let _ = std::fs::remove_dir_all(&dir);
     let daemon = lab.gateway_daemon.as_mut().context("gateway")?;
     daemon.stop();
     show("nat64-ctl log", &daemon.output());
