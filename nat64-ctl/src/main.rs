@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use nat64_common::maps::{MAP_BIB4, MAP_BIB6};
 use nat64_ctl::{
     bpffs, config,
     loader::{self, AttachMode, BpfLogLevel},
@@ -44,6 +45,11 @@ enum Cmd {
     Stats {
         #[command(subcommand)]
         command: StatsCmd,
+    },
+    /// Binding table (BIB) of a running gateway.
+    Bib {
+        #[command(subcommand)]
+        command: BibCmd,
     },
 }
 
@@ -88,6 +94,17 @@ impl XlatArgs {
         s.validate()?;
         Ok(s)
     }
+}
+
+#[derive(Subcommand)]
+enum BibCmd {
+    /// Print every binding: protocol, pool4 and IPv6 transport addresses, static or dynamic.
+    Display {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "default")]
+        instance: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -138,6 +155,18 @@ async fn run(cli: Cli) -> Result<()> {
             let settings = xlat.settings()?;
             attach(interfaces, xdp_mode, instance, bpf_log_level, settings).await
         }
+        Cmd::Bib {
+            command: BibCmd::Display { json, instance },
+        } => {
+            let dir = running_instance(&instance)?;
+            let bindings = nat64_ctl::bib::read_pinned(&dir)?;
+            if json {
+                println!("{}", nat64_ctl::bib::render_json(&bindings));
+            } else {
+                print!("{}", nat64_ctl::bib::render_text(&bindings));
+            }
+            Ok(())
+        }
         Cmd::Stats {
             command:
                 StatsCmd::Display {
@@ -147,14 +176,7 @@ async fn run(cli: Cli) -> Result<()> {
                     instance,
                 },
         } => {
-            bpffs::validate_instance(&instance)?;
-            let path = bpffs::instance_dir(&instance).join(stats::STATS_MAP);
-            if !path.exists() {
-                bail!(
-                    "no gateway instance {instance:?} is running ({} does not exist)",
-                    path.display()
-                );
-            }
+            let path = running_instance(&instance)?.join(stats::STATS_MAP);
             let map = stats::open_pinned(&path)?;
             let values = stats::read(&map)?;
             if json {
@@ -165,6 +187,19 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The pin directory of a running instance, or a clear error when none runs.
+fn running_instance(instance: &str) -> Result<std::path::PathBuf> {
+    bpffs::validate_instance(instance)?;
+    let dir = bpffs::instance_dir(instance);
+    if !dir.join(stats::STATS_MAP).exists() {
+        bail!(
+            "no gateway instance {instance:?} is running ({} does not exist)",
+            dir.join(stats::STATS_MAP).display()
+        );
+    }
+    Ok(dir)
 }
 
 fn require_root() -> Result<()> {
@@ -213,11 +248,22 @@ async fn attach(
     }
 
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Pinned so that other invocations (stats, bib display) can read them. The stats pin
+    // goes last: its presence is what says "this instance runs".
+    let mut pins = PinGuard(Vec::new());
+    for name in [MAP_BIB4, MAP_BIB6] {
+        let path = dir.join(name);
+        ebpf.map(name)
+            .with_context(|| format!("{name} missing from the object"))?
+            .pin(&path)
+            .with_context(|| format!("pinning {}", path.display()))?;
+        pins.0.push(path);
+    }
     let stats_map = stats::take(&mut ebpf)?;
     stats_map
         .pin(&stats_pin)
         .with_context(|| format!("pinning {}", stats_pin.display()))?;
-    let _pin_guard = PinGuard(stats_pin);
+    pins.0.push(stats_pin);
     tracing::info!("gateway instance {instance:?} running; SIGINT or SIGTERM detaches");
 
     if let Some(logger) = logger {
@@ -238,12 +284,14 @@ async fn attach(
 }
 
 /// Removes the pins of this instance on every exit path.
-struct PinGuard(std::path::PathBuf);
+struct PinGuard(Vec<std::path::PathBuf>);
 
 impl Drop for PinGuard {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-        if let Some(dir) = self.0.parent() {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(dir) = self.0.first().and_then(|p| p.parent()) {
             let _ = std::fs::remove_dir(dir);
             if let Some(inst) = dir.parent() {
                 let _ = std::fs::remove_dir(inst);

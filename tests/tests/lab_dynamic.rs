@@ -75,6 +75,34 @@ fn ping_and_udp_through_dynamic_bindings() {
         "pool4 port {port} outside --ports"
     );
 
+    // The binding table, read from the running gateway, shows both dynamic bindings.
+    let out = lab.ctl(&["bib", "display", "--json"]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bib: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let udp = bib
+        .iter()
+        .find(|b| b["proto"] == "udp")
+        .unwrap_or_else(|| panic!("no udp binding: {bib:?}"));
+    assert_eq!(udp["ipv6"], addr::CLIENT6);
+    assert_eq!(
+        (udp["ipv4"].as_str(), udp["port4"].as_u64()),
+        (Some(POOL4), Some(u64::from(port)))
+    );
+    assert_eq!(udp["static"], false);
+    let icmp = bib
+        .iter()
+        .find(|b| b["proto"] == "icmp")
+        .unwrap_or_else(|| panic!("no icmp binding: {bib:?}"));
+    assert_eq!(icmp["ipv6"], addr::CLIENT6);
+    assert!(
+        (61001..=65535).contains(&icmp["port4"].as_u64().unwrap()),
+        "{icmp}"
+    );
+
     let created = lab.counter("bib_created").unwrap();
     assert!(
         created >= 2,
