@@ -356,6 +356,11 @@ pub mod addr {
     pub const GW6: &str = "2001:db8:6::1";
     pub const GW4: &str = "192.0.2.1";
     pub const SERVER4: &str = "192.0.2.2";
+    /// server4 under the local-use prefix 64:ff9b:1::/48 (RFC 8215; RFC 6052 §2.2 puts
+    /// 192.0.2.2 in bytes 6-7 and 9-10 around the u-octet). The lab tests use this prefix.
+    pub const SERVER4_IN_POOL6: &str = "64:ff9b:1:c000:2:200::";
+    /// The pool4 address the lab gateway translates to.
+    pub const POOL4: &str = "203.0.113.1";
 }
 
 /// The reference deployment: IPv6-only `client6` ─ `gateway` ─ IPv4-only `server4`.

@@ -1,10 +1,9 @@
 //! netns end-to-end: the IPv6-only client fetches pages and a 100 MB file from nginx on the
 //! IPv4-only server with curl, through dynamic bindings, and the bytes arrive intact.
-use nat64_tests::{lab_available, start_nginx, Lab};
-
-/// 192.0.2.2 (server4) under the local-use prefix 64:ff9b:1::/48.
-const SERVER4_IN_POOL6: &str = "64:ff9b:1:c000:2:200::";
-const POOL4: &str = "203.0.113.1";
+use nat64_tests::{
+    addr::{POOL4, SERVER4_IN_POOL6},
+    lab_available, start_nginx, Lab,
+};
 
 #[test]
 fn curl_fetches_through_the_gateway() {

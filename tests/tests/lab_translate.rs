@@ -1,14 +1,11 @@
 //! netns end-to-end: real UDP sockets on an IPv6-only client and an IPv4-only server talk
 //! through the gateway over a static binding, under the local-use prefix 64:ff9b:1::/48.
 use nat64_tests::{
-    addr, lab_available,
+    addr::{self, POOL4, SERVER4_IN_POOL6},
+    lab_available,
     programs::{udp_client, UDP_ECHO_SERVER},
     Lab,
 };
-
-/// 192.0.2.2 embedded in 64:ff9b:1::/48 (RFC 6052 §2.2: bytes 6-7, u-octet, 9-10).
-const SERVER4_IN_POOL6: &str = "64:ff9b:1:c000:2:200::";
-const POOL4: &str = "203.0.113.1";
 
 #[test]
 fn udp_crosses_the_gateway_both_ways() {

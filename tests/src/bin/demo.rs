@@ -2,14 +2,11 @@
 //! traffic through it and shows what the gateway saw. Cleans up on exit, even on error.
 use anyhow::{Context, Result};
 use nat64_tests::{
-    addr, lab_available,
+    addr::{self, POOL4, SERVER4_IN_POOL6},
+    lab_available,
     programs::{udp_client, UDP_ECHO_SERVER},
     Lab,
 };
-
-/// 192.0.2.2 (server4) under the local-use prefix 64:ff9b:1::/48 (RFC 8215).
-const SERVER4_IN_POOL6: &str = "64:ff9b:1:c000:2:200::";
-const POOL4: &str = "203.0.113.1";
 
 fn main() {
     if !lab_available("demo") {
