@@ -1,0 +1,94 @@
+//! netns end-to-end: IPv4-initiated traffic. A static binding publishes a UDP service of
+//! the IPv6-only client to the IPv4 side (port forwarding); without one, the IPv4 server's
+//! attempts are dropped and counted (no open relay).
+use std::time::Duration;
+
+use nat64_tests::{
+    addr::{CLIENT6, POOL4, SERVER4_IN_POOL6},
+    lab_available, Lab,
+};
+
+/// A UDP echo service on [::]:9000 of the IPv6-only client.
+const UDP6_ECHO: &str = r#"
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 9000))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    print("from [%s]:%d %r" % (peer[0], peer[1], data), flush=True)
+    s.sendto(data[::-1], peer)
+"#;
+
+/// An IPv4 UDP client on server4 sending `msg` to pool4 `port` (two tries).
+fn udp4_client(port: u16, msg: &str) -> String {
+    format!(
+        r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+for attempt in range(2):
+    s.sendto(b"{msg}", ("{POOL4}", {port}))
+    try:
+        data, peer = s.recvfrom(2048)
+        print("reply %r from %s:%d" % (data, peer[0], peer[1]))
+        break
+    except socket.timeout:
+        print("timeout")
+"#
+    )
+}
+
+#[test]
+fn static_binding_publishes_an_ipv6_service_and_nothing_else_gets_in() {
+    if !lab_available("static_binding_publishes_an_ipv6_service_and_nothing_else_gets_in") {
+        return;
+    }
+    let mut lab = Lab::reference().expect("lab");
+    let bib = format!("udp {POOL4}#9000 {CLIENT6}#9000");
+    lab.start_gateway(&["--pool6", "64:ff9b:1::/48", "--pool4", POOL4, "--bib", &bib])
+        .expect("gateway");
+    let mut cmd = lab.client6.cmd("python3");
+    cmd.args(["-u", "-c", UDP6_ECHO]);
+    let mut service = lab.client6.spawn(cmd, "udp6-echo").unwrap();
+    service
+        .wait_for_output("the IPv6 service", Duration::from_secs(10), |o| {
+            o.contains("ready")
+        })
+        .unwrap();
+
+    // Through the static binding: the IPv4-only server reaches the IPv6-only service, which
+    // sees it under its pool6 address.
+    let out = lab
+        .server4
+        .sh(&format!("python3 -c '{}'", udp4_client(9000, "inbound")))
+        .unwrap();
+    assert!(
+        out.contains(&format!("reply b'dnuobni' from {POOL4}:9000")),
+        "{out}"
+    );
+    assert!(
+        service
+            .output()
+            .contains(&format!("from [{SERVER4_IN_POOL6}]")),
+        "{}",
+        service.output()
+    );
+
+    // Any other pool4 port has no binding: dropped at the gateway and counted.
+    let before = lab.counter("drop_no_bib4").unwrap();
+    let out = lab
+        .server4
+        .sh(&format!(
+            "python3 -c '{}'",
+            udp4_client(9001, "knock knock")
+        ))
+        .unwrap();
+    assert!(!out.contains("reply"), "{out}");
+    assert_eq!(
+        lab.counter("drop_no_bib4").unwrap() - before,
+        2,
+        "two attempts, two drops"
+    );
+    assert!(!service.output().contains("knock"));
+}
