@@ -45,6 +45,7 @@ counters! {
     Xlat4to6Icmp = "xlat_4to6_icmp", "ICMPv4 echo packets translated to ICMPv6";
     Xlat6to4IcmpError = "xlat_6to4_icmp_error", "ICMPv6 errors translated to ICMPv4, with the packet they quote";
     Xlat4to6IcmpError = "xlat_4to6_icmp_error", "ICMPv4 errors translated to ICMPv6, with the packet they quote";
+    XlatHairpin = "xlat_hairpin", "packets from one IPv6 client to another's pool4 address, turned back (RFC 6146 §3.8)";
     UdpZeroChecksumComputed = "udp_zero_checksum_computed", "IPv4 UDP packets without checksum that got a full IPv6 checksum computed";
 
     BibCreated = "bib_created", "dynamic bindings created by IPv6 flows opening";

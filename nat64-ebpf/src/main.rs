@@ -6,6 +6,7 @@
 #![feature(asm_experimental_arch)]
 
 mod fwd;
+mod hairpin;
 mod icmp_err;
 mod l4;
 mod maps;

@@ -10,9 +10,9 @@ use nat64_common::{
 };
 
 use crate::{
-    fwd,
+    fwd, hairpin,
     l4::{self, Kind},
-    maps::{config, BIB6},
+    maps::{config, BIB6, POOL4},
     parse::{frame_len, read, view, write, ETH_HLEN, MAX_EXT_HEADERS, MAX_L3_OFFSET},
     session, stats, Outcome,
 };
@@ -25,22 +25,24 @@ const TCP_SYN: u8 = 0x02;
 /// What parsing decided about a packet: everything the rewrite needs. Kept small: it
 /// lives on the stack of `try_6to4` while `parse` and `rewrite` run in their own frames.
 #[derive(Clone, Copy)]
-struct Plan {
-    src6: [u8; 16],
-    dst6: [u8; 16],
-    src4: [u8; 4],
-    dst4: [u8; 4],
-    l4_off: u16,
-    l4_len: u16,
-    port6: u16,
-    port4: u16,
-    kind: Kind,
-    proto4: u8,
-    echo_ty4: u8,
-    tclass: u8,
+pub struct Plan {
+    pub src6: [u8; 16],
+    pub dst6: [u8; 16],
+    pub src4: [u8; 4],
+    pub dst4: [u8; 4],
+    pub l4_off: u16,
+    pub l4_len: u16,
+    pub port6: u16,
+    pub port4: u16,
+    pub kind: Kind,
+    pub proto4: u8,
+    pub echo_ty4: u8,
+    pub tclass: u8,
     /// The packet may create a binding: UDP, a TCP SYN, an ICMP echo request.
-    opens: u8,
-    counter: Counter,
+    pub opens: u8,
+    /// Destination port (TCP/UDP), for hairpinning.
+    pub dport: u16,
+    pub counter: Counter,
 }
 
 /// The 512-byte BPF stack is shared by the whole call chain: parsing and rewriting each
@@ -62,6 +64,7 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
         echo_ty4: 0,
         tclass: 0,
         opens: 0,
+        dport: 0,
         counter: Counter::Xlat6to4Udp,
     };
     match parse(ctx, &mut plan)? {
@@ -77,6 +80,9 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
         Parsed::Translate => {}
     }
     bind(&mut plan)?;
+    if plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.dst4) }.is_some() {
+        return hairpin::turn_back(ctx, &plan).map(Outcome::Action);
+    }
     let tot_len4 = IPV4_HLEN as u16 + plan.l4_len;
     let next = fwd::lookup_v4(
         ctx,
@@ -160,11 +166,13 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
         Kind::Tcp => {
             let h: &[u8; 20] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             plan.opens = u8::from(h[13] & TCP_SYN != 0);
+            plan.dport = u16::from_be_bytes([h[2], h[3]]);
             u16::from_be_bytes([h[0], h[1]])
         }
         Kind::Udp => {
             let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             plan.opens = 1;
+            plan.dport = u16::from_be_bytes([h[2], h[3]]);
             u16::from_be_bytes([h[0], h[1]])
         }
         Kind::IcmpEcho => {

@@ -45,7 +45,7 @@ const SERVER4: &str = "192.0.2.2";
 const SERVER4_IN_POOL6: &str = "64:ff9b::c000:202";
 const POOL4: &str = "203.0.113.1";
 /// How many static bindings `Harness::new_sized` configures.
-const STATIC_BINDINGS: u32 = 5;
+const STATIC_BINDINGS: u32 = 6;
 
 struct Harness {
     ebpf: aya::Ebpf,
@@ -80,6 +80,7 @@ impl Harness {
              ip -6 addr add 2001:db8:6::1/64 dev out6 nodad && ip addr add 192.0.2.1/24 dev out4 && \
              ip -6 neigh replace {CLIENT6} lladdr {} dev out6 nud permanent && \
              ip neigh replace {SERVER4} lladdr {} dev out4 nud permanent && \
+             ip -6 neigh replace 2001:db8:6::3 lladdr {} dev out6 nud permanent && \
              ip route add 198.51.100.0/24 via 192.0.2.99 && \
              ip -6 route add 2001:db8:7::/64 via 2001:db8:6::99 && \
              ip route add 198.51.100.77/32 via {SERVER4} mtu lock 1300 && \
@@ -88,6 +89,7 @@ impl Harness {
             mac(MAC4_SELF),
             mac(MAC6_NEXT),
             mac(MAC4_NEXT),
+            mac(MAC6_NEXT),
         ))
         .unwrap();
         enter(&ns);
@@ -106,6 +108,10 @@ impl Harness {
                 format!("udp {POOL4}#6000 {CLIENT6}#5000").parse().unwrap(),
                 format!("tcp {POOL4}#6001 {CLIENT6}#5001").parse().unwrap(),
                 format!("icmp {POOL4}#7000 {CLIENT6}#1234").parse().unwrap(),
+                // A service of a second client, published on pool4 (hairpinning target).
+                format!("udp {POOL4}#6004 2001:db8:6::3#9000")
+                    .parse()
+                    .unwrap(),
                 // A client behind a 1300-byte link.
                 format!("udp {POOL4}#6003 2001:db8:8::5#5003")
                     .parse()
@@ -839,6 +845,32 @@ fn translation_fixtures(h: &mut Harness) {
                 &udp4(POOL4, SERVER4, 6100, 53, p),
             ))),
             counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+        });
+    }
+
+    {
+        // Hairpinning: client6 addresses the second client's public transport address; it
+        // comes back as IPv6 from client6's own public transport address under pool6.
+        let pool4_in_pool6 = "64:ff9b::cb00:7101";
+        let peer = "2001:db8:6::3";
+        h.check(Row {
+            name: "hairpin: client to another client's pool4 address",
+            frame: from_client6(ip6(
+                CLIENT6,
+                pool4_in_pool6,
+                PROTO_UDP,
+                64,
+                &udp6(CLIENT6, pool4_in_pool6, 5000, 6004, p),
+            )),
+            action: XDP_REDIRECT,
+            output: Some(to_client6(ip6(
+                pool4_in_pool6,
+                peer,
+                PROTO_UDP,
+                63,
+                &udp6(pool4_in_pool6, peer, 6000, 9000, p),
+            ))),
+            counters: &[RxIpv6, XlatHairpin, FwdRedirect, VerdictRedirect],
         });
     }
 

@@ -1,0 +1,87 @@
+//! Hairpinning (RFC 6146 §3.8): an IPv6 client sends to `pool6 + <pool4 address>`, i.e. to
+//! another IPv6 host's public transport address. Translating to IPv4 and back collapses
+//! into one IPv6 → IPv6 rewrite: the source becomes the sender's public transport address
+//! under pool6, the destination the binding's owner. No header changes size.
+use aya_ebpf::programs::XdpContext;
+use nat64_common::{
+    csum,
+    maps::{Bib4Key, CONFIG_F_ALLOW_NONGLOBAL},
+    Counter,
+};
+
+use crate::{
+    fwd, l4,
+    maps::{config, BIB4},
+    parse::{pin, read, view_mut, write, ETH_HLEN},
+    stats,
+    xlat64::Plan,
+};
+
+/// Where a hairpinned packet goes, and as whom.
+struct Target {
+    /// The sender's public transport address, under pool6.
+    src6: [u8; 16],
+    /// The owner of the addressed binding.
+    dst6: [u8; 16],
+    dport6: u16,
+}
+
+/// `plan`: the 6→4 parse and bind of a TCP/UDP packet whose destination is a pool4
+/// address. Each step runs in its own frame (the 512-byte stack is shared by the chain).
+#[inline(never)]
+pub fn turn_back(ctx: &XdpContext, plan: &Plan) -> Result<u32, Counter> {
+    pin(ctx);
+    let mut t = Target {
+        src6: [0; 16],
+        dst6: [0; 16],
+        dport6: 0,
+    };
+    find_target(plan, &mut t)?;
+    let next = fwd::lookup_v6(ctx, &t.src6, &t.dst6, plan.proto4, 40 + plan.l4_len);
+    rewrite(ctx, plan, &t, &next)?;
+    stats::count(Counter::XlatHairpin);
+    Ok(next.action())
+}
+
+#[inline(never)]
+fn find_target(plan: &Plan, t: &mut Target) -> Result<(), Counter> {
+    let cfg = config().ok_or(Counter::DropNoBib4)?;
+    let key = Bib4Key {
+        addr4: plan.dst4,
+        port4: plan.dport,
+        proto: plan.proto4,
+        _pad: 0,
+    };
+    let owner = unsafe { BIB4.get(&key) }.ok_or(Counter::DropNoBib4)?;
+    t.dst6 = owner.addr6;
+    t.dport6 = owner.port6;
+    t.src6 = cfg
+        .pool6
+        .embed_checked(plan.src4, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
+        .map_err(|_| Counter::DropNonGlobalIpv4)?;
+    Ok(())
+}
+
+#[inline(never)]
+fn rewrite(ctx: &XdpContext, plan: &Plan, t: &Target, next: &fwd::Next) -> Result<(), Counter> {
+    pin(ctx);
+    let l4_off = plan.l4_off as usize & 0x1ff;
+    // Source address and port change in the first update, the destination address's change
+    // rides along in its sums; the second update moves the destination port.
+    let sums = (
+        csum::add_bytes16(&plan.src6) + csum::add_bytes16(&plan.dst6),
+        csum::add_bytes16(&t.src6) + csum::add_bytes16(&t.dst6),
+    );
+    l4::rewrite::<true>(ctx, l4_off, plan.kind, (plan.port6, plan.port4), sums, 0)?;
+    l4::rewrite::<false>(ctx, l4_off, plan.kind, (plan.dport, t.dport6), (0, 0), 0)?;
+    let hdr: &mut [u8; 40] = view_mut(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
+    if next.decrements() {
+        // parse() refused hop limits ≤ 1.
+        hdr[7] = hdr[7].wrapping_sub(1);
+    }
+    write(ctx, ETH_HLEN + 8, &t.src6).ok_or(Counter::DropTruncatedIpv6)?;
+    write(ctx, ETH_HLEN + 24, &t.dst6).ok_or(Counter::DropTruncatedIpv6)?;
+    let old_eth: [u8; 12] = read(ctx, 0).ok_or(Counter::DropTruncatedEth)?;
+    write(ctx, 0, &next.eth_header(&old_eth, [0x86, 0xdd])).ok_or(Counter::DropTruncatedEth)?;
+    Ok(())
+}
