@@ -46,13 +46,7 @@ fn output(cmd: &mut Command) -> Result<String> {
 
 /// nightly with rust-src, and a bpf-linker built against the nightly's LLVM major.
 pub fn ebpf_toolchain() -> Result<()> {
-    step("checking the nightly toolchain");
-    let toolchains = output(Command::new("rustup").args(["toolchain", "list"]))?;
-    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
-        step("installing the nightly toolchain");
-        run_cmd(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))
-            .context("the nightly toolchain is missing and could not be installed; install it with `rustup toolchain install nightly`")?;
-    }
+    nightly_toolchain()?;
     let components = output(Command::new("rustup").args([
         "component",
         "list",
@@ -92,6 +86,18 @@ pub fn ebpf_toolchain() -> Result<()> {
         )),
     }
     install_bpf_linker(major, &sysroot)
+}
+
+/// The nightly toolchain (the eBPF build and cargo-fuzz both need it).
+fn nightly_toolchain() -> Result<()> {
+    step("checking the nightly toolchain");
+    let toolchains = output(Command::new("rustup").args(["toolchain", "list"]))?;
+    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
+        step("installing the nightly toolchain");
+        run_cmd(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))
+            .context("the nightly toolchain is missing and could not be installed; install it with `rustup toolchain install nightly`")?;
+    }
+    Ok(())
 }
 
 fn llvm_major(rustc_vv: &str) -> Option<u32> {
@@ -250,26 +256,39 @@ fn apt_install(packages: &[&str]) -> Result<()> {
     }
 }
 
-/// cargo-fuzz (libFuzzer driver), installed from crates.io if missing.
+fn cargo_fuzz_version() -> Option<String> {
+    output(Command::new("cargo").args(["fuzz", "--version"]))
+        .ok()
+        .map(|v| v.trim().to_string())
+}
+
+/// Nightly and cargo-fuzz (the libFuzzer driver), installed from crates.io if missing.
 pub fn cargo_fuzz() -> Result<()> {
+    nightly_toolchain()?;
     step("checking cargo-fuzz");
-    let ok = Command::new("cargo")
-        .args(["fuzz", "--version"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if ok {
-        eprintln!("    installed");
+    if let Some(v) = cargo_fuzz_version() {
+        eprintln!("    {v} is installed");
         return Ok(());
     }
-    step("cargo install cargo-fuzz");
+    step(
+        "cargo-fuzz is missing or does not run: cargo install --locked cargo-fuzz (a few minutes)",
+    );
     let mut cmd = Command::new("cargo");
     cmd.args(["install", "--locked", "cargo-fuzz"]);
     for var in ["RUSTC", "RUSTFLAGS", "CARGO_TARGET_DIR", "RUSTUP_TOOLCHAIN"] {
         cmd.env_remove(var);
     }
     run_cmd(&mut cmd)
-        .context("could not install cargo-fuzz; run `cargo install --locked cargo-fuzz` by hand")
+        .context("could not install cargo-fuzz; run `cargo install --locked cargo-fuzz` by hand")?;
+    match cargo_fuzz_version() {
+        Some(v) => {
+            eprintln!("    {v} installed");
+            Ok(())
+        }
+        None => bail!(
+            "cargo-fuzz was installed but `cargo fuzz --version` fails; is ~/.cargo/bin on PATH?"
+        ),
+    }
 }
 
 fn have(command: &str) -> bool {

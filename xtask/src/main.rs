@@ -59,6 +59,10 @@ fn run() -> Result<()> {
         }
         Cmd::Build => build_all(&root)?,
         Cmd::Test { args } => {
+            // Read NAT64_FUZZ_SECONDS first, so that a bad value fails before the long run.
+            let ci = std::env::var("CI").as_deref() == Ok("true");
+            let var = std::env::var("NAT64_FUZZ_SECONDS").ok();
+            let fuzz_seconds = test_fuzz_seconds(var.as_deref(), ci)?;
             build_all(&root)?;
             bootstrap::lab_packages()?;
             step("host unit tests, BPF_PROG_TEST_RUN fixtures and netns lab tests");
@@ -72,15 +76,20 @@ fn run() -> Result<()> {
             cmd.env("RUST_TEST_THREADS", "1");
             run_cmd(&mut cmd)?;
             // A short fuzz run belongs to every test run (longer ones: `cargo xtask fuzz`).
-            let seconds = match std::env::var("NAT64_FUZZ_SECONDS") {
-                Ok(v) => v.parse().with_context(|| {
-                    format!("NAT64_FUZZ_SECONDS={v:?}: not a number of seconds")
-                })?,
-                Err(_) => 60,
-            };
-            fuzz(seconds)?;
+            match fuzz_seconds {
+                Some(seconds) => fuzz(seconds)?,
+                None => {
+                    eprintln!("SKIPPED fuzzing: NAT64_FUZZ_SECONDS=0 (not allowed under CI=true)")
+                }
+            }
         }
-        Cmd::Fuzz { seconds } => fuzz(seconds)?,
+        Cmd::Fuzz { seconds } => {
+            if seconds == 0 {
+                // libFuzzer reads -max_total_time=0 as "no limit".
+                bail!("--seconds 0 would fuzz forever; give a positive number of seconds");
+            }
+            fuzz(seconds)?
+        }
         Cmd::Demo => {
             build_all(&root)?;
             bootstrap::lab_packages()?;
@@ -98,10 +107,50 @@ fn run() -> Result<()> {
     Ok(())
 }
 
-/// `cargo +nightly fuzz run xlat_core` for `seconds`; libFuzzer exits non-zero on a crash
-/// and leaves the input in fuzz/artifacts/xlat_core/.
+/// How long `cargo xtask test` fuzzes: `NAT64_FUZZ_SECONDS` (unset or empty: 60). `0`
+/// skips the step, which is refused under CI=true: CI never skips a test tier silently.
+fn test_fuzz_seconds(var: Option<&str>, ci: bool) -> Result<Option<u64>> {
+    let seconds = match var.map(str::trim) {
+        None | Some("") => 60,
+        Some(v) => v
+            .parse::<u64>()
+            .with_context(|| format!("NAT64_FUZZ_SECONDS={v:?}: not a whole number of seconds"))?,
+    };
+    match seconds {
+        0 if ci => bail!(
+            "NAT64_FUZZ_SECONDS=0 would skip the fuzz step, which CI=true does not allow; unset it or give a positive number"
+        ),
+        0 => Ok(None),
+        s => Ok(Some(s)),
+    }
+}
+
+/// `cargo +nightly fuzz run xlat_core` for `seconds` (must be > 0: libFuzzer reads 0 as
+/// "no limit"). libFuzzer exits non-zero on a crash, a timeout or running out of memory,
+/// and leaves the input in fuzz/artifacts/xlat_core/. The corpus grows in fuzz/corpus/
+/// (git-ignored), so later runs start where earlier ones stopped.
+///
+/// Sanitizer: cargo-fuzz's default (AddressSanitizer). It works with this nightly, and for
+/// the allocation-free safe Rust under test it costs little; overflow checks and debug
+/// assertions come from fuzz/Cargo.toml's release profile.
 fn fuzz(seconds: u64) -> Result<()> {
     bootstrap::cargo_fuzz()?;
+    let clean = |cmd: &mut Command| {
+        for var in [
+            "RUSTC",
+            "RUSTC_WRAPPER",
+            "RUSTFLAGS",
+            "CARGO_TARGET_DIR",
+            "RUSTUP_TOOLCHAIN",
+        ] {
+            cmd.env_remove(var);
+        }
+    };
+    step("building the fuzz target (cargo +nightly fuzz build xlat_core)");
+    let mut build = Command::new("cargo");
+    build.args(["+nightly", "fuzz", "build", "xlat_core"]);
+    clean(&mut build);
+    run_cmd(&mut build).context("could not build fuzz/fuzz_targets/xlat_core.rs")?;
     step(&format!(
         "fuzzing the translation core for {seconds} s (fuzz/fuzz_targets/xlat_core.rs)"
     ));
@@ -109,16 +158,11 @@ fn fuzz(seconds: u64) -> Result<()> {
     cmd.args(["+nightly", "fuzz", "run", "xlat_core", "--"])
         .arg(format!("-max_total_time={seconds}"))
         .arg("-print_final_stats=1");
-    for var in [
-        "RUSTC",
-        "RUSTC_WRAPPER",
-        "RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "RUSTUP_TOOLCHAIN",
-    ] {
-        cmd.env_remove(var);
-    }
-    run_cmd(&mut cmd).context("the fuzzer found a crash (input saved under fuzz/artifacts/xlat_core/); make it a unit test")
+    clean(&mut cmd);
+    run_cmd(&mut cmd).context(
+        "the fuzzer found a failing input (saved under fuzz/artifacts/xlat_core/; replay it with \
+         `cargo +nightly fuzz run xlat_core <file>`); fix the bug and make the input a unit test",
+    )
 }
 
 fn build_all(root: &std::path::Path) -> Result<()> {
@@ -156,4 +200,22 @@ pub fn display(cmd: &Command) -> String {
         s.push_str(&a.to_string_lossy());
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_fuzz_seconds;
+
+    #[test]
+    fn fuzz_seconds_for_the_test_run() {
+        assert_eq!(test_fuzz_seconds(None, false).unwrap(), Some(60));
+        assert_eq!(test_fuzz_seconds(None, true).unwrap(), Some(60));
+        assert_eq!(test_fuzz_seconds(Some(""), true).unwrap(), Some(60));
+        assert_eq!(test_fuzz_seconds(Some(" 20 "), true).unwrap(), Some(20));
+        // 0 skips locally, never under CI.
+        assert_eq!(test_fuzz_seconds(Some("0"), false).unwrap(), None);
+        assert!(test_fuzz_seconds(Some("0"), true).is_err());
+        assert!(test_fuzz_seconds(Some("1m"), false).is_err());
+        assert!(test_fuzz_seconds(Some("-5"), false).is_err());
+    }
 }
