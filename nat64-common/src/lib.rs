@@ -10,6 +10,8 @@ pub mod icmp;
 pub mod maps;
 pub mod port;
 pub mod rfc6052;
+pub mod tcp;
+pub mod timeouts;
 pub mod xlat;
 
 pub use counters::Counter;
