@@ -50,6 +50,7 @@ counters! {
 
     BibCreated = "bib_created", "dynamic bindings created by IPv6 flows opening";
     PortAllocRetries = "port_alloc_retries", "pool4 port candidates found taken while creating a binding";
+    SessionCreated = "session_created", "sessions opened (by either side; RFC 6146 §3.5)";
 
     FwdRedirect = "fwd_redirect", "translated packets sent straight to the next hop (FIB lookup hit)";
     FwdPassNoNeighbour = "fwd_pass_no_neighbour", "translated packets handed to the kernel because the next hop's MAC is not yet known";
@@ -82,6 +83,9 @@ counters! {
     DropPool4Exhausted = "drop_pool4_exhausted", "new IPv6 flows refused: every pool4 port candidate tried was taken";
     DropBibFull = "drop_bib_full", "new IPv6 flows refused: the binding table is full (existing flows go on)";
     DropNoBib4 = "drop_no_bib4", "IPv4 packets to a pool4 address and port with no binding (no open relay)";
+    DropNoSession = "drop_no_session", "packets with no session that may not open one (TCP without SYN, ICMP echo reply)";
+    DropSessionTableFull = "drop_session_table_full", "new flows refused: the session table is full (existing flows go on)";
+    DropFiltered = "drop_filtered", "IPv4 packets from an address the IPv6 host has not contacted (address-dependent filtering)";
     DropAdjustFailed = "drop_adjust_failed", "packets the kernel could not resize for translation";
     DropInternal = "drop_internal", "internal errors (a per-CPU scratch slot missing); should stay zero";
     DropUdpZeroChecksumTooLong = "drop_udp_zero_checksum_too_long", "IPv4 UDP packets without checksum too long to checksum in XDP";

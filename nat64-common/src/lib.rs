@@ -10,6 +10,7 @@ pub mod icmp;
 pub mod maps;
 pub mod port;
 pub mod rfc6052;
+pub mod session;
 pub mod tcp;
 pub mod timeouts;
 pub mod xlat;

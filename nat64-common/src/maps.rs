@@ -3,7 +3,7 @@
 //! `#[repr(C)]`, explicit padding and no bool/enum/Option so that both sides agree on
 //! every byte; sizes are asserted at compile time. Ports and ICMP identifiers are stored in
 //! host byte order (the data plane swaps once; userspace displays them as they are).
-use crate::rfc6052::Pool6;
+use crate::{rfc6052::Pool6, timeouts::Timeouts};
 
 /// Protocol numbers used as the `proto` field of BIB keys. ICMP echo (v4 type 8/0,
 /// v6 type 128/129) is keyed as ICMP on both sides, with the identifier as the "port".
@@ -18,6 +18,7 @@ pub const MAP_POOL4: &str = "NAT64_POOL4";
 pub const MAP_BIB6: &str = "NAT64_BIB6";
 pub const MAP_BIB4: &str = "NAT64_BIB4";
 pub const MAP_POOL4_SLOTS: &str = "NAT64_POOL4_SLOTS";
+pub const MAP_SESSIONS: &str = "NAT64_SESSIONS";
 
 /// Most pool4 addresses dynamic bindings are spread over (`NAT64_POOL4_SLOTS` size).
 pub const POOL4_SLOTS_MAX: u32 = 256;
@@ -34,12 +35,19 @@ pub struct GatewayConfig {
     pub secret: u32,
     /// How many `NAT64_POOL4_SLOTS` entries are in use; 0 disables dynamic bindings.
     pub pool4_slots: u32,
+    /// Session lifetimes. The data plane only stamps sessions; nat64-ctl's sweeper reads
+    /// these, here so that `nat64-ctl timeouts set` reaches a running gateway.
+    pub timeouts: Timeouts,
 }
-const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 32);
+const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 48);
 
 /// Translate non-global IPv4 addresses under the well-known prefix 64:ff9b::/96 although
 /// RFC 6052 §3.1 forbids it (labs, or operators who know why).
 pub const CONFIG_F_ALLOW_NONGLOBAL: u32 = 1 << 0;
+/// Address-dependent filtering (RFC 4787 §5): an IPv4 packet may open a session on a
+/// dynamic binding only if the binding's IPv6 host has a session with that IPv4 address.
+/// Off by default (endpoint-independent filtering).
+pub const CONFIG_F_ADDRESS_DEPENDENT_FILTERING: u32 = 1 << 1;
 
 /// `NAT64_POOL4` value, keyed by the IPv4 address (network byte order bytes). An IPv4
 /// packet to an address not in this map is not ours and goes to the kernel untouched.
@@ -108,6 +116,51 @@ const _: () = assert!(core::mem::size_of::<Bib4Entry>() == 20);
 /// Configured by the operator (`nat64-ctl bib add`), never expired.
 pub const BIB_F_STATIC: u16 = 1 << 0;
 
+/// `NAT64_SESSIONS` key: a flow as the IPv4 side sees it. The pool4 transport address
+/// names the binding (and through `NAT64_BIB4` the IPv6 host), the remote IPv4 transport
+/// address names the IPv6 side's destination through pool6, so one key serves lookups
+/// from both directions. ICMP echo uses the identifier as both ports.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    /// Pool4 address and port of the binding.
+    pub addr4: [u8; 4],
+    /// The IPv4 peer (the IPv6 side sees it under pool6).
+    pub remote4: [u8; 4],
+    pub port4: u16,
+    pub remote_port: u16,
+    pub proto: u8,
+    /// `SESSION_KIND_*`.
+    pub kind: u8,
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(core::mem::size_of::<SessionKey>() == 16);
+
+/// A session proper.
+pub const SESSION_KIND_FLOW: u8 = 0;
+/// Address-dependent filtering's record that a binding's IPv6 host has talked to
+/// `remote4` (any port; `remote_port` is 0). Created with the host's sessions while
+/// filtering is on, deleted by the sweeper with the last of them.
+pub const SESSION_KIND_PEER: u8 = 1;
+
+/// `NAT64_SESSIONS` value. Written by the data plane, expired by nat64-ctl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionEntry {
+    /// CLOCK_MONOTONIC (bpf_ktime_get_ns) of the last packet that refreshed the session,
+    /// to within `timeouts::REFRESH_GRANULARITY_NS`.
+    pub last_seen_ns: u64,
+    /// `tcp::TCP_*` (TCP sessions only).
+    pub tcp_state: u8,
+    /// `SESSION_F_*`.
+    pub flags: u8,
+    pub _pad: [u8; 6],
+}
+const _: () = assert!(core::mem::size_of::<SessionEntry>() == 16);
+
+/// The session was opened by a packet from the IPv4 side.
+pub const SESSION_F_FROM_V4: u8 = 1 << 0;
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: plain old data — repr(C), no padding holes (asserted sizes), any byte
@@ -119,4 +172,6 @@ mod pod {
     unsafe impl aya::Pod for super::Bib4Key {}
     unsafe impl aya::Pod for super::Bib6Entry {}
     unsafe impl aya::Pod for super::Bib4Entry {}
+    unsafe impl aya::Pod for super::SessionKey {}
+    unsafe impl aya::Pod for super::SessionEntry {}
 }

@@ -172,8 +172,8 @@ const fn walk(hash: u32, m: u32, k: u32) -> u32 {
 /// 32768), so each is coprime with every class size. They span only 146, so in any class
 /// of more than 146 ports they reduce to sixteen distinct strides.
 const STRIDES: [u32; 16] = [
-    32771, 32779, 32783, 32789, 32797, 32801, 32803, 32831,
-    32833, 32839, 32843, 32869, 32887, 32909, 32911, 32917,
+    32771, 32779, 32783, 32789, 32797, 32801, 32803, 32831, 32833, 32839, 32843, 32869, 32887,
+    32909, 32911, 32917,
 ];
 
 /// A per-flow stride for a class of `m ≤ 32768` ports: one of [`STRIDES`], drawn from the

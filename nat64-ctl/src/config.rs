@@ -14,10 +14,11 @@ use ipnet::Ipv6Net;
 use nat64_common::{
     maps::{
         Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Slot, BIB_F_STATIC,
-        CONFIG_F_ALLOW_NONGLOBAL, MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_POOL4, MAP_POOL4_SLOTS,
-        POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+        CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, MAP_BIB4, MAP_BIB6,
+        MAP_CONFIG, MAP_POOL4, MAP_POOL4_SLOTS, POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
     },
     rfc6052::Pool6,
+    timeouts::Timeouts,
 };
 
 pub const DEFAULT_POOL6: &str = "64:ff9b::/96";
@@ -35,6 +36,10 @@ pub struct Settings {
     /// Keys the data plane's port-choice hash.
     pub secret: u32,
     pub static_bib: Vec<StaticBib>,
+    /// Session lifetimes (validated against the RFC minimums unless allowed otherwise).
+    pub timeouts: Timeouts,
+    /// Address-dependent filtering instead of endpoint-independent filtering.
+    pub address_dependent_filtering: bool,
 }
 
 /// `--pool6`: an RFC 6052 prefix.
@@ -98,6 +103,20 @@ pub fn parse_ports(s: &str) -> Result<(u16, u16)> {
         bail!("--ports {s:?}: the range must be non-empty and exclude port 0");
     }
     Ok((lo, hi))
+}
+
+/// Session lifetimes: zero is refused, values under the RFC minimums unless
+/// `allow_nonstandard`. The error names the option.
+pub fn validate_timeouts(t: &Timeouts, allow_nonstandard: bool) -> Result<()> {
+    nat64_common::timeouts::validate(t, allow_nonstandard).map_err(|e| {
+        let (flag, value) = match e.field {
+            "udp" => ("--udp-timeout", t.udp_s),
+            "tcp_est" => ("--tcp-est-timeout", t.tcp_est_s),
+            "tcp_trans" => ("--tcp-trans-timeout", t.tcp_trans_s),
+            _ => ("--icmp-timeout", t.icmp_s),
+        };
+        anyhow!("{flag} {value}: {}", e.reason)
+    })
 }
 
 /// A fresh secret for the port-choice hash, from the kernel's CSPRNG.
@@ -200,9 +219,14 @@ impl Settings {
                 CONFIG_F_ALLOW_NONGLOBAL
             } else {
                 0
+            } | if self.address_dependent_filtering {
+                CONFIG_F_ADDRESS_DEPENDENT_FILTERING
+            } else {
+                0
             },
             secret: self.secret,
             pool4_slots: self.pool4.len() as u32,
+            timeouts: self.timeouts,
         }
     }
 }
@@ -357,6 +381,8 @@ mod tests {
             ports: (61001, 65535),
             secret: 0,
             static_bib: vec!["udp 203.0.113.9#1 2001:db8::5#1".parse().unwrap()],
+            timeouts: Timeouts::DEFAULT,
+            address_dependent_filtering: false,
         };
         assert!(format!("{:#}", s.validate().unwrap_err()).contains("is not a --pool4 address"));
     }

@@ -21,19 +21,29 @@ pub enum BpfLogLevel {
 /// Loads the object and the XDP program into the kernel (verifier included) without
 /// attaching it anywhere.
 pub fn load(log_level: BpfLogLevel) -> Result<Ebpf> {
-    load_sized(log_level, None)
+    load_sized(log_level, TableSizes::default())
 }
 
-/// [`load`] with the binding tables sized to `bib_entries` (each direction) instead of the
-/// object's default.
-pub fn load_sized(log_level: BpfLogLevel, bib_entries: Option<u32>) -> Result<Ebpf> {
+/// Entries of the state tables, where not the object's defaults.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TableSizes {
+    /// Bindings, in each direction.
+    pub bib: Option<u32>,
+    pub sessions: Option<u32>,
+}
+
+/// [`load`] with the state tables sized as given.
+pub fn load_sized(log_level: BpfLogLevel, sizes: TableSizes) -> Result<Ebpf> {
     let level = log_level as u8;
     let mut loader = EbpfLoader::new();
     loader.override_global(aya_log::LEVEL, &level, true);
-    if let Some(n) = bib_entries {
+    if let Some(n) = sizes.bib {
         loader
             .map_max_entries(nat64_common::maps::MAP_BIB4, n)
             .map_max_entries(nat64_common::maps::MAP_BIB6, n);
+    }
+    if let Some(n) = sizes.sessions {
+        loader.map_max_entries(nat64_common::maps::MAP_SESSIONS, n);
     }
     let mut ebpf = loader
         .load(EBPF_OBJECT)

@@ -3,7 +3,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use nat64_common::maps::{MAP_BIB4, MAP_BIB6};
+use nat64_common::{
+    maps::{MAP_BIB4, MAP_BIB6},
+    timeouts::Timeouts,
+};
 use nat64_ctl::{
     bpffs, config,
     loader::{self, AttachMode, BpfLogLevel},
@@ -75,6 +78,46 @@ struct XlatArgs {
     /// "udp 203.0.113.1#5000 2001:db8::5#5000".
     #[arg(long = "bib")]
     bib: Vec<String>,
+    /// Address-dependent filtering: an IPv4 host may reach a dynamic binding only after
+    /// its IPv6 owner has sent to that host (default: endpoint-independent filtering).
+    #[arg(long)]
+    address_dependent_filtering: bool,
+    #[command(flatten)]
+    timeouts: TimeoutArgs,
+}
+
+/// Session lifetimes, in seconds (RFC 6146 defaults when not given).
+#[derive(clap::Args, Default)]
+struct TimeoutArgs {
+    /// UDP session lifetime (default 300, RFC minimum 120).
+    #[arg(long, value_name = "SECS")]
+    udp_timeout: Option<u32>,
+    /// TCP established session lifetime (default and RFC minimum 7440).
+    #[arg(long, value_name = "SECS")]
+    tcp_est_timeout: Option<u32>,
+    /// TCP transitory (opening, closing, reset) session lifetime (default and minimum 240).
+    #[arg(long, value_name = "SECS")]
+    tcp_trans_timeout: Option<u32>,
+    /// ICMP query session lifetime (default and minimum 60).
+    #[arg(long, value_name = "SECS")]
+    icmp_timeout: Option<u32>,
+    /// Accept lifetimes below the RFC minimums (tests, or operators who know why).
+    #[arg(long)]
+    allow_nonstandard_timeouts: bool,
+}
+
+impl TimeoutArgs {
+    /// `base` with the given values replaced, validated.
+    fn apply(&self, base: Timeouts) -> Result<Timeouts> {
+        let t = Timeouts {
+            udp_s: self.udp_timeout.unwrap_or(base.udp_s),
+            tcp_est_s: self.tcp_est_timeout.unwrap_or(base.tcp_est_s),
+            tcp_trans_s: self.tcp_trans_timeout.unwrap_or(base.tcp_trans_s),
+            icmp_s: self.icmp_timeout.unwrap_or(base.icmp_s),
+        };
+        config::validate_timeouts(&t, self.allow_nonstandard_timeouts)?;
+        Ok(t)
+    }
 }
 
 impl XlatArgs {
@@ -90,6 +133,8 @@ impl XlatArgs {
                 .iter()
                 .map(|b| b.parse().map_err(|e| anyhow::anyhow!("--bib: {e:#}")))
                 .collect::<Result<_>>()?,
+            timeouts: self.timeouts.apply(Timeouts::DEFAULT)?,
+            address_dependent_filtering: self.address_dependent_filtering,
         };
         s.validate()?;
         Ok(s)

@@ -5,6 +5,7 @@
 // `parse::opaque` hides a value from LLVM with an empty asm statement.
 #![feature(asm_experimental_arch)]
 
+mod bib;
 mod fwd;
 mod hairpin;
 mod icmp_err;

@@ -4,7 +4,8 @@ use aya_ebpf::{
     maps::{Array, HashMap},
 };
 use nat64_common::maps::{
-    Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Slot, POOL4_SLOTS_MAX,
+    Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Slot, SessionEntry,
+    SessionKey, POOL4_SLOTS_MAX,
 };
 
 #[map(name = "NAT64_CONFIG")]
@@ -23,6 +24,11 @@ pub static BIB6: HashMap<Bib6Key, Bib6Entry> = HashMap::with_max_entries(65536, 
 
 #[map(name = "NAT64_BIB4")]
 pub static BIB4: HashMap<Bib4Key, Bib4Entry> = HashMap::with_max_entries(65536, 0);
+
+/// Sessions (both directions, see `SessionKey`). Sized for a large site; nat64-ctl may
+/// resize before loading. Never evicted by the kernel: a full table refuses new flows.
+#[map(name = "NAT64_SESSIONS")]
+pub static SESSIONS: HashMap<SessionKey, SessionEntry> = HashMap::with_max_entries(262144, 0);
 
 #[inline(always)]
 pub fn config() -> Option<&'static GatewayConfig> {

@@ -1,81 +1,69 @@
-//! Dynamic bindings (RFC 6146 §3.5): an IPv6 flow that opens gets a pool4 transport
-//! address, chosen in the data plane at packet rate.
-//!
-//! Endpoint-independent mapping: the binding is keyed by the IPv6 transport address
-//! alone, so every destination sees the same pool4 address and port. Two CPUs can race to
-//! create bindings: the IPv4 side is claimed first with BPF_NOEXIST (a pool4 port is never
-//! handed out twice), then the IPv6 side; the loser of a race for the same IPv6 source
-//! gives its claim back and uses the winner's binding. Live bindings are never evicted:
-//! when the table is full the new flow is refused and counted.
-use aya_ebpf::bindings::BPF_NOEXIST;
+//! Sessions (RFC 6146 §3.5): every translated packet finds or opens the session of its
+//! flow and keeps it alive; nat64-ctl expires idle ones. The decisions come from
+//! `nat64_common::session`; this file only looks up and writes.
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
 use nat64_common::{
-    maps::{Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig},
-    port, Counter,
+    maps::{SessionKey, SESSION_KIND_PEER},
+    session::{self, Seen},
+    Counter,
 };
 
-use crate::{
-    maps::{BIB4, BIB6, POOL4_SLOTS},
-    stats,
-};
+use crate::{maps::SESSIONS, stats};
 
 const EEXIST: i32 = -17;
 
-/// Claims a pool4 transport address for `key` and records the binding both ways.
-#[inline(never)]
-pub fn create_binding(cfg: &GatewayConfig, key: &Bib6Key) -> Result<Bib6Entry, Counter> {
-    if cfg.pool4_slots == 0 {
-        return Err(Counter::DropNoBib6);
-    }
-    let hash = port::flow_hash(cfg.secret, &key.addr6, key.port6, key.proto);
-    let back = Bib4Entry {
-        addr6: key.addr6,
-        port6: key.port6,
-        flags: 0,
+/// A translated packet as its session sees it.
+pub struct Track {
+    pub key: SessionKey,
+    pub tcp_flags: u8,
+    pub from_v6: u8,
+    /// UDP, an ICMP echo request, a TCP SYN.
+    pub opens: u8,
+    /// Address-dependent filtering applies: an IPv6-side packet records its peer, an
+    /// IPv4-side packet may open a session only from a recorded peer.
+    pub filter: u8,
+}
+
+/// Finds or opens the session; refuses packets that may not open one.
+#[inline(always)]
+pub fn track(t: &Track) -> Result<(), Counter> {
+    let seen = Seen {
+        proto: t.key.proto,
+        from_v6: t.from_v6 != 0,
+        tcp_flags: t.tcp_flags,
+        opens: t.opens != 0,
     };
-    for i in 0..port::MAX_PROBES {
-        let slot_idx = port::pick_address(hash, cfg.pool4_slots, i);
-        let Some(slot) = POOL4_SLOTS.get(slot_idx) else {
-            return Err(Counter::DropPool4Exhausted);
-        };
-        let Ok(range) = port::PortRange::new(slot.port_lo, slot.port_hi) else {
-            return Err(Counter::DropPool4Exhausted);
-        };
-        let port4 = port::candidate(hash, key.port6, range, i);
-        let k4 = Bib4Key {
-            addr4: slot.addr4,
-            port4,
-            proto: key.proto,
-            _pad: 0,
-        };
-        match BIB4.insert(&k4, &back, BPF_NOEXIST as u64) {
-            Ok(()) => {}
-            Err(EEXIST) => {
-                stats::count(Counter::PortAllocRetries);
-                continue;
-            }
-            Err(_) => return Err(Counter::DropBibFull),
+    let now = unsafe { bpf_ktime_get_ns() };
+    if let Some(entry) = SESSIONS.get_ptr_mut(&t.key) {
+        // SAFETY: a hash map value stays valid for the program's run; a concurrent writer
+        // can at worst interleave a state or timestamp update, both of which heal with the
+        // next packet.
+        let entry = unsafe { &mut *entry };
+        if let Some(next) = session::update(entry, &seen, now) {
+            entry.tcp_state = next.tcp_state;
+            entry.last_seen_ns = next.last_seen_ns;
         }
-        let entry = Bib6Entry {
-            addr4: slot.addr4,
-            port4,
-            flags: 0,
-        };
-        return match BIB6.insert(key, &entry, BPF_NOEXIST as u64) {
-            Ok(()) => {
-                stats::count(Counter::BibCreated);
-                Ok(entry)
-            }
-            Err(e) => {
-                // Give the pool4 port back either way; on a race use the winner's binding.
-                let _ = BIB4.remove(&k4);
-                if e != EEXIST {
-                    return Err(Counter::DropBibFull);
-                }
-                unsafe { BIB6.get(key) }
-                    .copied()
-                    .ok_or(Counter::DropBibFull)
-            }
-        };
+        return Ok(());
     }
-    Err(Counter::DropPool4Exhausted)
+    let entry = session::open(&seen, now).ok_or(Counter::DropNoSession)?;
+    let peer = SessionKey {
+        remote_port: 0,
+        kind: SESSION_KIND_PEER,
+        ..t.key
+    };
+    if t.filter != 0 && !seen.from_v6 && unsafe { SESSIONS.get(&peer) }.is_none() {
+        return Err(Counter::DropFiltered);
+    }
+    match SESSIONS.insert(&t.key, &entry, BPF_NOEXIST as u64) {
+        Ok(()) => stats::count(Counter::SessionCreated),
+        // Another CPU opened it a moment ago.
+        Err(EEXIST) => {}
+        Err(_) => return Err(Counter::DropSessionTableFull),
+    }
+    if t.filter != 0 && seen.from_v6 {
+        // Best effort: should the table be full, the filter forgets this peer and its
+        // replies still pass through the session just created.
+        let _ = SESSIONS.insert(&peer, &entry, 0);
+    }
+    Ok(())
 }

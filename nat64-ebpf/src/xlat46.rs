@@ -9,7 +9,12 @@ use aya_ebpf::{
 use nat64_common::{
     csum,
     icmp::{self, Icmp4Action},
-    maps::{Bib4Key, CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP},
+    maps::{
+        Bib4Key, SessionKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
+        CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+        SESSION_KIND_FLOW,
+    },
+    tcp,
     xlat::{self, Hop, OptionStep, XlatError},
     Counter,
 };
@@ -19,7 +24,7 @@ use crate::{
     l4::{self, Kind},
     maps::{config, BIB4, POOL4},
     parse::{frame_len, read, view, view_mut, write, ETH_HLEN},
-    stats, sum, Outcome,
+    session, stats, sum, Outcome,
 };
 
 const IPV6_HLEN: usize = 40;
@@ -44,6 +49,13 @@ struct Plan {
     nh: u8,
     kind: Kind,
     echo_ty6: u8,
+    /// Source port (the ICMP identifier for echo).
+    rport: u16,
+    tcp_flags: u8,
+    /// UDP, an ICMP echo request, a TCP SYN.
+    opens: u8,
+    /// Address-dependent filtering applies to this packet (see session::Track).
+    filter: u8,
     counter: Counter,
 }
 
@@ -67,6 +79,10 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
         nh: 0,
         kind: Kind::Udp,
         echo_ty6: 0,
+        rport: 0,
+        tcp_flags: 0,
+        opens: 0,
+        filter: 0,
         counter: Counter::Xlat4to6Udp,
     };
     match parse(ctx, &mut plan)? {
@@ -82,6 +98,7 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
         Parsed::Translate => {}
     }
     bind(&mut plan)?;
+    track(&plan)?;
     let next = fwd::lookup_v6(
         ctx,
         &plan.src6,
@@ -137,6 +154,9 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     plan.port4 = match kind {
         Kind::Tcp => {
             let h: &[u8; 20] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            plan.rport = u16::from_be_bytes([h[0], h[1]]);
+            plan.tcp_flags = h[13];
+            plan.opens = u8::from(h[13] & tcp::SYN != 0);
             u16::from_be_bytes([h[2], h[3]])
         }
         Kind::Udp => {
@@ -146,12 +166,17 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
             if h[6] == 0 && h[7] == 0 && info.payload_len() as usize > UDP_ZERO_CSUM_MAX {
                 return Err(Counter::DropUdpZeroChecksumTooLong);
             }
+            plan.rport = u16::from_be_bytes([h[0], h[1]]);
+            plan.opens = 1;
             u16::from_be_bytes([h[2], h[3]])
         }
         Kind::IcmpEcho => {
             let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             match icmp::icmp4_to_icmp6(h[0], h[1]) {
-                Icmp4Action::Echo { ty6 } => plan.echo_ty6 = ty6,
+                Icmp4Action::Echo { ty6 } => {
+                    plan.echo_ty6 = ty6;
+                    plan.opens = u8::from(h[0] == icmp::ICMPV4_ECHO_REQUEST);
+                }
                 Icmp4Action::Error { .. } => {
                     plan.l4_off = l4_off as u16;
                     plan.ihl = ihl as u8;
@@ -159,7 +184,8 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
                 }
                 Icmp4Action::Drop(_) => return Err(Counter::DropIcmp4Unsupported),
             }
-            u16::from_be_bytes([h[4], h[5]])
+            plan.rport = u16::from_be_bytes([h[4], h[5]]);
+            plan.rport
         }
     };
     if info.ttl <= 1 {
@@ -200,7 +226,35 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
     let bib = unsafe { BIB4.get(&key) }.ok_or(Counter::DropNoBib4)?;
     plan.dst6 = bib.addr6;
     plan.port6 = bib.port6;
+    // Static bindings publish a service: anyone may reach it.
+    plan.filter = u8::from(
+        cfg.flags & CONFIG_F_ADDRESS_DEPENDENT_FILTERING != 0 && bib.flags & BIB_F_STATIC == 0,
+    );
     Ok(())
+}
+
+#[inline(never)]
+fn track(plan: &Plan) -> Result<(), Counter> {
+    let proto = if plan.nh == PROTO_ICMPV6 {
+        PROTO_ICMP
+    } else {
+        plan.nh
+    };
+    session::track(&session::Track {
+        key: SessionKey {
+            addr4: plan.dst4,
+            remote4: plan.src4,
+            port4: plan.port4,
+            remote_port: plan.rport,
+            proto,
+            kind: SESSION_KIND_FLOW,
+            _pad: [0; 2],
+        },
+        tcp_flags: plan.tcp_flags,
+        from_v6: 0,
+        opens: plan.opens,
+        filter: plan.filter,
+    })
 }
 
 /// Rewrites the transport header: port/identifier, ICMP type, checksum.

@@ -3,14 +3,17 @@ use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_head, programs::Xdp
 use nat64_common::{
     csum,
     icmp::{self, Icmp6Action},
-    maps::{Bib6Key, CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP},
+    maps::{
+        Bib6Key, SessionKey, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
+        PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW,
+    },
     rfc6052::ExtractError,
     xlat::{self, ExtHeader, Hop},
     Counter,
 };
 
 use crate::{
-    fwd, hairpin,
+    bib, fwd, hairpin,
     l4::{self, Kind},
     maps::{config, BIB6, POOL4},
     parse::{frame_len, read, view, write, ETH_HLEN, MAX_EXT_HEADERS, MAX_L3_OFFSET},
@@ -40,6 +43,8 @@ pub struct Plan {
     pub tclass: u8,
     /// The packet may create a binding: UDP, a TCP SYN, an ICMP echo request.
     pub opens: u8,
+    /// TCP flags byte (0 for UDP and ICMP).
+    pub tcp_flags: u8,
     /// Destination port (TCP/UDP), for hairpinning.
     pub dport: u16,
     pub counter: Counter,
@@ -64,6 +69,7 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
         echo_ty4: 0,
         tclass: 0,
         opens: 0,
+        tcp_flags: 0,
         dport: 0,
         counter: Counter::Xlat6to4Udp,
     };
@@ -80,7 +86,9 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
         Parsed::Translate => {}
     }
     bind(&mut plan)?;
-    if plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.dst4) }.is_some() {
+    let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.dst4) }.is_some();
+    track(&plan, hairpin)?;
+    if hairpin {
         return hairpin::turn_back(ctx, &plan).map(Outcome::Action);
     }
     let tot_len4 = IPV4_HLEN as u16 + plan.l4_len;
@@ -166,6 +174,7 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
         Kind::Tcp => {
             let h: &[u8; 20] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             plan.opens = u8::from(h[13] & TCP_SYN != 0);
+            plan.tcp_flags = h[13];
             plan.dport = u16::from_be_bytes([h[2], h[3]]);
             u16::from_be_bytes([h[0], h[1]])
         }
@@ -228,11 +237,54 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
     };
     let bib = match unsafe { BIB6.get(&key) } {
         Some(b) => *b,
-        None if plan.opens != 0 => session::create_binding(cfg, &key)?,
+        None if plan.opens != 0 => bib::create_binding(cfg, &key)?,
         None => return Err(Counter::DropNoBib6),
     };
     plan.src4 = bib.addr4;
     plan.port4 = bib.port4;
+    Ok(())
+}
+
+/// The flow's session, and for a hairpinned packet also the session of its second leg:
+/// to the binding it is turned back to, the packet arrives "from the IPv4 side" (RFC 6146
+/// §3.8). The second leg is internal traffic and is not filtered.
+#[inline(never)]
+fn track(plan: &Plan, hairpin: bool) -> Result<(), Counter> {
+    let cfg = config().ok_or(Counter::DropNoBib6)?;
+    // ICMP echo has no destination port: the identifier stands for both (RFC 6146 §3.5.3).
+    let remote_port = if plan.kind == Kind::IcmpEcho {
+        plan.port4
+    } else {
+        plan.dport
+    };
+    let mut t = session::Track {
+        key: SessionKey {
+            addr4: plan.src4,
+            remote4: plan.dst4,
+            port4: plan.port4,
+            remote_port,
+            proto: plan.proto4,
+            kind: SESSION_KIND_FLOW,
+            _pad: [0; 2],
+        },
+        tcp_flags: plan.tcp_flags,
+        from_v6: 1,
+        opens: plan.opens,
+        filter: u8::from(cfg.flags & CONFIG_F_ADDRESS_DEPENDENT_FILTERING != 0),
+    };
+    session::track(&t)?;
+    if hairpin {
+        t.key = SessionKey {
+            addr4: plan.dst4,
+            remote4: plan.src4,
+            port4: plan.dport,
+            remote_port: plan.port4,
+            ..t.key
+        };
+        t.from_v6 = 0;
+        t.filter = 0;
+        session::track(&t)?;
+    }
     Ok(())
 }
 

@@ -15,12 +15,17 @@ use aya::{
     programs::{TestRun, TestRunOptions},
 };
 use nat64_common::{
-    maps::{GatewayConfig, MAP_CONFIG, PROTO_ICMP, PROTO_TCP, PROTO_UDP},
+    maps::{
+        GatewayConfig, SessionEntry, SessionKey, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
+        CONFIG_F_ALLOW_NONGLOBAL, MAP_CONFIG, MAP_SESSIONS, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+        SESSION_F_FROM_V4, SESSION_KIND_FLOW, SESSION_KIND_PEER,
+    },
     Counter,
 };
 use nat64_ctl::{
     config::{self, Settings},
-    loader, stats,
+    loader::{self, TableSizes},
+    stats,
 };
 use nat64_tests::{lab_available, packet::*, Netns};
 
@@ -57,11 +62,11 @@ struct Harness {
 
 impl Harness {
     fn new(name: &str) -> Option<Harness> {
-        Self::new_sized(name, None)
+        Self::new_sized(name, TableSizes::default())
     }
 
     /// With binding tables of `bib_entries` each (the object's default otherwise).
-    fn new_sized(name: &str, bib_entries: Option<u32>) -> Option<Harness> {
+    fn new_sized(name: &str, sizes: TableSizes) -> Option<Harness> {
         if !lab_available(name) {
             return None;
         }
@@ -94,7 +99,7 @@ impl Harness {
         .unwrap();
         enter(&ns);
 
-        let mut ebpf = loader::load_sized(loader::BpfLogLevel::Off, bib_entries)
+        let mut ebpf = loader::load_sized(loader::BpfLogLevel::Off, sizes)
             .expect("the kernel loads the XDP object");
         let settings = Settings {
             pool6: config::parse_pool6("64:ff9b::/96").unwrap(),
@@ -121,6 +126,8 @@ impl Harness {
                     .parse()
                     .unwrap(),
             ],
+            timeouts: nat64_common::timeouts::Timeouts::DEFAULT,
+            address_dependent_filtering: false,
         };
         config::apply(&mut ebpf, &settings).unwrap();
         let stats = stats::take(&mut ebpf).unwrap();
@@ -133,14 +140,18 @@ impl Harness {
     }
 
     fn set_allow_nonglobal(&mut self, allow: bool) {
+        self.set_flag(CONFIG_F_ALLOW_NONGLOBAL, allow);
+    }
+
+    fn set_flag(&mut self, flag: u32, on: bool) {
         let mut cfg: Array<_, GatewayConfig> =
             Array::try_from(self.ebpf.map_mut(MAP_CONFIG).unwrap()).unwrap();
         let mut c = cfg.get(&0, 0).unwrap();
-        c.flags = if allow {
-            nat64_common::maps::CONFIG_F_ALLOW_NONGLOBAL
+        if on {
+            c.flags |= flag;
         } else {
-            0
-        };
+            c.flags &= !flag;
+        }
         cfg.set(0, c, 0).unwrap();
     }
 
@@ -165,7 +176,30 @@ impl Harness {
             .collect()
     }
 
+    /// Sessions as the data plane left them.
+    fn sessions(&mut self) -> Vec<(SessionKey, SessionEntry)> {
+        let map: aya::maps::HashMap<_, SessionKey, SessionEntry> =
+            aya::maps::HashMap::try_from(self.ebpf.map_mut(MAP_SESSIONS).unwrap()).unwrap();
+        map.iter().map(|r| r.unwrap()).collect()
+    }
+
+    fn clear_sessions(&mut self) {
+        let keys: Vec<SessionKey> = self.sessions().into_iter().map(|(k, _)| k).collect();
+        let mut map: aya::maps::HashMap<_, SessionKey, SessionEntry> =
+            aya::maps::HashMap::try_from(self.ebpf.map_mut(MAP_SESSIONS).unwrap()).unwrap();
+        for k in keys {
+            map.remove(&k).unwrap();
+        }
+    }
+
+    /// One row on its own: no session left over from earlier rows.
     fn check(&mut self, row: Row) {
+        self.clear_sessions();
+        self.check_keep(row);
+    }
+
+    /// One row of a sequence: the sessions earlier rows opened stay.
+    fn check_keep(&mut self, row: Row) {
         let before = self.counters();
         let (action, out) = self.run(&row.frame);
         let moved = |after: &[u64]| -> Vec<&str> {
@@ -351,8 +385,14 @@ fn fixture_tables() {
     icmp_error_fixtures(&mut h);
     {
         // Tables sized to the static bindings alone: a new flow finds them full.
-        let mut full =
-            Harness::new_sized("bibfull", Some(STATIC_BINDINGS)).expect("second harness");
+        let mut full = Harness::new_sized(
+            "bibfull",
+            TableSizes {
+                bib: Some(STATIC_BINDINGS),
+                sessions: None,
+            },
+        )
+        .expect("second harness");
         let p = b"table full";
         full.check(Row {
             name: "a new flow when the binding table is full",
@@ -384,9 +424,27 @@ fn fixture_tables() {
                 63,
                 &udp4(POOL4, SERVER4, 6000, 53, p),
             ))),
-            counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+            counters: &[
+                RxIpv6,
+                Xlat6to4Udp,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
         });
         h.hit.extend(full.hit.iter().copied());
+    }
+    {
+        let mut s = Harness::new_sized(
+            "sessions",
+            TableSizes {
+                bib: None,
+                sessions: Some(3),
+            },
+        )
+        .expect("third harness");
+        session_fixtures(&mut s);
+        h.hit.extend(s.hit.iter().copied());
     }
     let missing: Vec<&str> = Counter::ALL
         .iter()
@@ -420,7 +478,13 @@ fn translation_fixtures(h: &mut Harness) {
             63,
             &udp4(POOL4, SERVER4, 6000, 53, p),
         ))),
-        counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+        counters: &[
+            RxIpv6,
+            Xlat6to4Udp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
     });
     h.check(Row {
         name: "tcp 6to4 redirect",
@@ -439,7 +503,13 @@ fn translation_fixtures(h: &mut Harness) {
             63,
             &tcp4(POOL4, SERVER4, 6001, 80, p),
         ))),
-        counters: &[RxIpv6, Xlat6to4Tcp, FwdRedirect, VerdictRedirect],
+        counters: &[
+            RxIpv6,
+            Xlat6to4Tcp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
     });
     h.check(Row {
         name: "icmpv6 echo request → icmpv4 echo request",
@@ -465,7 +535,13 @@ fn translation_fixtures(h: &mut Harness) {
             63,
             &icmp4(8, 0, echo_rest(7000, 9), p),
         ))),
-        counters: &[RxIpv6, Xlat6to4Icmp, FwdRedirect, VerdictRedirect],
+        counters: &[
+            RxIpv6,
+            Xlat6to4Icmp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
     });
     {
         // A wrong checksum stays wrong by the same amount: never "fixed".
@@ -490,7 +566,13 @@ fn translation_fixtures(h: &mut Harness) {
             frame,
             action: XDP_REDIRECT,
             output: Some(out),
-            counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+            counters: &[
+                RxIpv6,
+                Xlat6to4Udp,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
         });
     }
     {
@@ -515,7 +597,13 @@ fn translation_fixtures(h: &mut Harness) {
             )),
             action: XDP_REDIRECT,
             output: Some(to_server4(expect)),
-            counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+            counters: &[
+                RxIpv6,
+                Xlat6to4Udp,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
         });
     }
     h.check(Row {
@@ -539,7 +627,13 @@ fn translation_fixtures(h: &mut Harness) {
             0,
             &udp4(POOL4, SERVER4, 6000, 53, p),
         ))),
-        counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+        counters: &[
+            RxIpv6,
+            Xlat6to4Udp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
     });
     for (name, exts) in [
         ("hop-by-hop options skipped", vec![(0u8, PADN6.to_vec())]),
@@ -566,7 +660,13 @@ fn translation_fixtures(h: &mut Harness) {
                 63,
                 &udp4(POOL4, SERVER4, 6000, 53, p),
             ))),
-            counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+            counters: &[
+                RxIpv6,
+                Xlat6to4Udp,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
         });
     }
     {
@@ -593,7 +693,13 @@ fn translation_fixtures(h: &mut Harness) {
             frame,
             action: XDP_PASS,
             output: Some(out),
-            counters: &[RxIpv6, Xlat6to4Udp, FwdPassNoNeighbour, VerdictPass],
+            counters: &[
+                RxIpv6,
+                Xlat6to4Udp,
+                SessionCreated,
+                FwdPassNoNeighbour,
+                VerdictPass,
+            ],
         });
     }
 
@@ -615,7 +721,13 @@ fn translation_fixtures(h: &mut Harness) {
             63,
             &udp6(SERVER4_IN_POOL6, CLIENT6, 53, 5000, p),
         ))),
-        counters: &[RxIpv4, Xlat4to6Udp, FwdRedirect, VerdictRedirect],
+        counters: &[
+            RxIpv4,
+            Xlat4to6Udp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
     });
     {
         let mut l4 = udp4(SERVER4, POOL4, 53, 6000, p);
@@ -635,6 +747,7 @@ fn translation_fixtures(h: &mut Harness) {
             counters: &[
                 RxIpv4,
                 Xlat4to6Udp,
+                SessionCreated,
                 UdpZeroChecksumComputed,
                 FwdRedirect,
                 VerdictRedirect,
@@ -658,9 +771,49 @@ fn translation_fixtures(h: &mut Harness) {
             63,
             &tcp6(SERVER4_IN_POOL6, CLIENT6, 80, 5001, p),
         ))),
-        counters: &[RxIpv4, Xlat4to6Tcp, FwdRedirect, VerdictRedirect],
+        counters: &[
+            RxIpv4,
+            Xlat4to6Tcp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
     });
+    // An echo reply may only follow its request: no session, no translation.
+    let reply = from_server4(ip4(
+        SERVER4,
+        POOL4,
+        PROTO_ICMP,
+        64,
+        &icmp4(0, 0, echo_rest(7000, 9), p),
+    ));
     h.check(Row {
+        name: "icmpv4 echo reply without a session",
+        frame: reply.clone(),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv4, DropNoSession, VerdictDrop],
+    });
+    let request = from_client6(ip6(
+        CLIENT6,
+        SERVER4_IN_POOL6,
+        PROTO_ICMPV6,
+        64,
+        &icmp6(
+            v6(CLIENT6),
+            v6(SERVER4_IN_POOL6),
+            128,
+            0,
+            echo_rest(1234, 9),
+            p,
+        ),
+    ));
+    assert_eq!(
+        h.run(&request).0,
+        XDP_REDIRECT,
+        "the echo request opens the session"
+    );
+    h.check_keep(Row {
         name: "icmpv4 echo reply → icmpv6 echo reply",
         frame: from_server4(ip4(
             SERVER4,
@@ -708,7 +861,13 @@ fn translation_fixtures(h: &mut Harness) {
             frame,
             action: XDP_REDIRECT,
             output: Some(out),
-            counters: &[RxIpv4, Xlat4to6Udp, FwdRedirect, VerdictRedirect],
+            counters: &[
+                RxIpv4,
+                Xlat4to6Udp,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
         });
     }
 
@@ -735,7 +894,13 @@ fn translation_fixtures(h: &mut Harness) {
             frame,
             action: XDP_PASS,
             output: Some(out),
-            counters: &[RxIpv4, Xlat4to6Udp, FwdPassNoNeighbour, VerdictPass],
+            counters: &[
+                RxIpv4,
+                Xlat4to6Udp,
+                SessionCreated,
+                FwdPassNoNeighbour,
+                VerdictPass,
+            ],
         });
     }
 
@@ -761,6 +926,7 @@ fn translation_fixtures(h: &mut Harness) {
             RxIpv6,
             BibCreated,
             Xlat6to4Udp,
+            SessionCreated,
             FwdRedirect,
             VerdictRedirect,
         ],
@@ -785,7 +951,13 @@ fn translation_fixtures(h: &mut Harness) {
                 63,
                 &udp4(POOL4, far4, 6100, 53, p),
             ))),
-            counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+            counters: &[
+                RxIpv6,
+                Xlat6to4Udp,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
         });
     }
     h.check(Row {
@@ -805,7 +977,13 @@ fn translation_fixtures(h: &mut Harness) {
             63,
             &udp6(SERVER4_IN_POOL6, CLIENT6, 53, 7000, p),
         ))),
-        counters: &[RxIpv4, Xlat4to6Udp, FwdRedirect, VerdictRedirect],
+        counters: &[
+            RxIpv4,
+            Xlat4to6Udp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
     });
     {
         // Every candidate is the one taken port: refused, counted, nothing evicted.
@@ -844,7 +1022,13 @@ fn translation_fixtures(h: &mut Harness) {
                 63,
                 &udp4(POOL4, SERVER4, 6100, 53, p),
             ))),
-            counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+            counters: &[
+                RxIpv6,
+                Xlat6to4Udp,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
         });
     }
 
@@ -870,7 +1054,14 @@ fn translation_fixtures(h: &mut Harness) {
                 63,
                 &udp6(pool4_in_pool6, peer, 6000, 9000, p),
             ))),
-            counters: &[RxIpv6, XlatHairpin, FwdRedirect, VerdictRedirect],
+            counters: &[
+                RxIpv6,
+                XlatHairpin,
+                SessionCreated,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
         });
     }
 
@@ -1705,4 +1896,272 @@ fn icmp_error_fixtures(h: &mut Harness) {
             counters,
         });
     }
+}
+
+fn tcp6_flags(src: &str, dst: &str, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    tcp(
+        sport,
+        dport,
+        0x01020304,
+        flags,
+        b"",
+        &pseudo_v6(v6(src), v6(dst), PROTO_TCP, 20),
+    )
+}
+fn tcp4_flags(src: &str, dst: &str, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    tcp(
+        sport,
+        dport,
+        0x01020304,
+        flags,
+        b"",
+        &pseudo_v4(v4(src), v4(dst), PROTO_TCP, 20),
+    )
+}
+
+/// Sessions (RFC 6146 §3.5): what opens one, what the map holds afterwards, filtering, and
+/// a full table. The harness's session table holds three entries.
+fn session_fixtures(h: &mut Harness) {
+    use nat64_common::tcp::{ACK, SYN, TCP_ESTABLISHED, TCP_V6_INIT};
+    let p = b"session";
+    const OTHER4: &str = "198.51.100.9";
+    const OTHER4_IN_POOL6: &str = "64:ff9b::c633:6409";
+
+    // TCP: the state machine runs in the map.
+    let syn6 = from_client6(ip6(
+        CLIENT6,
+        SERVER4_IN_POOL6,
+        PROTO_TCP,
+        64,
+        &tcp6_flags(CLIENT6, SERVER4_IN_POOL6, 5001, 80, SYN),
+    ));
+    h.check(Row {
+        name: "tcp syn from ipv6 opens a session",
+        frame: syn6,
+        action: XDP_REDIRECT,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_TCP,
+            63,
+            &tcp4_flags(POOL4, SERVER4, 6001, 80, SYN),
+        ))),
+        counters: &[
+            RxIpv6,
+            Xlat6to4Tcp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    let key = SessionKey {
+        addr4: v4(POOL4).octets(),
+        remote4: v4(SERVER4).octets(),
+        port4: 6001,
+        remote_port: 80,
+        proto: PROTO_TCP,
+        kind: SESSION_KIND_FLOW,
+        _pad: [0; 2],
+    };
+    let state = |h: &mut Harness| -> Vec<(SessionKey, u8, u8)> {
+        h.sessions()
+            .into_iter()
+            .map(|(k, e)| (k, e.tcp_state, e.flags))
+            .collect()
+    };
+    assert_eq!(state(h), [(key, TCP_V6_INIT, 0)]);
+    h.check_keep(Row {
+        name: "tcp syn-ack from ipv4 establishes it",
+        frame: from_server4(ip4(
+            SERVER4,
+            POOL4,
+            PROTO_TCP,
+            64,
+            &tcp4_flags(SERVER4, POOL4, 80, 6001, SYN | ACK),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_client6(ip6(
+            SERVER4_IN_POOL6,
+            CLIENT6,
+            PROTO_TCP,
+            63,
+            &tcp6_flags(SERVER4_IN_POOL6, CLIENT6, 80, 5001, SYN | ACK),
+        ))),
+        counters: &[RxIpv4, Xlat4to6Tcp, FwdRedirect, VerdictRedirect],
+    });
+    assert_eq!(state(h), [(key, TCP_ESTABLISHED, 0)]);
+    let last_seen = h.sessions()[0].1.last_seen_ns;
+    assert!(last_seen > 0, "the session carries the kernel's clock");
+    h.check(Row {
+        name: "tcp without syn and without a session",
+        frame: from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_TCP,
+            64,
+            &tcp6_flags(CLIENT6, SERVER4_IN_POOL6, 5001, 80, ACK),
+        )),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv6, DropNoSession, VerdictDrop],
+    });
+    h.check(Row {
+        name: "tcp syn from ipv4 to a static binding opens a session",
+        frame: from_server4(ip4(
+            SERVER4,
+            POOL4,
+            PROTO_TCP,
+            64,
+            &tcp4_flags(SERVER4, POOL4, 80, 6001, SYN),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_client6(ip6(
+            SERVER4_IN_POOL6,
+            CLIENT6,
+            PROTO_TCP,
+            63,
+            &tcp6_flags(SERVER4_IN_POOL6, CLIENT6, 80, 5001, SYN),
+        ))),
+        counters: &[
+            RxIpv4,
+            Xlat4to6Tcp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    assert_eq!(
+        state(h),
+        [(key, nat64_common::tcp::TCP_V4_INIT, SESSION_F_FROM_V4)]
+    );
+
+    // Address-dependent filtering: a dynamic binding answers only the addresses its IPv6
+    // host has sent to; static bindings stay open to all.
+    h.clear_sessions();
+    h.set_flag(CONFIG_F_ADDRESS_DEPENDENT_FILTERING, true);
+    let out6 = from_client6(ip6(
+        CLIENT6,
+        SERVER4_IN_POOL6,
+        PROTO_UDP,
+        64,
+        &udp6(CLIENT6, SERVER4_IN_POOL6, 40000, 53, p),
+    ));
+    h.check_keep(Row {
+        name: "adf: an ipv6 flow records its peer",
+        frame: out6.clone(),
+        action: XDP_REDIRECT,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_UDP,
+            63,
+            &udp4(POOL4, SERVER4, 6100, 53, p),
+        ))),
+        counters: &[
+            RxIpv6,
+            BibCreated,
+            Xlat6to4Udp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    let mut kinds: Vec<(u8, u16)> = h
+        .sessions()
+        .iter()
+        .map(|(k, _)| (k.kind, k.remote_port))
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, [(SESSION_KIND_FLOW, 53), (SESSION_KIND_PEER, 0)]);
+    h.check_keep(Row {
+        name: "adf: another ipv4 address is filtered",
+        frame: from_server4(ip4(
+            OTHER4,
+            POOL4,
+            PROTO_UDP,
+            64,
+            &udp4(OTHER4, POOL4, 53, 6100, p),
+        )),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv4, DropFiltered, VerdictDrop],
+    });
+    h.check_keep(Row {
+        name: "adf: the same address from another port passes",
+        frame: from_server4(ip4(
+            SERVER4,
+            POOL4,
+            PROTO_UDP,
+            64,
+            &udp4(SERVER4, POOL4, 5353, 6100, p),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_client6(ip6(
+            SERVER4_IN_POOL6,
+            CLIENT6,
+            PROTO_UDP,
+            63,
+            &udp6(SERVER4_IN_POOL6, CLIENT6, 5353, 40000, p),
+        ))),
+        counters: &[
+            RxIpv4,
+            Xlat4to6Udp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    // The table (three entries) is now full.
+    h.check_keep(Row {
+        name: "a new flow when the session table is full",
+        frame: from_server4(ip4(
+            OTHER4,
+            POOL4,
+            PROTO_UDP,
+            64,
+            &udp4(OTHER4, POOL4, 53, 6000, p),
+        )),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv4, DropSessionTableFull, VerdictDrop],
+    });
+    h.check_keep(Row {
+        name: "existing flows go on when the session table is full",
+        frame: out6,
+        action: XDP_REDIRECT,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_UDP,
+            63,
+            &udp4(POOL4, SERVER4, 6100, 53, p),
+        ))),
+        counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+    });
+    h.clear_sessions();
+    h.check_keep(Row {
+        name: "adf: a static binding is open to any address",
+        frame: from_server4(ip4(
+            OTHER4,
+            POOL4,
+            PROTO_UDP,
+            64,
+            &udp4(OTHER4, POOL4, 53, 6000, p),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_client6(ip6(
+            OTHER4_IN_POOL6,
+            CLIENT6,
+            PROTO_UDP,
+            63,
+            &udp6(OTHER4_IN_POOL6, CLIENT6, 53, 5000, p),
+        ))),
+        counters: &[
+            RxIpv4,
+            Xlat4to6Udp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
 }

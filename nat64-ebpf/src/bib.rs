@@ -1,0 +1,81 @@
+//! Dynamic bindings (RFC 6146 §3.5): an IPv6 flow that opens gets a pool4 transport
+//! address, chosen in the data plane at packet rate.
+//!
+//! Endpoint-independent mapping: the binding is keyed by the IPv6 transport address
+//! alone, so every destination sees the same pool4 address and port. Two CPUs can race to
+//! create bindings: the IPv4 side is claimed first with BPF_NOEXIST (a pool4 port is never
+//! handed out twice), then the IPv6 side; the loser of a race for the same IPv6 source
+//! gives its claim back and uses the winner's binding. Live bindings are never evicted:
+//! when the table is full the new flow is refused and counted.
+use aya_ebpf::bindings::BPF_NOEXIST;
+use nat64_common::{
+    maps::{Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig},
+    port, Counter,
+};
+
+use crate::{
+    maps::{BIB4, BIB6, POOL4_SLOTS},
+    stats,
+};
+
+const EEXIST: i32 = -17;
+
+/// Claims a pool4 transport address for `key` and records the binding both ways.
+#[inline(never)]
+pub fn create_binding(cfg: &GatewayConfig, key: &Bib6Key) -> Result<Bib6Entry, Counter> {
+    if cfg.pool4_slots == 0 {
+        return Err(Counter::DropNoBib6);
+    }
+    let hash = port::flow_hash(cfg.secret, &key.addr6, key.port6, key.proto);
+    let back = Bib4Entry {
+        addr6: key.addr6,
+        port6: key.port6,
+        flags: 0,
+    };
+    for i in 0..port::MAX_PROBES {
+        let slot_idx = port::pick_address(hash, cfg.pool4_slots, i);
+        let Some(slot) = POOL4_SLOTS.get(slot_idx) else {
+            return Err(Counter::DropPool4Exhausted);
+        };
+        let Ok(range) = port::PortRange::new(slot.port_lo, slot.port_hi) else {
+            return Err(Counter::DropPool4Exhausted);
+        };
+        let port4 = port::candidate(hash, key.port6, range, i);
+        let k4 = Bib4Key {
+            addr4: slot.addr4,
+            port4,
+            proto: key.proto,
+            _pad: 0,
+        };
+        match BIB4.insert(&k4, &back, BPF_NOEXIST as u64) {
+            Ok(()) => {}
+            Err(EEXIST) => {
+                stats::count(Counter::PortAllocRetries);
+                continue;
+            }
+            Err(_) => return Err(Counter::DropBibFull),
+        }
+        let entry = Bib6Entry {
+            addr4: slot.addr4,
+            port4,
+            flags: 0,
+        };
+        return match BIB6.insert(key, &entry, BPF_NOEXIST as u64) {
+            Ok(()) => {
+                stats::count(Counter::BibCreated);
+                Ok(entry)
+            }
+            Err(e) => {
+                // Give the pool4 port back either way; on a race use the winner's binding.
+                let _ = BIB4.remove(&k4);
+                if e != EEXIST {
+                    return Err(Counter::DropBibFull);
+                }
+                unsafe { BIB6.get(key) }
+                    .copied()
+                    .ok_or(Counter::DropBibFull)
+            }
+        };
+    }
+    Err(Counter::DropPool4Exhausted)
+}
