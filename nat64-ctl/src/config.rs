@@ -168,6 +168,20 @@ fn split_port(s: &str) -> Result<(&str, u16)> {
     Ok((a, port))
 }
 
+impl std::fmt::Display for StaticBib {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}#{} {}#{}",
+            proto_name(self.proto),
+            self.addr4,
+            self.port4,
+            self.addr6,
+            self.port6
+        )
+    }
+}
+
 impl FromStr for StaticBib {
     type Err = anyhow::Error;
 

@@ -3,8 +3,12 @@
 pub mod bib;
 pub mod bpffs;
 pub mod config;
+pub mod expiry;
 pub mod loader;
+pub mod manage;
+pub mod session;
 pub mod stats;
+pub mod tables;
 
 /// The XDP object built from `nat64-ebpf`, embedded so that one binary deploys.
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("NAT64_EBPF_OBJECT"));

@@ -3,14 +3,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use nat64_common::{
-    maps::{MAP_BIB4, MAP_BIB6},
-    timeouts::Timeouts,
+use nat64_common::timeouts::Timeouts;
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
 };
+
 use nat64_ctl::{
-    bpffs, config,
+    bpffs, config, expiry,
     loader::{self, AttachMode, BpfLogLevel},
-    stats,
+    manage, session, stats, tables,
 };
 use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
 
@@ -53,6 +55,77 @@ enum Cmd {
     Bib {
         #[command(subcommand)]
         command: BibCmd,
+    },
+    /// Session table of a running gateway.
+    Session {
+        #[command(subcommand)]
+        command: SessionCmd,
+    },
+    /// Pool4 addresses of a running gateway.
+    Pool4 {
+        #[command(subcommand)]
+        command: Pool4Cmd,
+    },
+    /// Session lifetimes of a running gateway.
+    Timeouts {
+        #[command(subcommand)]
+        command: TimeoutsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionCmd {
+    /// Print every session: both transport addresses on each side, TCP state, idle time.
+    Display {
+        /// Only this protocol (tcp, udp or icmp).
+        #[arg(long)]
+        proto: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "default")]
+        instance: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum Pool4Cmd {
+    /// Print the pool4 addresses, their port ranges and how many ports are bound.
+    Display {
+        #[arg(long, default_value = "default")]
+        instance: String,
+    },
+    /// Add addresses (ADDR or ADDR/LEN) to pool4.
+    Add {
+        #[arg(required = true)]
+        addresses: Vec<String>,
+        /// Port range (and ICMP identifier range) for dynamic bindings.
+        #[arg(long, default_value = config::DEFAULT_PORTS)]
+        ports: String,
+        #[arg(long, default_value = "default")]
+        instance: String,
+    },
+    /// Remove addresses from pool4, with every binding and session on them.
+    Remove {
+        #[arg(required = true)]
+        addresses: Vec<String>,
+        #[arg(long, default_value = "default")]
+        instance: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TimeoutsCmd {
+    /// Print the session lifetimes in force.
+    Display {
+        #[arg(long, default_value = "default")]
+        instance: String,
+    },
+    /// Change session lifetimes; sessions are judged by the new values from the next sweep.
+    Set {
+        #[command(flatten)]
+        timeouts: TimeoutArgs,
+        #[arg(long, default_value = "default")]
+        instance: String,
     },
 }
 
@@ -107,6 +180,13 @@ struct TimeoutArgs {
 }
 
 impl TimeoutArgs {
+    fn is_empty(&self) -> bool {
+        self.udp_timeout.is_none()
+            && self.tcp_est_timeout.is_none()
+            && self.tcp_trans_timeout.is_none()
+            && self.icmp_timeout.is_none()
+    }
+
     /// `base` with the given values replaced, validated.
     fn apply(&self, base: Timeouts) -> Result<Timeouts> {
         let t = Timeouts {
@@ -150,6 +230,18 @@ enum BibCmd {
         #[arg(long, default_value = "default")]
         instance: String,
     },
+    /// Add a static binding "PROTO IPV4#PORT IPV6#PORT", e.g. "udp 203.0.113.1#2000 2001:db8::5#2000".
+    Add {
+        binding: String,
+        #[arg(long, default_value = "default")]
+        instance: String,
+    },
+    /// Remove a static binding (given as it was added) and its sessions.
+    Remove {
+        binding: String,
+        #[arg(long, default_value = "default")]
+        instance: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +259,10 @@ enum StatsCmd {
         instance: String,
     },
 }
+
+/// How often idle sessions are looked for. With the one-second refresh granularity a
+/// session dies between its lifetime and two seconds after.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 fn main() {
     tracing_subscriber::fmt()
@@ -212,6 +308,109 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Bib {
+            command: BibCmd::Add { binding, instance },
+        } => {
+            let b: config::StaticBib = binding
+                .parse()
+                .map_err(|e| anyhow::anyhow!("bib add: {e:#}"))?;
+            let mut t = tables(&instance)?;
+            manage::bib_add(&mut t, &b)?;
+            println!("added {b}");
+            Ok(())
+        }
+        Cmd::Bib {
+            command: BibCmd::Remove { binding, instance },
+        } => {
+            let b: config::StaticBib = binding
+                .parse()
+                .map_err(|e| anyhow::anyhow!("bib remove: {e:#}"))?;
+            let mut t = tables(&instance)?;
+            let n = manage::bib_remove(&mut t, &b)?;
+            println!("removed {b} and {n} sessions");
+            Ok(())
+        }
+        Cmd::Session {
+            command:
+                SessionCmd::Display {
+                    proto,
+                    json,
+                    instance,
+                },
+        } => {
+            let proto = proto
+                .map(|p| config::parse_proto(&p).map_err(|e| anyhow::anyhow!("--proto: {e:#}")))
+                .transpose()?;
+            let t = tables(&instance)?;
+            let sessions = session::read(&t, proto, expiry::monotonic_ns())?;
+            if json {
+                println!("{}", session::render_json(&sessions));
+            } else {
+                print!("{}", session::render_text(&sessions));
+            }
+            Ok(())
+        }
+        Cmd::Pool4 {
+            command: Pool4Cmd::Display { instance },
+        } => {
+            let t = tables(&instance)?;
+            print!("{}", manage::render_pool4(&manage::pool4_usage(&t)?));
+            Ok(())
+        }
+        Cmd::Pool4 {
+            command:
+                Pool4Cmd::Add {
+                    addresses,
+                    ports,
+                    instance,
+                },
+        } => {
+            let addrs = config::parse_pool4(&addresses)?;
+            let ports = config::parse_ports(&ports)?;
+            let mut t = tables(&instance)?;
+            manage::pool4_add(&mut t, &addrs, ports)?;
+            println!("added {} pool4 addresses", addrs.len());
+            Ok(())
+        }
+        Cmd::Pool4 {
+            command:
+                Pool4Cmd::Remove {
+                    addresses,
+                    instance,
+                },
+        } => {
+            let addrs = config::parse_pool4(&addresses)?;
+            let mut t = tables(&instance)?;
+            let r = manage::pool4_remove(&mut t, &addrs)?;
+            println!(
+                "removed {} pool4 addresses, {} bindings and {} sessions",
+                addrs.len(),
+                r.bindings,
+                r.sessions
+            );
+            Ok(())
+        }
+        Cmd::Timeouts {
+            command: TimeoutsCmd::Display { instance },
+        } => {
+            let t = tables(&instance)?.gateway_config()?.timeouts;
+            println!("udp        {} s", t.udp_s);
+            println!("tcp_est    {} s", t.tcp_est_s);
+            println!("tcp_trans  {} s", t.tcp_trans_s);
+            println!("icmp       {} s", t.icmp_s);
+            Ok(())
+        }
+        Cmd::Timeouts {
+            command: TimeoutsCmd::Set { timeouts, instance },
+        } => {
+            if timeouts.is_empty() {
+                bail!("timeouts set: give at least one of --udp-timeout, --tcp-est-timeout, --tcp-trans-timeout, --icmp-timeout");
+            }
+            let mut t = tables(&instance)?;
+            let new = timeouts.apply(t.gateway_config()?.timeouts)?;
+            manage::set_timeouts(&mut t, new)?;
+            Ok(())
+        }
         Cmd::Stats {
             command:
                 StatsCmd::Display {
@@ -245,6 +444,11 @@ fn running_instance(instance: &str) -> Result<std::path::PathBuf> {
         );
     }
     Ok(dir)
+}
+
+/// The maps of a running instance.
+fn tables(instance: &str) -> Result<tables::Tables> {
+    tables::Tables::open(&running_instance(instance)?)
 }
 
 fn require_root() -> Result<()> {
@@ -296,7 +500,7 @@ async fn attach(
     // Pinned so that other invocations (stats, bib display) can read them. The stats pin
     // goes last: its presence is what says "this instance runs".
     let mut pins = PinGuard(Vec::new());
-    for name in [MAP_BIB4, MAP_BIB6] {
+    for name in tables::PINNED_MAPS {
         let path = dir.join(name);
         ebpf.map(name)
             .with_context(|| format!("{name} missing from the object"))?
@@ -310,6 +514,8 @@ async fn attach(
         .with_context(|| format!("pinning {}", stats_pin.display()))?;
     pins.0.push(stats_pin);
     tracing::info!("gateway instance {instance:?} running; SIGINT or SIGTERM detaches");
+    let stop_sweeper = Arc::new(AtomicBool::new(false));
+    let sweeper = expiry::spawn(&dir, SWEEP_INTERVAL, stop_sweeper.clone())?;
 
     if let Some(logger) = logger {
         tokio::spawn(forward_kernel_logs(logger));
@@ -324,6 +530,8 @@ async fn attach(
     tracing::info!("signal received: detaching");
     // Give the log reader a last chance so that lines emitted just before exit show up.
     tokio::time::sleep(Duration::from_millis(50)).await;
+    stop_sweeper.store(true, Ordering::Relaxed);
+    let _ = sweeper.join();
     drop(ebpf); // detaches every link
     Ok(())
 }

@@ -69,3 +69,62 @@ fn stats_without_a_gateway_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn every_runtime_command_without_a_gateway_says_so() {
+    for args in [
+        &["session", "display"][..],
+        &["bib", "display"],
+        &["bib", "add", "udp 203.0.113.1#2000 2001:db8::5#2000"],
+        &["bib", "remove", "udp 203.0.113.1#2000 2001:db8::5#2000"],
+        &["pool4", "display"],
+        &["pool4", "add", "203.0.113.2"],
+        &["pool4", "remove", "203.0.113.2"],
+        &["timeouts", "display"],
+        &["timeouts", "set", "--udp-timeout", "600"],
+    ] {
+        let mut a = args.to_vec();
+        a.extend(["--instance", "nosuchinstance"]);
+        let (code, stderr) = run(&a);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(
+            stderr.contains("no gateway instance \"nosuchinstance\" is running"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn timeouts_below_the_rfc_minimums_are_refused_by_name() {
+    for (flag, value, min) in [
+        ("--udp-timeout", "60", "120 s"),
+        ("--tcp-est-timeout", "600", "7440 s"),
+        ("--tcp-trans-timeout", "30", "240 s"),
+        ("--icmp-timeout", "10", "60 s"),
+    ] {
+        let (code, stderr) = run(&["attach", "lo", flag, value]);
+        assert_ne!(code, 0);
+        assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+        assert!(
+            stderr.contains(&format!("{flag} {value}"))
+                && stderr.contains(min)
+                && stderr.contains("--allow-nonstandard-timeouts"),
+            "{stderr}"
+        );
+    }
+    let (code, stderr) = run(&[
+        "attach",
+        "lo",
+        "--udp-timeout",
+        "0",
+        "--allow-nonstandard-timeouts",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("--udp-timeout 0: must be at least 1 s"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["attach", "lo", "--udp-timeout", "soon"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--udp-timeout"), "{stderr}");
+}

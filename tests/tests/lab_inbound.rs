@@ -91,4 +91,46 @@ fn static_binding_publishes_an_ipv6_service_and_nothing_else_gets_in() {
         "two attempts, two drops"
     );
     assert!(!service.output().contains("knock"));
+
+    // Moved to port 9001 at runtime from a second nat64-ctl. One IPv6 transport address
+    // has one binding (endpoint-independent mapping): the old one must go first.
+    let runtime = format!("udp {POOL4}#9001 {CLIENT6}#9000");
+    let out = lab.ctl(&["bib", "add", &runtime]).unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{CLIENT6}#9000 already has a binding")),
+        "{err}"
+    );
+    let out = lab.ctl(&["bib", "remove", &bib]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lab.ctl(&["bib", "add", &runtime]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lab
+        .server4
+        .sh(&format!("python3 -c '{}'", udp4_client(9001, "runtime")))
+        .unwrap();
+    assert!(
+        out.contains(&format!("reply b'emitnur' from {POOL4}:9001")),
+        "{out}"
+    );
+    // ...and withdrawn again, with its session: dropped as before.
+    let out = lab.ctl(&["bib", "remove", &runtime]).unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("and 1 sessions"), "{said}");
+    let before = lab.counter("drop_no_bib4").unwrap();
+    let out = lab
+        .server4
+        .sh(&format!("python3 -c '{}'", udp4_client(9001, "gone")))
+        .unwrap();
+    assert!(!out.contains("reply"), "{out}");
+    assert_eq!(lab.counter("drop_no_bib4").unwrap() - before, 2);
 }

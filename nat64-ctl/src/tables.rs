@@ -1,0 +1,68 @@
+//! The maps of a running instance, opened from their pins, for the sweeper and for
+//! management commands run from a second invocation.
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use aya::maps::{Array, HashMap, Map, MapData};
+use nat64_common::maps::{
+    Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Slot, SessionEntry,
+    SessionKey, MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_POOL4, MAP_POOL4_SLOTS, MAP_SESSIONS,
+};
+
+/// Every map a second invocation works on; pinned by `attach` under the instance directory.
+pub const PINNED_MAPS: [&str; 6] = [
+    MAP_CONFIG,
+    MAP_POOL4,
+    MAP_POOL4_SLOTS,
+    MAP_BIB6,
+    MAP_BIB4,
+    MAP_SESSIONS,
+];
+
+/// The state tables of a running instance, opened from their pins.
+pub struct Tables {
+    pub config: Array<MapData, GatewayConfig>,
+    pub pool4: HashMap<MapData, [u8; 4], Pool4Entry>,
+    pub slots: Array<MapData, Pool4Slot>,
+    pub sessions: HashMap<MapData, SessionKey, SessionEntry>,
+    pub bib4: HashMap<MapData, Bib4Key, Bib4Entry>,
+    pub bib6: HashMap<MapData, Bib6Key, Bib6Entry>,
+}
+
+fn pinned(dir: &Path, name: &str) -> Result<MapData> {
+    let path = dir.join(name);
+    MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))
+}
+
+impl Tables {
+    pub fn open(dir: &Path) -> Result<Tables> {
+        let bad = |name: &str| format!("pinned {name} has an unexpected type");
+        Ok(Tables {
+            config: Array::try_from(Map::Array(pinned(dir, MAP_CONFIG)?))
+                .with_context(|| bad(MAP_CONFIG))?,
+            pool4: HashMap::try_from(Map::HashMap(pinned(dir, MAP_POOL4)?))
+                .with_context(|| bad(MAP_POOL4))?,
+            slots: Array::try_from(Map::Array(pinned(dir, MAP_POOL4_SLOTS)?))
+                .with_context(|| bad(MAP_POOL4_SLOTS))?,
+            sessions: HashMap::try_from(Map::HashMap(pinned(dir, MAP_SESSIONS)?))
+                .with_context(|| bad(MAP_SESSIONS))?,
+            bib4: HashMap::try_from(Map::HashMap(pinned(dir, MAP_BIB4)?))
+                .with_context(|| bad(MAP_BIB4))?,
+            bib6: HashMap::try_from(Map::HashMap(pinned(dir, MAP_BIB6)?))
+                .with_context(|| bad(MAP_BIB6))?,
+        })
+    }
+
+    pub fn gateway_config(&self) -> Result<GatewayConfig> {
+        self.config.get(&0, 0).context("reading the gateway config")
+    }
+
+    pub fn read_sessions(&self) -> Result<Vec<(SessionKey, SessionEntry)>> {
+        // An entry deleted between listing its key and reading it is simply skipped.
+        Ok(self.sessions.iter().filter_map(|r| r.ok()).collect())
+    }
+
+    pub fn read_bib4(&self) -> Result<Vec<(Bib4Key, Bib4Entry)>> {
+        Ok(self.bib4.iter().filter_map(|r| r.ok()).collect())
+    }
+}

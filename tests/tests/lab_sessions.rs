@@ -1,0 +1,267 @@
+//! netns end-to-end: sessions of real flows (UDP, ping, curl) in `session display`, their
+//! expiry with short (non-standard) timeouts taking dynamic bindings along, and runtime
+//! management of timeouts and pool4 from a second nat64-ctl.
+use std::time::{Duration, Instant};
+
+use nat64_tests::{
+    addr::{CLIENT6, POOL4, SERVER4, SERVER4_IN_POOL6},
+    lab_available,
+    programs::{udp_client, UDP_ECHO_SERVER},
+    start_nginx, Lab,
+};
+use serde_json::Value;
+
+fn ctl_ok(lab: &Lab, args: &[&str]) -> String {
+    let out = lab.ctl(args).unwrap();
+    assert!(
+        out.status.success(),
+        "nat64-ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn ctl_err(lab: &Lab, args: &[&str]) -> String {
+    let out = lab.ctl(args).unwrap();
+    assert!(!out.status.success(), "nat64-ctl {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn sessions(lab: &Lab, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["session", "display", "--json"];
+    args.extend(extra);
+    match serde_json::from_str(&ctl_ok(lab, &args)).unwrap() {
+        Value::Array(v) => v,
+        other => panic!("session display printed {other}"),
+    }
+}
+
+fn bindings(lab: &Lab) -> Vec<Value> {
+    match serde_json::from_str(&ctl_ok(lab, &["bib", "display", "--json"])).unwrap() {
+        Value::Array(v) => v,
+        other => panic!("bib display printed {other}"),
+    }
+}
+
+fn start_udp_echo(lab: &Lab) -> nat64_tests::Daemon {
+    let mut cmd = lab.server4.cmd("python3");
+    cmd.args(["-u", "-c", UDP_ECHO_SERVER]);
+    let mut d = lab.server4.spawn(cmd, "udp-echo").unwrap();
+    d.wait_for_output("the UDP echo server", Duration::from_secs(10), |o| {
+        o.contains("ready")
+    })
+    .unwrap();
+    d
+}
+
+#[test]
+fn sessions_of_real_flows_show_and_expire_with_their_bindings() {
+    if !lab_available("sessions_of_real_flows_show_and_expire_with_their_bindings") {
+        return;
+    }
+    let mut lab = Lab::reference().expect("lab");
+    let stat = format!("udp {POOL4}#9000 {CLIENT6}#9000");
+    lab.start_gateway(&[
+        "--pool6",
+        "64:ff9b:1::/48",
+        "--pool4",
+        POOL4,
+        "--bib",
+        &stat,
+        "--udp-timeout",
+        "3",
+        "--icmp-timeout",
+        "3",
+        "--tcp-trans-timeout",
+        "3",
+        "--tcp-est-timeout",
+        "5",
+        "--allow-nonstandard-timeouts",
+    ])
+    .expect("gateway");
+    let _echo = start_udp_echo(&lab);
+    let dir = std::env::temp_dir().join(format!("{}-www", lab.server4.name));
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "<h1>session</h1>\n").unwrap();
+    let _nginx = start_nginx(&lab.server4, &dir, &www, "192.0.2.2:80").expect("nginx");
+
+    let out = lab
+        .client6
+        .sh(&format!(
+            "python3 -c '{}'",
+            udp_client(CLIENT6, 40000, SERVER4_IN_POOL6, "hello")
+        ))
+        .unwrap();
+    assert!(out.contains("reply b'HELLO'"), "{out}");
+    lab.client6
+        .sh(&format!("ping -6 -c 1 -W 2 {SERVER4_IN_POOL6}"))
+        .unwrap();
+    let page = lab
+        .client6
+        .sh(&format!(
+            "curl -sS --max-time 10 http://[{SERVER4_IN_POOL6}]/"
+        ))
+        .unwrap();
+    assert_eq!(page, "<h1>session</h1>\n");
+
+    // Each flow has its session, both views filled in.
+    let all = sessions(&lab, &[]);
+    let udp: Vec<&Value> = all.iter().filter(|s| s["proto"] == "udp").collect();
+    assert_eq!(udp.len(), 1, "{all:?}");
+    assert_eq!(udp[0]["ipv6"], CLIENT6);
+    assert_eq!(udp[0]["port6"], 40000);
+    assert_eq!(udp[0]["ipv6_destination"], SERVER4_IN_POOL6);
+    assert_eq!(udp[0]["pool4"], POOL4);
+    assert_eq!(udp[0]["ipv4_peer"], SERVER4);
+    assert_eq!(udp[0]["peer_port"], 7777);
+    assert_eq!(udp[0]["opened_by"], "ipv6");
+    assert!(all.iter().any(|s| s["proto"] == "icmp"), "{all:?}");
+    let tcp = sessions(&lab, &["--proto", "tcp"]);
+    assert_eq!(tcp.len(), 1, "{tcp:?}");
+    assert_eq!(tcp[0]["peer_port"], 80);
+    // curl and nginx both closed: both FINs seen (or already past that, reset).
+    let state = tcp[0]["tcp_state"].as_str().unwrap();
+    assert!(["V4 FIN + V6 FIN RCV", "TRANS"].contains(&state), "{state}");
+    let text = ctl_ok(&lab, &["session", "display"]);
+    assert!(text.contains(&format!("[{CLIENT6}]:40000")), "{text}");
+    assert!(text.trim_end().ends_with("3 sessions"), "{text}");
+    assert_eq!(bindings(&lab).len(), 4, "three dynamic and the static one");
+    assert!(lab.counter("session_created").unwrap() >= 3);
+
+    // Idle past their (short) lifetimes: gone, and the dynamic bindings with them.
+    let start = Instant::now();
+    while !sessions(&lab, &[]).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "sessions still there: {:?}",
+            sessions(&lab, &[])
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let waited = start.elapsed();
+    let start = Instant::now();
+    while bindings(&lab).len() > 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            bindings(&lab)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let left = bindings(&lab);
+    assert_eq!(left[0]["static"], true, "{left:?}");
+    eprintln!("sessions gone after {waited:?}");
+
+    // A new flow after expiry opens a fresh session and binding.
+    let out = lab
+        .client6
+        .sh(&format!(
+            "python3 -c '{}'",
+            udp_client(CLIENT6, 40000, SERVER4_IN_POOL6, "again")
+        ))
+        .unwrap();
+    assert!(out.contains("reply b'AGAIN'"), "{out}");
+    assert_eq!(sessions(&lab, &["--proto", "udp"]).len(), 1);
+}
+
+#[test]
+fn timeouts_and_pool4_change_while_the_gateway_runs() {
+    if !lab_available("timeouts_and_pool4_change_while_the_gateway_runs") {
+        return;
+    }
+    let mut lab = Lab::reference().expect("lab");
+    lab.start_gateway(&["--pool6", "64:ff9b:1::/48", "--pool4", POOL4])
+        .expect("gateway");
+    let echo = start_udp_echo(&lab);
+
+    // Timeouts: RFC defaults, a refused change leaves them alone, an allowed one lands.
+    let shown = ctl_ok(&lab, &["timeouts", "display"]);
+    assert!(shown.contains("udp        300 s"), "{shown}");
+    let err = ctl_err(&lab, &["timeouts", "set", "--udp-timeout", "30"]);
+    assert!(
+        err.contains("--udp-timeout 30") && err.contains("--allow-nonstandard-timeouts"),
+        "{err}"
+    );
+    assert_eq!(ctl_ok(&lab, &["timeouts", "display"]), shown);
+    ctl_ok(
+        &lab,
+        &[
+            "timeouts",
+            "set",
+            "--udp-timeout",
+            "30",
+            "--allow-nonstandard-timeouts",
+        ],
+    );
+    let shown = ctl_ok(&lab, &["timeouts", "display"]);
+    assert!(
+        shown.contains("udp        30 s") && shown.contains("tcp_est    7440 s"),
+        "{shown}"
+    );
+
+    // A flow on the first address.
+    let out = lab
+        .client6
+        .sh(&format!(
+            "python3 -c '{}'",
+            udp_client(CLIENT6, 40000, SERVER4_IN_POOL6, "one")
+        ))
+        .unwrap();
+    assert!(out.contains("reply b'ONE'"), "{out}");
+    assert!(
+        echo.output().contains(&format!("from {POOL4}:")),
+        "{}",
+        echo.output()
+    );
+
+    // Add a second address with a two-port range, then take the first away.
+    let second = "203.0.113.2";
+    ctl_ok(&lab, &["pool4", "add", second, "--ports", "7000-7001"]);
+    let err = ctl_err(&lab, &["pool4", "add", second]);
+    assert!(err.contains("already in pool4"), "{err}");
+    let removed = ctl_ok(&lab, &["pool4", "remove", POOL4]);
+    assert!(
+        removed.contains("removed 1 pool4 addresses, 1 bindings and 1 sessions"),
+        "{removed}"
+    );
+    assert!(sessions(&lab, &[]).is_empty());
+    assert!(bindings(&lab).is_empty());
+    let err = ctl_err(&lab, &["pool4", "remove", POOL4]);
+    assert!(
+        err.contains(&format!("pool4 remove {POOL4}: not in pool4")),
+        "{err}"
+    );
+
+    // The same IPv6 source now maps onto the second address, in its range.
+    let out = lab
+        .client6
+        .sh(&format!(
+            "python3 -c '{}'",
+            udp_client(CLIENT6, 40000, SERVER4_IN_POOL6, "two")
+        ))
+        .unwrap();
+    assert!(out.contains("reply b'TWO'"), "{out}");
+    let seen = echo.output();
+    assert!(
+        seen.contains(&format!("from {second}:7000"))
+            || seen.contains(&format!("from {second}:7001")),
+        "{seen}"
+    );
+    let pool = ctl_ok(&lab, &["pool4", "display"]);
+    let rows: Vec<&str> = pool.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{pool}");
+    let cols: Vec<&str> = rows[0].split_whitespace().collect();
+    assert_eq!(
+        cols,
+        [second, "7000-7001", "0/2", "1/2", "0/2", "0"],
+        "{pool}"
+    );
+
+    // IPv4 traffic to the removed address is no longer the gateway's: the kernel gets it.
+    let before = lab.counter("pass_not_pool4").unwrap();
+    let _ = lab
+        .server4
+        .sh_output(&format!("ping -c 1 -W 1 {POOL4}"), Duration::from_secs(5));
+    assert!(lab.counter("pass_not_pool4").unwrap() > before);
+}
