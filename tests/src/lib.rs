@@ -5,7 +5,7 @@
 //! swept on the next run: their names carry the creating process's PID, and a namespace
 //! whose creator is gone is deleted.
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant},
@@ -86,6 +86,7 @@ pub fn sweep_stale_namespaces() {
         }
         eprintln!("sweeping stale namespace {name}");
         let _ = Command::new("ip").args(["netns", "del", name]).status();
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(name));
     }
 }
 
@@ -109,6 +110,18 @@ impl Netns {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name, program]);
         c
+    }
+
+    /// The resolver programs run through [`Netns::cmd`] use: `ip netns exec` bind-mounts
+    /// /etc/netns/NAME/resolv.conf over /etc/resolv.conf. Removed with the namespace.
+    pub fn set_resolver(&self, nameserver: &str) -> Result<()> {
+        let dir = Path::new("/etc/netns").join(&self.name);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join("resolv.conf"),
+            format!("nameserver {nameserver}\n"),
+        )?;
+        Ok(())
     }
 
     /// Only the network namespace changes (nsenter --net): the host's mounts, and so the
@@ -187,6 +200,7 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+        let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&self.name));
     }
 }
 
@@ -486,4 +500,50 @@ fn veth(a: &Netns, a_dev: &str, b: &Netns, b_dev: &str) -> Result<()> {
     a.sh(&format!("ethtool -K {a_dev} tx off >/dev/null"))?;
     b.sh(&format!("ethtool -K {b_dev} tx off >/dev/null"))?;
     Ok(())
+}
+
+/// Starts unbound in `ns` in the foreground with `server:` settings `server` (indented
+/// lines) and any further clauses `extra`, every file under `dir`; returns once a query for
+/// `probe` (a name it must answer) gets an answer from `listen`.
+pub fn start_unbound(
+    ns: &Netns,
+    dir: &Path,
+    listen: &str,
+    server: &str,
+    extra: &str,
+    probe: &str,
+) -> Result<Daemon> {
+    std::fs::create_dir_all(dir)?;
+    let conf = dir.join("unbound.conf");
+    let d = dir.display();
+    std::fs::write(
+        &conf,
+        format!(
+            "server:\n  interface: {listen}\n  port: 53\n  username: \"\"\n  chroot: \"\"\n  \
+             directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n  use-syslog: no\n  logfile: \"\"\n  \
+             verbosity: 1\n  num-threads: 1\n  so-reuseport: no\n{server}\n\
+             remote-control:\n  control-enable: no\n{extra}\n"
+        ),
+    )?;
+    let mut cmd = ns.cmd("unbound");
+    cmd.arg("-d").arg("-c").arg(&conf);
+    let mut daemon = ns.spawn(cmd, "unbound")?;
+    let start = Instant::now();
+    loop {
+        let out = ns.sh_output(
+            &format!("dig +short +time=1 +tries=1 @{listen} {probe}"),
+            Duration::from_secs(5),
+        )?;
+        if out.status.success() && !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            return Ok(daemon);
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            daemon.stop();
+            bail!(
+                "unbound did not answer {probe} on {listen}:\n{}",
+                daemon.output()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

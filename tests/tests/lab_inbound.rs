@@ -65,7 +65,10 @@ fn static_binding_publishes_an_ipv6_service_and_nothing_else_gets_in() {
         .unwrap();
     assert!(
         out.contains(&format!("reply b'dnuobni' from {POOL4}:9000")),
-        "{out}"
+        "{out}\ncounters: {:?}\nservice: {}\nsessions: {}",
+        lab.stats().unwrap(),
+        service.output(),
+        String::from_utf8_lossy(&lab.ctl(&["session", "display"]).unwrap().stdout)
     );
     assert!(
         service
