@@ -3,6 +3,7 @@
 pub mod bib;
 pub mod bpffs;
 pub mod config;
+pub mod config_file;
 pub mod expiry;
 pub mod loader;
 pub mod manage;

@@ -10,7 +10,7 @@ use std::sync::{
 };
 
 use nat64_ctl::{
-    bpffs, config, expiry,
+    bpffs, config, config_file, expiry,
     loader::{self, AttachMode, BpfLogLevel},
     manage, session, stats, tables,
 };
@@ -32,17 +32,27 @@ enum Cmd {
     /// Load the gateway, attach XDP to the interfaces and run until SIGINT/SIGTERM.
     Attach {
         /// Interfaces to attach to (both the IPv6 and the IPv4 side).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "config")]
         interfaces: Vec<String>,
-        /// XDP attach mode.
-        #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
-        xdp_mode: AttachMode,
-        /// Name of this gateway instance (pins live in /sys/fs/bpf/nat64/<instance>/).
-        #[arg(long, default_value = "default")]
-        instance: String,
-        /// Level of the log lines the XDP program itself emits.
-        #[arg(long, value_enum, default_value_t = BpfLogLevel::Warn)]
-        bpf_log_level: BpfLogLevel,
+        /// XDP attach mode [default: auto].
+        #[arg(long, value_enum)]
+        xdp_mode: Option<AttachMode>,
+        /// Name of this gateway instance (pins live in /sys/fs/bpf/nat64/<instance>/)
+        /// [default: default].
+        #[arg(long)]
+        instance: Option<String>,
+        /// Level of the log lines the XDP program itself emits [default: warn].
+        #[arg(long, value_enum)]
+        bpf_log_level: Option<BpfLogLevel>,
+        /// Read every setting from a TOML file (keys named like the options; see README).
+        /// Interfaces, --instance, --xdp-mode and --bpf-log-level given on the command line
+        /// win over the file; the translation options cannot be mixed with it.
+        #[arg(long, value_name = "FILE", conflicts_with_all = [
+            "pool6", "allow_nonglobal_ipv4", "pool4", "ports", "bib",
+            "address_dependent_filtering", "udp_timeout", "tcp_est_timeout",
+            "tcp_trans_timeout", "icmp_timeout", "allow_nonstandard_timeouts",
+        ])]
+        config: Option<std::path::PathBuf>,
         #[command(flatten)]
         xlat: XlatArgs,
     },
@@ -292,8 +302,51 @@ async fn run(cli: Cli) -> Result<()> {
             instance,
             bpf_log_level,
             xlat,
+            config,
         } => {
-            let settings = xlat.settings()?;
+            let file = config
+                .as_deref()
+                .map(config_file::ConfigFile::read)
+                .transpose()?;
+            let (settings, file) = match (file, &config) {
+                (Some(f), Some(path)) => (
+                    f.settings()
+                        .map_err(|e| anyhow::anyhow!("config {}: {e:#}", path.display()))?,
+                    f,
+                ),
+                _ => (xlat.settings()?, config_file::ConfigFile::default()),
+            };
+            let interfaces = if interfaces.is_empty() {
+                file.interfaces.clone()
+            } else {
+                interfaces
+            };
+            if interfaces.is_empty() {
+                bail!("attach: no interfaces (give them on the command line or as `interfaces` in the config file)");
+            }
+            let path = config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let xdp_mode = match (xdp_mode, file.xdp_mode.clone()) {
+                (Some(m), _) => m,
+                (None, Some(s)) => clap::ValueEnum::from_str(&s, true).map_err(|_| {
+                    anyhow::anyhow!(
+                        "config {path}: xdp-mode {s:?}: expected auto, driver or generic"
+                    )
+                })?,
+                (None, None) => AttachMode::Auto,
+            };
+            let bpf_log_level = match (bpf_log_level, file.bpf_log_level.clone()) {
+                (Some(l), _) => l,
+                (None, Some(s)) => clap::ValueEnum::from_str(&s, true).map_err(|_| {
+                    anyhow::anyhow!("config {path}: bpf-log-level {s:?}: expected off, error, warn, info, debug or trace")
+                })?,
+                (None, None) => BpfLogLevel::Warn,
+            };
+            let instance = instance
+                .or(file.instance.clone())
+                .unwrap_or_else(|| "default".into());
             attach(interfaces, xdp_mode, instance, bpf_log_level, settings).await
         }
         Cmd::Bib {

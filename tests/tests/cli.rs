@@ -128,3 +128,52 @@ fn timeouts_below_the_rfc_minimums_are_refused_by_name() {
     assert_ne!(code, 0);
     assert!(stderr.contains("--udp-timeout"), "{stderr}");
 }
+
+#[test]
+fn config_file_errors_name_the_file_and_the_key() {
+    let dir = std::env::temp_dir().join(format!("nat64-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (text, want) in [
+        (
+            "pool6 = \"64:ff9b::/96\"\npoool4 = [\"203.0.113.1\"]\n",
+            "unknown field `poool4`",
+        ),
+        (
+            "pool4 = [\"203.0.113.300\"]\n",
+            "pool4: --pool4 \"203.0.113.300\"",
+        ),
+        ("ports = \"9-1\"\n", "ports: "),
+        (
+            "[timeouts]\nudp = 5\n",
+            "timeouts.udp = 5: is below the RFC 6146 minimum of 120 s",
+        ),
+        ("xdp-mode = \"fast\"\n", "xdp-mode \"fast\""),
+    ] {
+        let path = dir.join("nat64.toml");
+        std::fs::write(&path, text).unwrap();
+        let (code, stderr) = run(&["attach", "lo", "--config", path.to_str().unwrap()]);
+        assert_ne!(code, 0, "{text}");
+        assert!(
+            stderr.contains(&format!("config {}", path.display())),
+            "{stderr}"
+        );
+        assert!(stderr.contains(want), "{text}: {stderr}");
+    }
+    let (code, stderr) = run(&["attach", "lo", "--config", "/nonexistent.toml"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("config /nonexistent.toml: cannot read it"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&[
+        "attach",
+        "lo",
+        "--config",
+        "x.toml",
+        "--pool6",
+        "64:ff9b::/96",
+    ]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -171,13 +171,27 @@ fn timeouts_and_pool4_change_while_the_gateway_runs() {
         return;
     }
     let mut lab = Lab::reference().expect("lab");
-    lab.start_gateway(&["--pool6", "64:ff9b:1::/48", "--pool4", POOL4])
+    // Started from a config file this time (the interfaces and instance come from the
+    // command line, which wins).
+    let conf = std::env::temp_dir().join(format!("{}-nat64.toml", lab.gateway.name));
+    std::fs::write(
+        &conf,
+        format!(
+            "interfaces = [\"nosuchif\"]\npool6 = \"64:ff9b:1::/48\"\npool4 = [\"{POOL4}\"]\n\
+             [timeouts]\nicmp = 120\n"
+        ),
+    )
+    .unwrap();
+    lab.start_gateway(&["--config", conf.to_str().unwrap()])
         .expect("gateway");
     let echo = start_udp_echo(&lab);
 
     // Timeouts: RFC defaults, a refused change leaves them alone, an allowed one lands.
     let shown = ctl_ok(&lab, &["timeouts", "display"]);
-    assert!(shown.contains("udp        300 s"), "{shown}");
+    assert!(
+        shown.contains("udp        300 s") && shown.contains("icmp       120 s"),
+        "{shown}"
+    );
     let err = ctl_err(&lab, &["timeouts", "set", "--udp-timeout", "30"]);
     assert!(
         err.contains("--udp-timeout 30") && err.contains("--allow-nonstandard-timeouts"),

@@ -1,0 +1,198 @@
+//! `nat64-ctl attach --config FILE`: every `attach` option as a TOML key, same names
+//! without the dashes' leading `--`:
+//!
+//! ```toml
+//! interfaces = ["eth6", "eth4"]
+//! instance = "default"
+//! xdp-mode = "auto"                 # auto | driver | generic
+//! bpf-log-level = "warn"
+//! pool6 = "64:ff9b::/96"
+//! allow-nonglobal-ipv4 = false
+//! pool4 = ["203.0.113.1", "198.51.100.0/30"]
+//! ports = "61001-65535"
+//! bib = ["udp 203.0.113.1#5000 2001:db8::5#5000"]
+//! address-dependent-filtering = false
+//!
+//! [timeouts]                        # seconds
+//! udp = 300
+//! tcp-est = 7440
+//! tcp-trans = 240
+//! icmp = 60
+//! allow-nonstandard = false
+//! ```
+//!
+//! Unknown keys are errors (a typo must not silently fall back to a default), and every
+//! error names the file and the key.
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use nat64_common::timeouts::Timeouts;
+use serde::Deserialize;
+
+use crate::config::{self, Settings};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub interfaces: Vec<String>,
+    pub instance: Option<String>,
+    pub xdp_mode: Option<String>,
+    pub bpf_log_level: Option<String>,
+    pub pool6: Option<String>,
+    #[serde(default)]
+    pub allow_nonglobal_ipv4: bool,
+    #[serde(default)]
+    pub pool4: Vec<String>,
+    pub ports: Option<String>,
+    #[serde(default)]
+    pub bib: Vec<String>,
+    #[serde(default)]
+    pub address_dependent_filtering: bool,
+    #[serde(default)]
+    pub timeouts: TimeoutKeys,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TimeoutKeys {
+    pub udp: Option<u32>,
+    pub tcp_est: Option<u32>,
+    pub tcp_trans: Option<u32>,
+    pub icmp: Option<u32>,
+    #[serde(default)]
+    pub allow_nonstandard: bool,
+}
+
+impl ConfigFile {
+    pub fn read(path: &Path) -> Result<ConfigFile> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("config {}: cannot read it", path.display()))?;
+        Self::parse(&text).map_err(|e| anyhow!("config {}: {e:#}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<ConfigFile> {
+        // toml's message names the key and the line.
+        toml::from_str(text).map_err(|e| anyhow!("{}", e.to_string().trim_end()))
+    }
+
+    /// The translation settings, validated; errors name the key.
+    pub fn settings(&self) -> Result<Settings> {
+        let key = |k: &str, e: anyhow::Error| anyhow!("{k}: {e:#}");
+        let t = &self.timeouts;
+        let d = Timeouts::DEFAULT;
+        let timeouts = Timeouts {
+            udp_s: t.udp.unwrap_or(d.udp_s),
+            tcp_est_s: t.tcp_est.unwrap_or(d.tcp_est_s),
+            tcp_trans_s: t.tcp_trans.unwrap_or(d.tcp_trans_s),
+            icmp_s: t.icmp.unwrap_or(d.icmp_s),
+        };
+        nat64_common::timeouts::validate(&timeouts, t.allow_nonstandard).map_err(|e| {
+            let value = match e.field {
+                "udp" => timeouts.udp_s,
+                "tcp_est" => timeouts.tcp_est_s,
+                "tcp_trans" => timeouts.tcp_trans_s,
+                _ => timeouts.icmp_s,
+            };
+            let reason = e.reason.replace(
+                "--allow-nonstandard-timeouts",
+                "timeouts.allow-nonstandard = true",
+            );
+            anyhow!("timeouts.{} = {value}: {reason}", e.field.replace('_', "-"))
+        })?;
+        let s = Settings {
+            pool6: config::parse_pool6(self.pool6.as_deref().unwrap_or(config::DEFAULT_POOL6))
+                .map_err(|e| key("pool6", e))?,
+            allow_nonglobal: self.allow_nonglobal_ipv4,
+            pool4: config::parse_pool4(&self.pool4).map_err(|e| key("pool4", e))?,
+            ports: config::parse_ports(self.ports.as_deref().unwrap_or(config::DEFAULT_PORTS))
+                .map_err(|e| key("ports", e))?,
+            secret: config::random_secret()?,
+            static_bib: self
+                .bib
+                .iter()
+                .map(|b| b.parse().map_err(|e| key("bib", e)))
+                .collect::<Result<_>>()?,
+            timeouts,
+            address_dependent_filtering: self.address_dependent_filtering,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file() {
+        let c = ConfigFile::parse(
+            r#"
+interfaces = ["eth6", "eth4"]
+instance = "edge"
+xdp-mode = "generic"
+pool6 = "64:ff9b:1::/48"
+pool4 = ["203.0.113.1", "198.51.100.0/30"]
+ports = "7000-7999"
+bib = ["udp 203.0.113.1#5000 2001:db8::5#5000"]
+address-dependent-filtering = true
+[timeouts]
+udp = 30
+allow-nonstandard = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.interfaces, ["eth6", "eth4"]);
+        assert_eq!(c.instance.as_deref(), Some("edge"));
+        let s = c.settings().unwrap();
+        assert_eq!(s.pool4.len(), 3);
+        assert_eq!(s.ports, (7000, 7999));
+        assert_eq!(s.static_bib.len(), 1);
+        assert!(s.address_dependent_filtering);
+        assert_eq!(s.timeouts.udp_s, 30);
+        assert_eq!(s.timeouts.tcp_est_s, 7440);
+    }
+
+    #[test]
+    fn an_empty_file_means_the_defaults() {
+        let s = ConfigFile::parse("").unwrap().settings().unwrap();
+        assert_eq!(s.timeouts, Timeouts::DEFAULT);
+        assert_eq!(s.ports, (61001, 65535));
+        assert!(!s.address_dependent_filtering);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = ConfigFile::parse("pool5 = \"x\"").unwrap_err().to_string();
+        assert!(e.contains("pool5"), "{e}");
+        let e = ConfigFile::parse("[timeouts]\nudpp = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("udpp"), "{e}");
+        let e = ConfigFile::parse("ports = 5").unwrap_err().to_string();
+        assert!(e.contains("ports"), "{e}");
+        let e = ConfigFile::parse("pool6 = \"nonsense\"")
+            .unwrap()
+            .settings()
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("pool6: "), "{e}");
+        let e = ConfigFile::parse("[timeouts]\ntcp-trans = 10")
+            .unwrap()
+            .settings()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("timeouts.tcp-trans = 10: is below the RFC 6146 minimum of 240 s")
+                && e.contains("timeouts.allow-nonstandard = true"),
+            "{e}"
+        );
+        let e = ConfigFile::parse("bib = [\"udp nonsense\"]")
+            .unwrap()
+            .settings()
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("bib: "), "{e}");
+    }
+}
