@@ -77,6 +77,18 @@ pub fn read(tables: &Tables, proto: Option<u8>, now_ns: u64) -> Result<Vec<Sessi
     Ok(out)
 }
 
+impl Session {
+    /// The destination port the IPv6 host uses: for ICMP echo its own identifier (the
+    /// IPv4 side's identifier is the pool4 one).
+    pub fn remote_port6(&self) -> u16 {
+        if self.proto == PROTO_ICMP {
+            self.port6
+        } else {
+            self.remote_port
+        }
+    }
+}
+
 fn endpoint6(a: Ipv6Addr, port: u16, proto: u8) -> String {
     if proto == PROTO_ICMP {
         format!("{a}#id{port}")
@@ -95,7 +107,7 @@ fn endpoint4(a: Ipv4Addr, port: u16, proto: u8) -> String {
 
 pub fn render_text(sessions: &[Session]) -> String {
     let mut s = format!(
-        "{:<5} {:<46} {:<46} {:<22} {:<22} {:<12} {:>7} {:>8}\n",
+        "{:<5} {:<46} {:<46} {:<22} {:<22} {:<19} {:>7} {:>8}\n",
         "proto",
         "ipv6 source",
         "ipv6 destination",
@@ -107,10 +119,10 @@ pub fn render_text(sessions: &[Session]) -> String {
     );
     for x in sessions {
         s.push_str(&format!(
-            "{:<5} {:<46} {:<46} {:<22} {:<22} {:<12} {:>6}s {:>7}s\n",
+            "{:<5} {:<46} {:<46} {:<22} {:<22} {:<19} {:>6}s {:>7}s\n",
             proto_name(x.proto),
             endpoint6(x.addr6, x.port6, x.proto),
-            endpoint6(x.remote6, x.remote_port, x.proto),
+            endpoint6(x.remote6, x.remote_port6(), x.proto),
             endpoint4(x.addr4, x.port4, x.proto),
             endpoint4(x.remote4, x.remote_port, x.proto),
             x.tcp_state.unwrap_or("-"),
@@ -129,7 +141,7 @@ pub fn render_json(sessions: &[Session]) -> String {
             serde_json::json!({
                 "proto": proto_name(x.proto),
                 "ipv6": x.addr6.to_string(), "port6": x.port6,
-                "ipv6_destination": x.remote6.to_string(),
+                "ipv6_destination": x.remote6.to_string(), "port6_destination": x.remote_port6(),
                 "pool4": x.addr4.to_string(), "port4": x.port4,
                 "ipv4_peer": x.remote4.to_string(), "peer_port": x.remote_port,
                 "tcp_state": x.tcp_state,
@@ -184,6 +196,21 @@ mod tests {
             ]
         );
         assert!(lines[2].split_whitespace().nth(5) == Some("-"));
+        let mut icmp = sample(PROTO_ICMP);
+        icmp.port6 = 28394;
+        icmp.remote_port = 61530;
+        icmp.port4 = 61530;
+        let t = render_text(&[icmp]);
+        let cols: Vec<&str> = t.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(
+            cols[1..5],
+            [
+                "2001:db8:6::2#id28394",
+                "64:ff9b::c000:202#id28394",
+                "203.0.113.1#id61530",
+                "192.0.2.2#id61530"
+            ]
+        );
         assert_eq!(lines[3], "2 sessions");
     }
 

@@ -2,11 +2,14 @@
 //! traffic through it and shows what the gateway saw. Cleans up on exit, even on error.
 use anyhow::{Context, Result};
 use nat64_tests::{
-    addr::{self, POOL4, SERVER4_IN_POOL6},
+    addr::{self, GW6, POOL4, SERVER4},
     lab_available,
     programs::{udp_client, UDP_ECHO_SERVER},
-    Lab,
+    start_unbound, Lab,
 };
+
+/// server4 under the well-known prefix, as DNS64 synthesizes it.
+const SERVER4_IN_POOL6: &str = "64:ff9b::c000:202";
 
 fn main() {
     if !lab_available("demo") {
@@ -31,9 +34,12 @@ fn run() -> Result<()> {
     );
     let mut lab = Lab::reference()?;
     let bib = format!("udp {POOL4}#6000 {}#5000", addr::CLIENT6);
+    // The well-known prefix, as a real deployment would use; the lab's documentation
+    // addresses are non-global, hence the explicit override RFC 6052 §3.1 asks for.
     let args = [
         "--pool6",
-        "64:ff9b:1::/48",
+        "64:ff9b::/96",
+        "--allow-nonglobal-ipv4",
         "--pool4",
         POOL4,
         "--bib",
@@ -56,13 +62,39 @@ fn run() -> Result<()> {
         )?,
     );
 
-    let ping6 = lab
-        .client6
-        .sh(&format!("ping -6 -c 3 -i 0.2 {SERVER4_IN_POOL6}"))?;
+    // DNS: an IPv4-only server authoritative for test. on server4, and a DNS64 resolver
+    // (unbound, dns64-prefix 64:ff9b::/96) on the gateway that client6 uses.
+    let dir = std::env::temp_dir().join(format!("{}-demo", lab.server4.name));
+    let _auth = start_unbound(
+        &lab.server4,
+        &dir.join("auth"),
+        SERVER4,
+        "  do-ip6: no\n  access-control: 0.0.0.0/0 allow\n  module-config: \"iterator\"\n  \
+         local-zone: \"test.\" static\n  \
+         local-data: \"test. 300 IN SOA ns.test. admin.test. 1 3600 600 86400 300\"\n  \
+         local-data: \"ipv4only.test. 300 IN A 192.0.2.2\"",
+        "",
+        "ipv4only.test",
+    )?;
+    let _dns64 = start_unbound(
+        &lab.gateway,
+        &dir.join("dns64"),
+        GW6,
+        "  access-control: ::/0 allow\n  module-config: \"dns64 iterator\"\n  \
+         dns64-prefix: 64:ff9b::/96\n  local-zone: \"test.\" nodefault\n  \
+         domain-insecure: \"test.\"",
+        "forward-zone:\n  name: \"test.\"\n  forward-addr: 192.0.2.2",
+        "ipv4only.test",
+    )?;
+    lab.client6.set_resolver(GW6)?;
     show(
-        &format!(
-            "client6 (IPv6 only): ping -6 {SERVER4_IN_POOL6}  (192.0.2.2 through the gateway)"
-        ),
+        "client6: dig AAAA ipv4only.test  (A-only name, DNS64 on the gateway)",
+        &lab.client6.sh("dig +noall +answer AAAA ipv4only.test")?,
+    );
+
+    let ping6 = lab.client6.sh("ping -6 -c 3 -i 0.2 ipv4only.test")?;
+    show(
+        "client6 (IPv6 only): ping -6 ipv4only.test  (192.0.2.2 through the gateway)",
         &ping6,
     );
 
@@ -91,20 +123,36 @@ fn run() -> Result<()> {
     show("server4 (IPv4 only) saw", &server.output());
 
     // TCP through a dynamic binding: nginx on the IPv4-only server, curl on the client.
-    let dir = std::env::temp_dir().join(format!("{}-www", lab.server4.name));
     let www = dir.join("www");
     std::fs::create_dir_all(&www)?;
     std::fs::write(
         www.join("index.html"),
         "<h1>Hello from an IPv4-only server, via nat64</h1>\n",
     )?;
-    let _nginx = nat64_tests::start_nginx(&lab.server4, &dir, &www, "192.0.2.2:80")?;
-    let page = lab.client6.sh(&format!(
-        "curl -sS --max-time 10 http://[{SERVER4_IN_POOL6}]/"
-    ))?;
+    std::fs::create_dir_all(dir.join("nginx"))?;
+    let _nginx = nat64_tests::start_nginx(&lab.server4, &dir.join("nginx"), &www, "192.0.2.2:80")?;
+    let page = lab
+        .client6
+        .sh("curl -sS --max-time 10 http://ipv4only.test/")?;
+    show("client6: curl http://ipv4only.test/", &page);
+    let out = lab.client6.sh_output(
+        "curl -4 -sS --max-time 3 http://ipv4only.test/ 2>&1",
+        std::time::Duration::from_secs(10),
+    )?;
     show(
-        &format!("client6: curl http://[{SERVER4_IN_POOL6}]/"),
-        &page,
+        "client6: curl -4 http://ipv4only.test/  (no IPv4 here: must fail)",
+        &String::from_utf8_lossy(&out.stdout),
+    );
+
+    let out = lab.ctl(&["session", "display"])?;
+    show(
+        "nat64-ctl session display",
+        &String::from_utf8_lossy(&out.stdout),
+    );
+    let out = lab.ctl(&["bib", "display"])?;
+    show(
+        "nat64-ctl bib display",
+        &String::from_utf8_lossy(&out.stdout),
     );
 
     let out = lab.ctl(&["stats", "display", "--explain"])?;
