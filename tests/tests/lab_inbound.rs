@@ -65,10 +65,16 @@ fn static_binding_publishes_an_ipv6_service_and_nothing_else_gets_in() {
         .unwrap();
     assert!(
         out.contains(&format!("reply b'dnuobni' from {POOL4}:9000")),
-        "{out}\ncounters: {:?}\nservice: {}\nsessions: {}",
+        "{out}\ncounters: {:?}\nservice: {}\nsessions: {}\ngateway: {}\nclient6: {}",
         lab.stats().unwrap(),
         service.output(),
-        String::from_utf8_lossy(&lab.ctl(&["session", "display"]).unwrap().stdout)
+        String::from_utf8_lossy(&lab.ctl(&["session", "display"]).unwrap().stdout),
+        lab.gateway
+            .sh("ip -6 neigh; ip -6 addr; nstat -az | grep -E 'Ip6(In|Out)' | grep -v ' 0 '")
+            .unwrap_or_default(),
+        lab.client6
+            .sh("ip -6 neigh; nstat -az | grep -E '(Ip6|Udp6|Icmp6)' | grep -v ' 0 '")
+            .unwrap_or_default()
     );
     assert!(
         service
