@@ -551,3 +551,36 @@ pub fn start_unbound(
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The reference deployment's DNS: on server4 an IPv4-only DNS server authoritative for
+/// `test.` (`ipv4only.test` A 192.0.2.2); on the gateway a DNS64 resolver (unbound,
+/// `dns64-prefix: 64:ff9b::/96`) forwarding `test.` to it; client6 resolving through the
+/// gateway. Files go under `dir`; both servers stop when the returned daemons drop.
+pub fn start_reference_dns(lab: &Lab, dir: &Path) -> Result<(Daemon, Daemon)> {
+    let auth = start_unbound(
+        &lab.server4,
+        &dir.join("auth"),
+        addr::SERVER4,
+        "  do-ip6: no\n  access-control: 0.0.0.0/0 allow\n  module-config: \"iterator\"\n  \
+         local-zone: \"test.\" static\n  \
+         local-data: \"test. 300 IN SOA ns.test. admin.test. 1 3600 600 86400 300\"\n  \
+         local-data: \"ipv4only.test. 300 IN A 192.0.2.2\"",
+        "",
+        "ipv4only.test",
+    )?;
+    let dns64 = start_unbound(
+        &lab.gateway,
+        &dir.join("dns64"),
+        addr::GW6,
+        "  access-control: ::/0 allow\n  module-config: \"dns64 iterator\"\n  \
+         dns64-prefix: 64:ff9b::/96\n  local-zone: \"test.\" nodefault\n  \
+         domain-insecure: \"test.\"",
+        &format!(
+            "forward-zone:\n  name: \"test.\"\n  forward-addr: {}",
+            addr::SERVER4
+        ),
+        "ipv4only.test",
+    )?;
+    lab.client6.set_resolver(addr::GW6)?;
+    Ok((auth, dns64))
+}

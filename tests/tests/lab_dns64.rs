@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use nat64_tests::{
-    addr::{GW6, POOL4, SERVER4},
-    lab_available, start_nginx, start_unbound, Lab,
+    addr::{POOL4, SERVER4},
+    lab_available, start_nginx, start_reference_dns, Lab,
 };
 
 const SERVER4_IN_WKP: &str = "64:ff9b::c000:202";
@@ -33,39 +33,15 @@ fn names_resolve_through_dns64_and_flows_cross_the_gateway() {
     .expect("gateway");
     let dir = std::env::temp_dir().join(format!("{}-dns64", lab.server4.name));
 
-    // server4: an IPv4-only DNS server with the test zone, and the web server.
-    let _auth = start_unbound(
-        &lab.server4,
-        &dir.join("auth"),
-        SERVER4,
-        "  do-ip6: no\n  access-control: 0.0.0.0/0 allow\n  module-config: \"iterator\"\n  \
-         local-zone: \"test.\" static\n  \
-         local-data: \"test. 300 IN SOA ns.test. admin.test. 1 3600 600 86400 300\"\n  \
-         local-data: \"ipv4only.test. 300 IN A 192.0.2.2\"",
-        "",
-        "ipv4only.test",
-    )
-    .expect("IPv4-only DNS server");
+    // server4: an IPv4-only DNS server with the test zone, the gateway: DNS64 over the
+    // prefix the translator uses, client6: resolving through the gateway.
+    let _dns = start_reference_dns(&lab, &dir).expect("DNS servers");
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::create_dir_all(dir.join("nginx")).unwrap();
     std::fs::write(www.join("index.html"), "<h1>reached by name</h1>\n").unwrap();
     let _nginx =
         start_nginx(&lab.server4, &dir.join("nginx"), &www, "192.0.2.2:80").expect("nginx");
-
-    // The gateway: DNS64 over the same prefix the translator uses.
-    let _dns64 = start_unbound(
-        &lab.gateway,
-        &dir.join("dns64"),
-        GW6,
-        "  access-control: ::/0 allow\n  module-config: \"dns64 iterator\"\n  \
-         dns64-prefix: 64:ff9b::/96\n  local-zone: \"test.\" nodefault\n  \
-         domain-insecure: \"test.\"\n  do-not-query-localhost: no",
-        "forward-zone:\n  name: \"test.\"\n  forward-addr: 192.0.2.2",
-        "ipv4only.test",
-    )
-    .expect("DNS64 resolver");
-    lab.client6.set_resolver(GW6).unwrap();
 
     // dig from the IPv6-only client: the synthesized address, no A record reachable.
     let aaaa = lab.client6.sh("dig +short AAAA ipv4only.test").unwrap();

@@ -2,10 +2,10 @@
 //! traffic through it and shows what the gateway saw. Cleans up on exit, even on error.
 use anyhow::{Context, Result};
 use nat64_tests::{
-    addr::{self, GW6, POOL4, SERVER4},
+    addr::{self, POOL4},
     lab_available,
     programs::{udp_client, UDP_ECHO_SERVER},
-    start_unbound, Lab,
+    start_reference_dns, Lab,
 };
 
 /// server4 under the well-known prefix, as DNS64 synthesizes it.
@@ -65,28 +65,7 @@ fn run() -> Result<()> {
     // DNS: an IPv4-only server authoritative for test. on server4, and a DNS64 resolver
     // (unbound, dns64-prefix 64:ff9b::/96) on the gateway that client6 uses.
     let dir = std::env::temp_dir().join(format!("{}-demo", lab.server4.name));
-    let _auth = start_unbound(
-        &lab.server4,
-        &dir.join("auth"),
-        SERVER4,
-        "  do-ip6: no\n  access-control: 0.0.0.0/0 allow\n  module-config: \"iterator\"\n  \
-         local-zone: \"test.\" static\n  \
-         local-data: \"test. 300 IN SOA ns.test. admin.test. 1 3600 600 86400 300\"\n  \
-         local-data: \"ipv4only.test. 300 IN A 192.0.2.2\"",
-        "",
-        "ipv4only.test",
-    )?;
-    let _dns64 = start_unbound(
-        &lab.gateway,
-        &dir.join("dns64"),
-        GW6,
-        "  access-control: ::/0 allow\n  module-config: \"dns64 iterator\"\n  \
-         dns64-prefix: 64:ff9b::/96\n  local-zone: \"test.\" nodefault\n  \
-         domain-insecure: \"test.\"",
-        "forward-zone:\n  name: \"test.\"\n  forward-addr: 192.0.2.2",
-        "ipv4only.test",
-    )?;
-    lab.client6.set_resolver(GW6)?;
+    let _dns = start_reference_dns(&lab, &dir)?;
     show(
         "client6: dig AAAA ipv4only.test  (A-only name, DNS64 on the gateway)",
         &lab.client6.sh("dig +noall +answer AAAA ipv4only.test")?,
