@@ -67,8 +67,11 @@ fn curl_fetches_through_the_gateway() {
 
     let stats = lab.stats().unwrap();
     let n = |k: &str| stats[k].as_u64().unwrap();
+    // 100 MB arrive as at least 100e6 / 1500 full-size frames through the translator; the
+    // client's ACKs are fewer and depend on GRO and delayed ACKs (974 seen in one run), so
+    // only their presence is asserted.
     assert!(
-        n("xlat_6to4_tcp") > 1000 && n("xlat_4to6_tcp") > 10_000,
+        n("xlat_4to6_tcp") > 100_000_000 / 1500 && n("xlat_6to4_tcp") > 100,
         "{stats:?}"
     );
     eprintln!(
