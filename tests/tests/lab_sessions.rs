@@ -43,6 +43,16 @@ fn bindings(lab: &Lab) -> Vec<Value> {
     }
 }
 
+/// One UDP exchange from client6's port 40000 with server4's echo service, as printed.
+fn udp_from_client6(lab: &Lab, msg: &str) -> String {
+    lab.client6
+        .sh(&format!(
+            "python3 -c '{}'",
+            udp_client(CLIENT6, 40000, SERVER4_IN_POOL6, msg)
+        ))
+        .unwrap()
+}
+
 fn start_udp_echo(lab: &Lab) -> nat64_tests::Daemon {
     let mut cmd = lab.server4.cmd("python3");
     cmd.args(["-u", "-c", UDP_ECHO_SERVER]);
@@ -86,13 +96,7 @@ fn sessions_of_real_flows_show_and_expire_with_their_bindings() {
     std::fs::write(www.join("index.html"), "<h1>session</h1>\n").unwrap();
     let _nginx = start_nginx(&lab.server4, &dir, &www, "192.0.2.2:80").expect("nginx");
 
-    let out = lab
-        .client6
-        .sh(&format!(
-            "python3 -c '{}'",
-            udp_client(CLIENT6, 40000, SERVER4_IN_POOL6, "hello")
-        ))
-        .unwrap();
+    let out = udp_from_client6(&lab, "hello");
     assert!(out.contains("reply b'HELLO'"), "{out}");
     lab.client6
         .sh(&format!("ping -6 -c 1 -W 2 {SERVER4_IN_POOL6}"))
@@ -154,13 +158,7 @@ fn sessions_of_real_flows_show_and_expire_with_their_bindings() {
     eprintln!("sessions gone after {waited:?}");
 
     // A new flow after expiry opens a fresh session and binding.
-    let out = lab
-        .client6
-        .sh(&format!(
-            "python3 -c '{}'",
-            udp_client(CLIENT6, 40000, SERVER4_IN_POOL6, "again")
-        ))
-        .unwrap();
+    let out = udp_from_client6(&lab, "again");
     assert!(out.contains("reply b'AGAIN'"), "{out}");
     assert_eq!(sessions(&lab, &["--proto", "udp"]).len(), 1);
 }
@@ -215,13 +213,7 @@ fn timeouts_and_pool4_change_while_the_gateway_runs() {
     );
 
     // A flow on the first address.
-    let out = lab
-        .client6
-        .sh(&format!(
-            "python3 -c '{}'",
-            udp_client(CLIENT6, 40000, SERVER4_IN_POOL6, "one")
-        ))
-        .unwrap();
+    let out = udp_from_client6(&lab, "one");
     assert!(out.contains("reply b'ONE'"), "{out}");
     assert!(
         echo.output().contains(&format!("from {POOL4}:")),
@@ -248,13 +240,7 @@ fn timeouts_and_pool4_change_while_the_gateway_runs() {
     );
 
     // The same IPv6 source now maps onto the second address, in its range.
-    let out = lab
-        .client6
-        .sh(&format!(
-            "python3 -c '{}'",
-            udp_client(CLIENT6, 40000, SERVER4_IN_POOL6, "two")
-        ))
-        .unwrap();
+    let out = udp_from_client6(&lab, "two");
     assert!(out.contains("reply b'TWO'"), "{out}");
     let seen = echo.output();
     assert!(
