@@ -20,8 +20,32 @@ pub const MAP_BIB4: &str = "NAT64_BIB4";
 pub const MAP_POOL4_SLOTS: &str = "NAT64_POOL4_SLOTS";
 pub const MAP_SESSIONS: &str = "NAT64_SESSIONS";
 
-/// Most pool4 addresses dynamic bindings are spread over (`NAT64_POOL4_SLOTS` size).
+/// Most (pool4 address, port range) slots dynamic bindings of one protocol are spread over.
 pub const POOL4_SLOTS_MAX: u32 = 256;
+
+/// The protocols pool4 hands out ports (ICMP: echo identifiers) for, in the order of
+/// `GatewayConfig::pool4_slots` and of the blocks of `NAT64_POOL4_SLOTS`.
+pub const POOL4_PROTOS: [u8; 3] = [PROTO_TCP, PROTO_UDP, PROTO_ICMP];
+
+/// Index of `proto` in [`POOL4_PROTOS`] (ICMP as keyed in the BIB).
+#[inline(always)]
+pub const fn pool4_proto_index(proto: u8) -> Option<usize> {
+    match proto {
+        PROTO_TCP => Some(0),
+        PROTO_UDP => Some(1),
+        PROTO_ICMP => Some(2),
+        _ => None,
+    }
+}
+
+/// `NAT64_POOL4_SLOTS` holds one block of [`POOL4_SLOTS_MAX`] slots per protocol.
+pub const POOL4_SLOTS_ENTRIES: u32 = POOL4_SLOTS_MAX * POOL4_PROTOS.len() as u32;
+
+/// Index in `NAT64_POOL4_SLOTS` of the protocol's `i`-th slot.
+#[inline(always)]
+pub const fn pool4_slot_index(proto_index: usize, i: u32) -> u32 {
+    proto_index as u32 * POOL4_SLOTS_MAX + i
+}
 
 /// `NAT64_CONFIG[0]`: the gateway's settings, written by nat64-ctl before attaching.
 #[repr(C)]
@@ -33,13 +57,15 @@ pub struct GatewayConfig {
     /// Keys the port-choice hash (drawn at random by nat64-ctl) so that the pool4 port a
     /// flow gets cannot be predicted from outside (RFC 6056).
     pub secret: u32,
-    /// How many `NAT64_POOL4_SLOTS` entries are in use; 0 disables dynamic bindings.
-    pub pool4_slots: u32,
+    /// How many slots of each protocol's block of `NAT64_POOL4_SLOTS` are in use, in
+    /// [`POOL4_PROTOS`] order; 0 disables dynamic bindings for that protocol. The fourth
+    /// is padding, always zero.
+    pub pool4_slots: [u16; 4],
     /// Session lifetimes. The data plane only stamps sessions; nat64-ctl's sweeper reads
     /// these, here so that `nat64-ctl timeouts set` reaches a running gateway.
     pub timeouts: Timeouts,
 }
-const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 48);
+const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 52);
 
 /// Translate non-global IPv4 addresses under the well-known prefix 64:ff9b::/96 although
 /// RFC 6052 §3.1 forbids it (labs, or operators who know why).
@@ -58,7 +84,8 @@ pub struct Pool4Entry {
 }
 const _: () = assert!(core::mem::size_of::<Pool4Entry>() == 4);
 
-/// `NAT64_POOL4_SLOTS[i]`: a pool4 address and the port range dynamic bindings take from it.
+/// A `NAT64_POOL4_SLOTS` entry: a pool4 address and the port range dynamic bindings of
+/// the slot's protocol take from it. One address may have several slots (ranges).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pool4Slot {

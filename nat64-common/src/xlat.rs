@@ -409,10 +409,7 @@ pub fn v4_to_v6_header_hop(
     if hdr4[0] >> 4 != 4 {
         return Err(XlatError::NotIpv4);
     }
-    let fixed = match v4_to_v6_fixed(hdr4[1], hdr4[8], next_header, payload_len, hop) {
-        Ok(f) => f,
-        Err(e) => return Err(e),
-    };
+    let fixed = v4_to_v6_fixed(hdr4[1], hdr4[8], next_header, payload_len, hop)?;
     let mut h = [0u8; 40];
     let mut i = 0;
     while i < 8 {

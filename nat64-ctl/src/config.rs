@@ -13,13 +13,16 @@ use aya::{
 use ipnet::Ipv6Net;
 use nat64_common::{
     maps::{
-        Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Slot, BIB_F_STATIC,
-        CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, MAP_BIB4, MAP_BIB6,
-        MAP_CONFIG, MAP_POOL4, MAP_POOL4_SLOTS, POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+        pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry,
+        Pool4Slot, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
+        MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_POOL4, MAP_POOL4_SLOTS, POOL4_SLOTS_MAX, PROTO_ICMP,
+        PROTO_TCP, PROTO_UDP,
     },
     rfc6052::Pool6,
     timeouts::Timeouts,
 };
+
+use crate::pool4::Pool4Slots;
 
 pub const DEFAULT_POOL6: &str = "64:ff9b::/96";
 /// The dynamic range mature translators use by default (Jool), clear of the ports hosts
@@ -30,9 +33,7 @@ pub const DEFAULT_PORTS: &str = "61001-65535";
 pub struct Settings {
     pub pool6: Pool6,
     pub allow_nonglobal: bool,
-    pub pool4: Vec<Ipv4Addr>,
-    /// Inclusive port range for dynamic bindings.
-    pub ports: (u16, u16),
+    pub pool4: Pool4Slots,
     /// Keys the data plane's port-choice hash.
     pub secret: u32,
     pub static_bib: Vec<StaticBib>,
@@ -213,7 +214,7 @@ impl Settings {
     /// Cross-field checks.
     pub fn validate(&self) -> Result<()> {
         for b in &self.static_bib {
-            if !self.pool4.contains(&b.addr4) {
+            if !self.pool4.contains(b.addr4) {
                 bail!(
                     "--bib {} {}#{}: {} is not a --pool4 address",
                     proto_name(b.proto),
@@ -239,7 +240,7 @@ impl Settings {
                 0
             },
             secret: self.secret,
-            pool4_slots: self.pool4.len() as u32,
+            pool4_slots: self.pool4.counts(),
             timeouts: self.timeouts,
         }
     }
@@ -284,22 +285,19 @@ pub fn apply(ebpf: &mut Ebpf, s: &Settings) -> Result<()> {
         .context("writing the config map")?;
     let mut pool4: HashMap<_, [u8; 4], Pool4Entry> =
         HashMap::try_from(ebpf.map_mut(MAP_POOL4).context("pool4 map")?)?;
-    for a in &s.pool4 {
+    for a in s.pool4.addresses() {
         pool4
             .insert(a.octets(), Pool4Entry { flags: 0 }, 0)
             .context("writing pool4")?;
     }
     let mut slots: Array<_, Pool4Slot> =
         Array::try_from(ebpf.map_mut(MAP_POOL4_SLOTS).context("pool4 slots map")?)?;
-    for (i, a) in s.pool4.iter().enumerate() {
-        let slot = Pool4Slot {
-            addr4: a.octets(),
-            port_lo: s.ports.0,
-            port_hi: s.ports.1,
-        };
-        slots
-            .set(i as u32, slot, 0)
-            .context("writing pool4 slots")?;
+    for (p, list) in s.pool4.0.iter().enumerate() {
+        for (i, slot) in list.iter().enumerate() {
+            slots
+                .set(pool4_slot_index(p, i as u32), *slot, 0)
+                .context("writing pool4 slots")?;
+        }
     }
     for b in &s.static_bib {
         let (k6, v6, k4, v4) = b.keys();
@@ -391,8 +389,11 @@ mod tests {
         let s = Settings {
             pool6: parse_pool6(DEFAULT_POOL6).unwrap(),
             allow_nonglobal: false,
-            pool4: vec!["203.0.113.1".parse().unwrap()],
-            ports: (61001, 65535),
+            pool4: Pool4Slots::from_groups(
+                &[crate::pool4::Pool4Group::parse(&["203.0.113.1".into()], None, None).unwrap()],
+                "--pool4",
+            )
+            .unwrap(),
             secret: 0,
             static_bib: vec!["udp 203.0.113.9#1 2001:db8::5#1".parse().unwrap()],
             timeouts: Timeouts::DEFAULT,

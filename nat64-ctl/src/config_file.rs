@@ -8,10 +8,18 @@
 //! bpf-log-level = "warn"
 //! pool6 = "64:ff9b::/96"
 //! allow-nonglobal-ipv4 = false
-//! pool4 = ["203.0.113.1", "198.51.100.0/30"]
-//! ports = "61001-65535"
 //! bib = ["udp 203.0.113.1#5000 2001:db8::5#5000"]
 //! address-dependent-filtering = false
+//!
+//! [[pool4]]                         # one table per `--pool4` group
+//! prefix = "203.0.113.1"            # ADDR or ADDR/LEN
+//! ports = "61001-65535"             # default 61001-65535
+//! proto = ["tcp", "udp", "icmp"]    # default all three
+//!
+//! [[pool4]]
+//! prefix = "198.51.100.0/30"
+//! ports = "1024-65535"
+//! proto = ["udp"]
 //!
 //! [timeouts]                        # seconds
 //! udp = 300
@@ -29,7 +37,10 @@ use anyhow::{anyhow, Context, Result};
 use nat64_common::timeouts::Timeouts;
 use serde::Deserialize;
 
-use crate::config::{self, Settings};
+use crate::{
+    config::{self, Settings},
+    pool4::{Pool4Group, Pool4Slots},
+};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -43,14 +54,22 @@ pub struct ConfigFile {
     #[serde(default)]
     pub allow_nonglobal_ipv4: bool,
     #[serde(default)]
-    pub pool4: Vec<String>,
-    pub ports: Option<String>,
+    pub pool4: Vec<Pool4Table>,
     #[serde(default)]
     pub bib: Vec<String>,
     #[serde(default)]
     pub address_dependent_filtering: bool,
     #[serde(default)]
     pub timeouts: TimeoutKeys,
+}
+
+/// `[[pool4]]`: what `--pool4 PREFIX [--ports A-B] [--proto P,...]` says on the command line.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Pool4Table {
+    pub prefix: String,
+    pub ports: Option<String>,
+    pub proto: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +93,21 @@ impl ConfigFile {
     pub fn parse(text: &str) -> Result<ConfigFile> {
         // toml's message names the key and the line.
         toml::from_str(text).map_err(|e| anyhow!("{}", e.to_string().trim_end()))
+    }
+
+    fn pool4_slots(&self) -> Result<Pool4Slots> {
+        let mut groups = Vec::new();
+        for (i, t) in self.pool4.iter().enumerate() {
+            let field = format!("pool4[{i}]");
+            let g = Pool4Group::parse(
+                std::slice::from_ref(&t.prefix),
+                t.ports.as_deref(),
+                t.proto.as_ref().map(|p| p.join(",")).as_deref(),
+            )
+            .map_err(|e| anyhow!("{field}: {e:#}"))?;
+            groups.push(g);
+        }
+        Pool4Slots::from_groups(&groups, "pool4")
     }
 
     /// The translation settings, validated; errors name the key.
@@ -104,9 +138,7 @@ impl ConfigFile {
             pool6: config::parse_pool6(self.pool6.as_deref().unwrap_or(config::DEFAULT_POOL6))
                 .map_err(|e| key("pool6", e))?,
             allow_nonglobal: self.allow_nonglobal_ipv4,
-            pool4: config::parse_pool4(&self.pool4).map_err(|e| key("pool4", e))?,
-            ports: config::parse_ports(self.ports.as_deref().unwrap_or(config::DEFAULT_PORTS))
-                .map_err(|e| key("ports", e))?,
+            pool4: self.pool4_slots()?,
             secret: config::random_secret()?,
             static_bib: self
                 .bib
@@ -133,10 +165,14 @@ interfaces = ["eth6", "eth4"]
 instance = "edge"
 xdp-mode = "generic"
 pool6 = "64:ff9b:1::/48"
-pool4 = ["203.0.113.1", "198.51.100.0/30"]
-ports = "7000-7999"
 bib = ["udp 203.0.113.1#5000 2001:db8::5#5000"]
 address-dependent-filtering = true
+[[pool4]]
+prefix = "203.0.113.1"
+ports = "7000-7999"
+[[pool4]]
+prefix = "198.51.100.0/30"
+proto = ["udp"]
 [timeouts]
 udp = 30
 allow-nonstandard = true
@@ -146,8 +182,9 @@ allow-nonstandard = true
         assert_eq!(c.interfaces, ["eth6", "eth4"]);
         assert_eq!(c.instance.as_deref(), Some("edge"));
         let s = c.settings().unwrap();
-        assert_eq!(s.pool4.len(), 3);
-        assert_eq!(s.ports, (7000, 7999));
+        assert_eq!(s.pool4.counts(), [1, 3, 1, 0]);
+        assert_eq!(s.pool4.0[0][0].port_lo, 7000);
+        assert_eq!(s.pool4.0[1][1].port_lo, 61001);
         assert_eq!(s.static_bib.len(), 1);
         assert!(s.address_dependent_filtering);
         assert_eq!(s.timeouts.udp_s, 30);
@@ -158,7 +195,7 @@ allow-nonstandard = true
     fn an_empty_file_means_the_defaults() {
         let s = ConfigFile::parse("").unwrap().settings().unwrap();
         assert_eq!(s.timeouts, Timeouts::DEFAULT);
-        assert_eq!(s.ports, (61001, 65535));
+        assert_eq!(s.pool4.counts(), [0; 4]);
         assert!(!s.address_dependent_filtering);
     }
 
@@ -170,8 +207,32 @@ allow-nonstandard = true
             .unwrap_err()
             .to_string();
         assert!(e.contains("udpp"), "{e}");
-        let e = ConfigFile::parse("ports = 5").unwrap_err().to_string();
+        let e = ConfigFile::parse("ports = \"1-9\"")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ports"), "{e}");
+        let e = ConfigFile::parse("[[pool4]]\nports = \"1-9\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("prefix"), "{e}");
+        let pool4_err = |t: &str| {
+            ConfigFile::parse(t)
+                .unwrap()
+                .settings()
+                .unwrap_err()
+                .to_string()
+        };
+        let e = pool4_err("[[pool4]]\nprefix = \"203.0.113.1\"\nports = \"9-1\"");
+        assert!(e.starts_with("pool4[0]: --ports \"9-1\""), "{e}");
+        let e = pool4_err("[[pool4]]\nprefix = \"203.0.113.1\"\nproto = [\"sctp\"]");
+        assert!(e.starts_with("pool4[0]: --proto \"sctp\""), "{e}");
+        let e = pool4_err(
+            "[[pool4]]\nprefix = \"203.0.113.1\"\n[[pool4]]\nprefix = \"203.0.113.1\"\nproto = [\"tcp\"]",
+        );
+        assert_eq!(
+            e,
+            "pool4 203.0.113.1: tcp ports 61001-65535 overlap 61001-65535, already in pool4"
+        );
         let e = ConfigFile::parse("pool6 = \"nonsense\"")
             .unwrap()
             .settings()

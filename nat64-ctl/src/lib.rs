@@ -7,6 +7,7 @@ pub mod config_file;
 pub mod expiry;
 pub mod loader;
 pub mod manage;
+pub mod pool4;
 pub mod session;
 pub mod stats;
 pub mod tables;

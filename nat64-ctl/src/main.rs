@@ -12,7 +12,7 @@ use std::sync::{
 use nat64_ctl::{
     bpffs, config, config_file, expiry,
     loader::{self, AttachMode, BpfLogLevel},
-    manage, session, stats, tables,
+    manage, pool4, session, stats, tables,
 };
 use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
 
@@ -48,7 +48,7 @@ enum Cmd {
         /// Interfaces, --instance, --xdp-mode and --bpf-log-level given on the command line
         /// win over the file; the translation options cannot be mixed with it.
         #[arg(long, value_name = "FILE", conflicts_with_all = [
-            "pool6", "allow_nonglobal_ipv4", "pool4", "ports", "bib",
+            "pool6", "allow_nonglobal_ipv4", "pool4", "ports", "proto", "bib",
             "address_dependent_filtering", "udp_timeout", "tcp_est_timeout",
             "tcp_trans_timeout", "icmp_timeout", "allow_nonstandard_timeouts",
         ])]
@@ -99,7 +99,7 @@ enum SessionCmd {
 
 #[derive(Subcommand)]
 enum Pool4Cmd {
-    /// Print the pool4 addresses, their port ranges and how many ports are bound.
+    /// Print each pool4 address, protocol and port range, and how many ports are bound.
     Display {
         #[arg(long, default_value = "default")]
         instance: String,
@@ -108,16 +108,23 @@ enum Pool4Cmd {
     Add {
         #[arg(required = true)]
         addresses: Vec<String>,
-        /// Port range (and ICMP identifier range) for dynamic bindings.
-        #[arg(long, default_value = config::DEFAULT_PORTS)]
-        ports: String,
+        /// Port range (and ICMP identifier range) for dynamic bindings [default: 61001-65535].
+        #[arg(long, value_name = "FIRST-LAST")]
+        ports: Option<String>,
+        /// Protocols the addresses serve, e.g. tcp,udp [default: tcp,udp,icmp].
+        #[arg(long, value_name = "PROTOS")]
+        proto: Option<String>,
         #[arg(long, default_value = "default")]
         instance: String,
     },
-    /// Remove addresses from pool4, with every binding and session on them.
+    /// Remove addresses from pool4 (for the given protocols, default all), with every
+    /// binding and session they had on those protocols.
     Remove {
         #[arg(required = true)]
         addresses: Vec<String>,
+        /// Protocols to take the addresses out of, e.g. udp [default: tcp,udp,icmp].
+        #[arg(long, value_name = "PROTOS")]
+        proto: Option<String>,
         #[arg(long, default_value = "default")]
         instance: String,
     },
@@ -150,13 +157,16 @@ struct XlatArgs {
     #[arg(long)]
     allow_nonglobal_ipv4: bool,
     /// IPv4 address, or ADDR/LEN block, owned by the gateway for translated flows
-    /// (repeatable).
+    /// (repeatable). `--ports` and `--proto` after it apply to it alone.
     #[arg(long = "pool4")]
     pool4: Vec<String>,
-    /// Port range (and ICMP identifier range) dynamic bindings take from each pool4
-    /// address.
-    #[arg(long, default_value = config::DEFAULT_PORTS)]
-    ports: String,
+    /// Port range (and ICMP identifier range) dynamic bindings take from the --pool4
+    /// before it [default: 61001-65535].
+    #[arg(long, value_name = "FIRST-LAST")]
+    ports: Vec<String>,
+    /// Protocols the --pool4 before it serves, e.g. tcp,udp [default: tcp,udp,icmp].
+    #[arg(long, value_name = "PROTOS")]
+    proto: Vec<String>,
     /// Static binding `PROTO IPV4#PORT IPV6#PORT` (repeatable), e.g.
     /// "udp 203.0.113.1#5000 2001:db8::5#5000".
     #[arg(long = "bib")]
@@ -211,12 +221,22 @@ impl TimeoutArgs {
 }
 
 impl XlatArgs {
-    fn settings(&self) -> Result<config::Settings> {
+    /// `m`: the attach subcommand's matches, for where each --pool4/--ports/--proto stood.
+    fn settings(&self, m: &clap::ArgMatches) -> Result<config::Settings> {
+        let at = |id: &str, values: &[String]| -> Vec<(usize, String)> {
+            m.indices_of(id)
+                .map(|ix| ix.zip(values.iter().cloned()).collect())
+                .unwrap_or_default()
+        };
+        let groups = pool4::groups_from_args(
+            &at("pool4", &self.pool4),
+            &at("ports", &self.ports),
+            &at("proto", &self.proto),
+        )?;
         let s = config::Settings {
             pool6: config::parse_pool6(&self.pool6)?,
             allow_nonglobal: self.allow_nonglobal_ipv4,
-            pool4: config::parse_pool4(&self.pool4)?,
-            ports: config::parse_ports(&self.ports)?,
+            pool4: pool4::Pool4Slots::from_groups(&groups, "--pool4")?,
             secret: config::random_secret()?,
             static_bib: self
                 .bib
@@ -282,19 +302,25 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    // The matches are kept beside the parsed command: which --pool4 a --ports belongs to
+    // is a matter of position.
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("tokio runtime");
-    if let Err(e) = rt.block_on(run(cli)) {
+    if let Err(e) = rt.block_on(run(cli, &matches)) {
         eprintln!("nat64-ctl: error: {e:#}");
         std::process::exit(1);
     }
 }
 
-async fn run(cli: Cli) -> Result<()> {
+async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
     match cli.command {
         Cmd::Attach {
             interfaces,
@@ -314,7 +340,14 @@ async fn run(cli: Cli) -> Result<()> {
                         .map_err(|e| anyhow::anyhow!("config {}: {e:#}", path.display()))?,
                     f,
                 ),
-                _ => (xlat.settings()?, config_file::ConfigFile::default()),
+                _ => (
+                    xlat.settings(
+                        matches
+                            .subcommand_matches("attach")
+                            .context("attach's matches")?,
+                    )?,
+                    config_file::ConfigFile::default(),
+                ),
             };
             let interfaces = if interfaces.is_empty() {
                 file.interfaces.clone()
@@ -415,31 +448,36 @@ async fn run(cli: Cli) -> Result<()> {
                 Pool4Cmd::Add {
                     addresses,
                     ports,
+                    proto,
                     instance,
                 },
         } => {
-            let addrs = config::parse_pool4(&addresses)?;
-            let ports = config::parse_ports(&ports)?;
+            let group = pool4::Pool4Group::parse(&addresses, ports.as_deref(), proto.as_deref())
+                .map_err(|e| anyhow::anyhow!("pool4 add: {e:#}"))?;
             let mut t = tables(&instance)?;
-            manage::pool4_add(&mut t, &addrs, ports)?;
-            println!("added {} pool4 addresses", addrs.len());
+            manage::pool4_add(&mut t, &group)?;
+            println!("added {} pool4 addresses", group.addrs.len());
             Ok(())
         }
         Cmd::Pool4 {
             command:
                 Pool4Cmd::Remove {
                     addresses,
+                    proto,
                     instance,
                 },
         } => {
-            let addrs = config::parse_pool4(&addresses)?;
+            let bad = |e: anyhow::Error| anyhow::anyhow!("pool4 remove: {e:#}");
+            let addrs = config::parse_pool4(&addresses).map_err(bad)?;
+            let protos = match proto {
+                Some(p) => pool4::parse_protos(&p).map_err(bad)?,
+                None => nat64_common::maps::POOL4_PROTOS.to_vec(),
+            };
             let mut t = tables(&instance)?;
-            let r = manage::pool4_remove(&mut t, &addrs)?;
+            let r = manage::pool4_remove(&mut t, &addrs, &protos)?;
             println!(
                 "removed {} pool4 addresses, {} bindings and {} sessions",
-                addrs.len(),
-                r.bindings,
-                r.sessions
+                r.addresses, r.bindings, r.sessions
             );
             Ok(())
         }

@@ -9,7 +9,10 @@
 //! when the table is full the new flow is refused and counted.
 use aya_ebpf::bindings::BPF_NOEXIST;
 use nat64_common::{
-    maps::{Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig},
+    maps::{
+        pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, PROTO_ICMP,
+        PROTO_TCP, PROTO_UDP,
+    },
     port, Counter,
 };
 
@@ -23,7 +26,14 @@ const EEXIST: i32 = -17;
 /// Claims a pool4 transport address for `key` and records the binding both ways.
 #[inline(never)]
 pub fn create_binding(cfg: &GatewayConfig, key: &Bib6Key) -> Result<Bib6Entry, Counter> {
-    if cfg.pool4_slots == 0 {
+    // Constant indices, one per arm: the verifier sees every access in bounds.
+    let (proto_index, slots) = match key.proto {
+        PROTO_TCP => (0, cfg.pool4_slots[0]),
+        PROTO_UDP => (1, cfg.pool4_slots[1]),
+        PROTO_ICMP => (2, cfg.pool4_slots[2]),
+        _ => return Err(Counter::DropNoBib6),
+    };
+    if slots == 0 {
         return Err(Counter::DropNoBib6);
     }
     let hash = port::flow_hash(cfg.secret, &key.addr6, key.port6, key.proto);
@@ -33,7 +43,7 @@ pub fn create_binding(cfg: &GatewayConfig, key: &Bib6Key) -> Result<Bib6Entry, C
         flags: 0,
     };
     for i in 0..port::MAX_PROBES {
-        let slot_idx = port::pick_address(hash, cfg.pool4_slots, i);
+        let slot_idx = pool4_slot_index(proto_index, port::pick_address(hash, slots.into(), i));
         let Some(slot) = POOL4_SLOTS.get(slot_idx) else {
             return Err(Counter::DropPool4Exhausted);
         };

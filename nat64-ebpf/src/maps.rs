@@ -5,7 +5,7 @@ use aya_ebpf::{
 };
 use nat64_common::maps::{
     Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Slot, SessionEntry,
-    SessionKey, POOL4_SLOTS_MAX,
+    SessionKey, POOL4_SLOTS_ENTRIES,
 };
 
 #[map(name = "NAT64_CONFIG")]
@@ -14,9 +14,10 @@ pub static CONFIG: Array<GatewayConfig> = Array::with_max_entries(1, 0);
 #[map(name = "NAT64_POOL4")]
 pub static POOL4: HashMap<[u8; 4], Pool4Entry> = HashMap::with_max_entries(1024, 0);
 
-/// The pool4 addresses dynamic bindings are spread over, `GatewayConfig::pool4_slots` used.
+/// The pool4 slots dynamic bindings are spread over: a block per protocol, of which
+/// `GatewayConfig::pool4_slots` says how many are in use.
 #[map(name = "NAT64_POOL4_SLOTS")]
-pub static POOL4_SLOTS: Array<Pool4Slot> = Array::with_max_entries(POOL4_SLOTS_MAX, 0);
+pub static POOL4_SLOTS: Array<Pool4Slot> = Array::with_max_entries(POOL4_SLOTS_ENTRIES, 0);
 
 /// Sized for the RFC 6146 load of a large site; nat64-ctl may resize before loading.
 #[map(name = "NAT64_BIB6")]

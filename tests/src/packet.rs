@@ -157,54 +157,6 @@ pub fn eth_ipv4_udp(
     ethernet(0x0800, &ipv4(src, dst, PROTO_UDP, ttl, 0, 0, 0, &l4))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc1071_example_sum() {
-        // RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (checksum = !ddf2).
-        assert_eq!(
-            inet_checksum(&[&[0x00, 0x01, 0xf2, 0x03], &[0xf4, 0xf5, 0xf6, 0xf7]]),
-            !0xddf2
-        );
-    }
-
-    #[test]
-    fn built_ipv4_header_verifies() {
-        let p = ipv4(
-            "192.0.2.1".parse().unwrap(),
-            "192.0.2.2".parse().unwrap(),
-            PROTO_UDP,
-            64,
-            0,
-            7,
-            0x4000,
-            &[1, 2, 3],
-        );
-        assert_eq!(
-            inet_checksum(&[&p[..20]]),
-            0,
-            "a correct header sums to zero"
-        );
-        assert_eq!(u16::from_be_bytes([p[2], p[3]]), 23);
-    }
-
-    #[test]
-    fn built_udp_checksum_verifies() {
-        let (s, d): (Ipv6Addr, Ipv6Addr) = (
-            "2001:db8::1".parse().unwrap(),
-            "64:ff9b::c000:202".parse().unwrap(),
-        );
-        let f = eth_ipv6_udp(s, d, 1000, 53, 64, b"hello");
-        let l4 = &f[14 + 40..];
-        assert_eq!(
-            inet_checksum(&[&pseudo_v6(s, d, PROTO_UDP, l4.len()), l4]),
-            0
-        );
-    }
-}
-
 /// TCP header (20 bytes, no options) + payload with the checksum computed over `pseudo`.
 pub fn tcp(sport: u16, dport: u16, seq: u32, flags: u8, payload: &[u8], pseudo: &[u8]) -> Vec<u8> {
     let mut t = Vec::with_capacity(20 + payload.len());
@@ -269,4 +221,52 @@ pub fn skew_u16(frame: &mut [u8], off: usize, delta: u16) {
     let v = u32::from(u16::from_be_bytes([frame[off], frame[off + 1]])) + u32::from(delta);
     let v = ((v & 0xffff) + (v >> 16)) as u16;
     frame[off..off + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc1071_example_sum() {
+        // RFC 1071 §3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (checksum = !ddf2).
+        assert_eq!(
+            inet_checksum(&[&[0x00, 0x01, 0xf2, 0x03], &[0xf4, 0xf5, 0xf6, 0xf7]]),
+            !0xddf2
+        );
+    }
+
+    #[test]
+    fn built_ipv4_header_verifies() {
+        let p = ipv4(
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            PROTO_UDP,
+            64,
+            0,
+            7,
+            0x4000,
+            &[1, 2, 3],
+        );
+        assert_eq!(
+            inet_checksum(&[&p[..20]]),
+            0,
+            "a correct header sums to zero"
+        );
+        assert_eq!(u16::from_be_bytes([p[2], p[3]]), 23);
+    }
+
+    #[test]
+    fn built_udp_checksum_verifies() {
+        let (s, d): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8::1".parse().unwrap(),
+            "64:ff9b::c000:202".parse().unwrap(),
+        );
+        let f = eth_ipv6_udp(s, d, 1000, 53, 64, b"hello");
+        let l4 = &f[14 + 40..];
+        assert_eq!(
+            inet_checksum(&[&pseudo_v6(s, d, PROTO_UDP, l4.len()), l4]),
+            0
+        );
+    }
 }

@@ -130,6 +130,47 @@ fn timeouts_below_the_rfc_minimums_are_refused_by_name() {
 }
 
 #[test]
+fn pool4_group_options_are_checked_by_position() {
+    for (args, want) in [
+        (
+            &["--ports", "1000-1999", "--pool4", "203.0.113.1"][..],
+            "--ports 1000-1999: must follow the --pool4 it applies to",
+        ),
+        (
+            &["--pool4", "203.0.113.1", "--proto", "tcp", "--proto", "udp"][..],
+            "--proto udp: --pool4 203.0.113.1 already has a --proto",
+        ),
+        (
+            &["--pool4", "203.0.113.1", "--proto", "tcp,gre"][..],
+            "--proto \"tcp,gre\": \"gre\" is not tcp, udp or icmp",
+        ),
+        (
+            // The second group (every protocol) overlaps the first (udp only) on udp.
+            &[
+                "--pool4",
+                "203.0.113.1",
+                "--ports",
+                "1000-1999",
+                "--proto",
+                "udp",
+                "--pool4",
+                "203.0.113.1",
+                "--ports",
+                "1500-2500",
+            ][..],
+            "--pool4 203.0.113.1: udp ports 1500-2500 overlap 1000-1999, already in pool4",
+        ),
+    ] {
+        let mut argv = vec!["attach", "lo"];
+        argv.extend_from_slice(args);
+        let (code, stderr) = run(&argv);
+        assert_ne!(code, 0, "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn config_file_errors_name_the_file_and_the_key() {
     let dir = std::env::temp_dir().join(format!("nat64-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -139,10 +180,14 @@ fn config_file_errors_name_the_file_and_the_key() {
             "unknown field `poool4`",
         ),
         (
-            "pool4 = [\"203.0.113.300\"]\n",
-            "pool4: --pool4 \"203.0.113.300\"",
+            "[[pool4]]\nprefix = \"203.0.113.300\"\n",
+            "pool4[0]: --pool4 \"203.0.113.300\"",
         ),
-        ("ports = \"9-1\"\n", "ports: "),
+        (
+            "[[pool4]]\nprefix = \"203.0.113.1\"\n[[pool4]]\nprefix = \"203.0.113.2\"\nports = \"9-1\"\n",
+            "pool4[1]: --ports \"9-1\"",
+        ),
+        ("ports = \"1-9\"\n", "unknown field `ports`"),
         (
             "[timeouts]\nudp = 5\n",
             "timeouts.udp = 5: is below the RFC 6146 minimum of 120 s",

@@ -81,8 +81,7 @@ fn names_resolve_through_dns64_and_flows_cross_the_gateway() {
     assert!(ping.contains("2 received"), "{ping}");
 
     // 1000 concurrent connections: all answered, 1000 sessions on distinct pool4 ports.
-    let script = format!(
-        r#"
+    let script = r#"
 import resource, socket, sys, time
 resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
 addr = socket.getaddrinfo("ipv4only.test", 80, socket.AF_INET6, socket.SOCK_STREAM)[0][4]
@@ -108,8 +107,7 @@ sys.stdin.readline()
 for s in socks:
     s.close()
 print("closed", flush=True)
-"#
-    );
+"#;
     let path = dir.join("many.py");
     std::fs::write(&path, script).unwrap();
     let mut cmd = lab.client6.cmd("python3");

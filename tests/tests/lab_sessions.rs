@@ -175,8 +175,8 @@ fn timeouts_and_pool4_change_while_the_gateway_runs() {
     std::fs::write(
         &conf,
         format!(
-            "interfaces = [\"nosuchif\"]\npool6 = \"64:ff9b:1::/48\"\npool4 = [\"{POOL4}\"]\n\
-             [timeouts]\nicmp = 120\n"
+            "interfaces = [\"nosuchif\"]\npool6 = \"64:ff9b:1::/48\"\n\
+             [[pool4]]\nprefix = \"{POOL4}\"\n[timeouts]\nicmp = 120\n"
         ),
     )
     .unwrap();
@@ -221,18 +221,66 @@ fn timeouts_and_pool4_change_while_the_gateway_runs() {
         echo.output()
     );
 
-    // Add a second address with a two-port range, then take the first away.
+    // Add a second address with a two-port range, then take the first away: from UDP
+    // first (its UDP binding and session go, the address stays for TCP and ICMP), then
+    // from everything.
     let second = "203.0.113.2";
     ctl_ok(&lab, &["pool4", "add", second, "--ports", "7000-7001"]);
-    let err = ctl_err(&lab, &["pool4", "add", second]);
+    let err = ctl_err(&lab, &["pool4", "add", second, "--ports", "7000-7001"]);
     assert!(err.contains("already in pool4"), "{err}");
-    let removed = ctl_ok(&lab, &["pool4", "remove", POOL4]);
+    let err = ctl_err(
+        &lab,
+        &[
+            "pool4",
+            "add",
+            second,
+            "--ports",
+            "7001-7100",
+            "--proto",
+            "udp",
+        ],
+    );
     assert!(
-        removed.contains("removed 1 pool4 addresses, 1 bindings and 1 sessions"),
+        err.contains(&format!(
+            "pool4 add {second}: udp ports 7001-7100 overlap 7000-7001, already in pool4"
+        )),
+        "{err}"
+    );
+    let err = ctl_err(&lab, &["pool4", "add", second, "--proto", "sctp"]);
+    assert!(
+        err.contains("pool4 add: --proto \"sctp\": \"sctp\" is not tcp, udp or icmp"),
+        "{err}"
+    );
+    // A second range, for TCP only.
+    ctl_ok(
+        &lab,
+        &[
+            "pool4",
+            "add",
+            second,
+            "--ports",
+            "8000-8000",
+            "--proto",
+            "tcp",
+        ],
+    );
+    let removed = ctl_ok(&lab, &["pool4", "remove", POOL4, "--proto", "udp"]);
+    assert!(
+        removed.contains("removed 0 pool4 addresses, 1 bindings and 1 sessions"),
         "{removed}"
     );
     assert!(sessions(&lab, &[]).is_empty());
     assert!(bindings(&lab).is_empty());
+    let err = ctl_err(&lab, &["pool4", "remove", POOL4, "--proto", "udp"]);
+    assert!(
+        err.contains(&format!("pool4 remove {POOL4}: not in pool4")),
+        "{err}"
+    );
+    let removed = ctl_ok(&lab, &["pool4", "remove", POOL4]);
+    assert!(
+        removed.contains("removed 1 pool4 addresses, 0 bindings and 0 sessions"),
+        "{removed}"
+    );
     let err = ctl_err(&lab, &["pool4", "remove", POOL4]);
     assert!(
         err.contains(&format!("pool4 remove {POOL4}: not in pool4")),
@@ -249,12 +297,19 @@ fn timeouts_and_pool4_change_while_the_gateway_runs() {
         "{seen}"
     );
     let pool = ctl_ok(&lab, &["pool4", "display"]);
-    let rows: Vec<&str> = pool.lines().skip(1).collect();
-    assert_eq!(rows.len(), 1, "{pool}");
-    let cols: Vec<&str> = rows[0].split_whitespace().collect();
+    let rows: Vec<Vec<&str>> = pool
+        .lines()
+        .skip(1)
+        .map(|r| r.split_whitespace().collect())
+        .collect();
     assert_eq!(
-        cols,
-        [second, "7000-7001", "0/2", "1/2", "0/2", "0"],
+        rows,
+        [
+            [second, "tcp", "7000-7001", "0/2", "0"],
+            [second, "tcp", "8000-8000", "0/1", "0"],
+            [second, "udp", "7000-7001", "1/2", "0"],
+            [second, "icmp", "7000-7001", "0/2", "0"],
+        ],
         "{pool}"
     );
 

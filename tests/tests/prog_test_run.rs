@@ -25,6 +25,7 @@ use nat64_common::{
 use nat64_ctl::{
     config::{self, Settings},
     loader::{self, TableSizes},
+    pool4::{Pool4Group, Pool4Slots},
     stats,
 };
 use nat64_tests::{lab_available, packet::*, Netns};
@@ -104,10 +105,19 @@ impl Harness {
         let settings = Settings {
             pool6: config::parse_pool6("64:ff9b::/96").unwrap(),
             allow_nonglobal: true, // the fixtures use documentation addresses
-            pool4: vec![v4(POOL4)],
-            // A one-port dynamic range makes the dynamic binding's port predictable and
-            // lets a second flow find the pool exhausted.
-            ports: (6100, 6100),
+            // One-port dynamic ranges make the dynamic binding's port predictable and let
+            // a second flow find the pool exhausted; TCP has its own range, as
+            // `--pool4 A --ports 6100-6100 --proto udp,icmp --pool4 A --ports 6200-6200
+            // --proto tcp` would give it.
+            pool4: Pool4Slots::from_groups(
+                &[
+                    Pool4Group::parse(&[POOL4.into()], Some("6100-6100"), Some("udp,icmp"))
+                        .unwrap(),
+                    Pool4Group::parse(&[POOL4.into()], Some("6200-6200"), Some("tcp")).unwrap(),
+                ],
+                "--pool4",
+            )
+            .unwrap(),
             secret: 0x5eed,
             static_bib: vec![
                 format!("udp {POOL4}#6000 {CLIENT6}#5000").parse().unwrap(),
@@ -980,6 +990,32 @@ fn translation_fixtures(h: &mut Harness) {
         counters: &[
             RxIpv4,
             Xlat4to6Udp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    h.check(Row {
+        name: "tcp from a new source gets a port from tcp's own range",
+        frame: from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_TCP,
+            64,
+            &tcp6_flags(CLIENT6, SERVER4_IN_POOL6, 7000, 80, nat64_common::tcp::SYN),
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_TCP,
+            63,
+            &tcp4_flags(POOL4, SERVER4, 6200, 80, nat64_common::tcp::SYN),
+        ))),
+        counters: &[
+            RxIpv6,
+            BibCreated,
+            Xlat6to4Tcp,
             SessionCreated,
             FwdRedirect,
             VerdictRedirect,
