@@ -6,6 +6,8 @@
 //! instance = "default"
 //! xdp-mode = "auto"                 # auto | driver | generic
 //! bpf-log-level = "warn"
+//! max-sessions = 262144
+//! max-bindings = 65536
 //! pool6 = "64:ff9b::/96"
 //! allow-nonglobal-ipv4 = false
 //! bib = ["udp 203.0.113.1#5000 2001:db8::5#5000"]
@@ -50,6 +52,8 @@ pub struct ConfigFile {
     pub instance: Option<String>,
     pub xdp_mode: Option<String>,
     pub bpf_log_level: Option<String>,
+    pub max_sessions: Option<u32>,
+    pub max_bindings: Option<u32>,
     pub pool6: Option<String>,
     #[serde(default)]
     pub allow_nonglobal_ipv4: bool,
@@ -164,6 +168,7 @@ mod tests {
 interfaces = ["eth6", "eth4"]
 instance = "edge"
 xdp-mode = "generic"
+max-sessions = 1048576
 pool6 = "64:ff9b:1::/48"
 bib = ["udp 203.0.113.1#5000 2001:db8::5#5000"]
 address-dependent-filtering = true
@@ -181,6 +186,7 @@ allow-nonstandard = true
         .unwrap();
         assert_eq!(c.interfaces, ["eth6", "eth4"]);
         assert_eq!(c.instance.as_deref(), Some("edge"));
+        assert_eq!((c.max_sessions, c.max_bindings), (Some(1 << 20), None));
         let s = c.settings().unwrap();
         assert_eq!(s.pool4.counts(), [1, 3, 1, 0]);
         assert_eq!(s.pool4.0[0][0].port_lo, 7000);

@@ -1,22 +1,30 @@
 //! Session expiry (RFC 6146 §3.5): the data plane stamps sessions, this sweeps them.
 //!
-//! Each sweep reads the session table once, deletes the sessions idle past their lifetime,
-//! address-dependent filtering's peer records with no flow left, and dynamic bindings that
-//! have had no session for two sweeps in a row (the grace covers a binding the data plane
-//! has just created and is about to give its first session). Static bindings stay.
-//! Deciding is pure ([`Sweeper::plan`]) so it is tested with an injected clock; applying
-//! the plan is a handful of map deletions.
+//! A pass walks the session table in chunks read with batch syscalls ([`crate::batch`]):
+//! each chunk's sessions idle past their lifetime are deleted at once, and the chunk's
+//! live flows mark their binding and their IPv4 peer as in use. At the end of the pass,
+//! dynamic bindings and address-dependent filtering's peer records that had no live flow
+//! in this pass nor the one before are deleted. Two passes, because a chunked pass is not
+//! a snapshot: a flow created behind the walk is only seen by the next pass (the same grace
+//! covers a binding the data plane has just created for its first session). Static
+//! bindings stay.
+//!
+//! Memory and pauses stay bounded at millions of sessions: one chunk is held at a time,
+//! and the sweeper yields between chunks (see [`spawn`]). Deciding is pure
+//! ([`Sweeper::chunk`], [`Sweeper::end_pass`]) so it is tested with an injected clock.
 use std::{
     collections::HashSet,
+    os::fd::AsFd,
     path::Path,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use aya::maps::IterableMap;
 use nat64_common::{
     maps::{
         Bib4Entry, Bib4Key, Bib6Key, SessionEntry, SessionKey, BIB_F_STATIC, SESSION_KIND_FLOW,
@@ -24,9 +32,12 @@ use nat64_common::{
     timeouts::{self, Timeouts},
 };
 
-use crate::tables::Tables;
+use crate::{batch, tables::Tables};
 
-/// What one sweep deletes.
+/// Sessions read per batch syscall, and the most the sweeper holds at a time.
+pub const CHUNK: u32 = 8192;
+
+/// What one pass deletes at its end.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Plan {
     pub sessions: Vec<SessionKey>,
@@ -37,47 +48,68 @@ pub struct Plan {
 
 /// (pool4 address, port, protocol): the binding a session belongs to.
 type BindingId = ([u8; 4], u16, u8);
+/// A binding and an IPv4 peer: what a peer record stands for.
+type PeerId = ([u8; 4], u16, u8, [u8; 4]);
+
+fn peer_id(k: &SessionKey) -> PeerId {
+    (k.addr4, k.port4, k.proto, k.remote4)
+}
 
 #[derive(Debug, Default)]
 pub struct Sweeper {
-    /// Dynamic bindings that had no session at the last sweep.
+    /// Dynamic bindings with no live flow in the last finished pass.
     idle_bindings: HashSet<BindingId>,
+    /// Peer records with no live flow in the last finished pass.
+    idle_peers: HashSet<PeerId>,
+    /// This pass so far.
+    live_bindings: HashSet<BindingId>,
+    live_peers: HashSet<PeerId>,
+    peer_records: Vec<SessionKey>,
 }
 
 impl Sweeper {
-    /// Decides a sweep at `now_ns` (CLOCK_MONOTONIC, the data plane's clock).
-    pub fn plan(
+    /// One chunk of a pass at `now_ns` (CLOCK_MONOTONIC, the data plane's clock): the
+    /// flows to delete now. Live flows and peer records are remembered for the pass's end.
+    pub fn chunk(
         &mut self,
         sessions: &[(SessionKey, SessionEntry)],
-        bindings: &[(Bib4Key, Bib4Entry)],
         t: &Timeouts,
         now_ns: u64,
-    ) -> Plan {
-        let mut plan = Plan::default();
-        let mut live_bindings: HashSet<BindingId> = HashSet::new();
-        let mut live_peers: HashSet<([u8; 4], u16, u8, [u8; 4])> = HashSet::new();
+    ) -> Vec<SessionKey> {
+        let mut expired = Vec::new();
         for (k, e) in sessions {
             if k.kind != SESSION_KIND_FLOW {
+                self.peer_records.push(*k);
+            } else if timeouts::expired(t, k.proto, e.tcp_state, e.last_seen_ns, now_ns) {
+                expired.push(*k);
+            } else {
+                self.live_bindings.insert((k.addr4, k.port4, k.proto));
+                self.live_peers.insert(peer_id(k));
+            }
+        }
+        expired
+    }
+
+    /// Ends the pass: peer records and dynamic bindings without a live flow in this pass
+    /// and the one before.
+    pub fn end_pass(&mut self, bindings: &[(Bib4Key, Bib4Entry)]) -> Plan {
+        let mut plan = Plan::default();
+        let mut idle_peers = HashSet::new();
+        for k in std::mem::take(&mut self.peer_records) {
+            let id = peer_id(&k);
+            if self.live_peers.contains(&id) {
                 continue;
             }
-            if timeouts::expired(t, k.proto, e.tcp_state, e.last_seen_ns, now_ns) {
-                plan.sessions.push(*k);
+            if self.idle_peers.contains(&id) {
+                plan.sessions.push(k);
             } else {
-                live_bindings.insert((k.addr4, k.port4, k.proto));
-                live_peers.insert((k.addr4, k.port4, k.proto, k.remote4));
+                idle_peers.insert(id);
             }
         }
-        for (k, _) in sessions {
-            if k.kind != SESSION_KIND_FLOW
-                && !live_peers.contains(&(k.addr4, k.port4, k.proto, k.remote4))
-            {
-                plan.sessions.push(*k);
-            }
-        }
-        let mut idle = HashSet::new();
+        let mut idle_bindings = HashSet::new();
         for (k, e) in bindings {
             let id = (k.addr4, k.port4, k.proto);
-            if e.flags & BIB_F_STATIC != 0 || live_bindings.contains(&id) {
+            if e.flags & BIB_F_STATIC != 0 || self.live_bindings.contains(&id) {
                 continue;
             }
             if self.idle_bindings.contains(&id) {
@@ -91,10 +123,29 @@ impl Sweeper {
                     *k,
                 ));
             } else {
-                idle.insert(id);
+                idle_bindings.insert(id);
             }
         }
-        self.idle_bindings = idle;
+        self.idle_peers = idle_peers;
+        self.idle_bindings = idle_bindings;
+        self.live_peers.clear();
+        self.live_bindings.clear();
+        plan
+    }
+
+    /// A whole pass over a table read at once: [`Sweeper::chunk`] then
+    /// [`Sweeper::end_pass`], everything they delete.
+    pub fn plan(
+        &mut self,
+        sessions: &[(SessionKey, SessionEntry)],
+        bindings: &[(Bib4Key, Bib4Entry)],
+        t: &Timeouts,
+        now_ns: u64,
+    ) -> Plan {
+        let mut expired = self.chunk(sessions, t, now_ns);
+        let mut plan = self.end_pass(bindings);
+        expired.append(&mut plan.sessions);
+        plan.sessions = expired;
         plan
     }
 }
@@ -109,35 +160,59 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * timeouts::NS_PER_S + ts.tv_nsec as u64
 }
 
-/// What a sweep did.
+/// What a pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
+    /// Entries of the session table read.
+    pub scanned: usize,
+    /// Sessions and peer records deleted.
     pub sessions: usize,
+    /// Dynamic bindings deleted.
     pub bindings: usize,
 }
 
-/// One sweep over the tables at `now_ns`.
-pub fn sweep(tables: &mut Tables, sweeper: &mut Sweeper, now_ns: u64) -> Result<Swept> {
+/// One pass over the tables. `now` is read for every chunk (a pass over millions of
+/// sessions takes a while); `pause` is called after each chunk with the time the chunk took,
+/// so that the caller can yield the CPU in proportion.
+pub fn pass(
+    tables: &mut Tables,
+    sweeper: &mut Sweeper,
+    now: &mut dyn FnMut() -> u64,
+    pause: &mut dyn FnMut(Duration),
+) -> Result<Swept> {
     let t = tables.gateway_config()?.timeouts;
-    let sessions = tables.read_sessions()?;
+    let fd = tables.sessions.map().fd().as_fd();
+    let mut swept = Swept::default();
+    let mut cursor = batch::Cursor::default();
+    let mut part = Vec::new();
+    while !cursor.done() {
+        let started = Instant::now();
+        batch::lookup(fd, &mut cursor, &mut part, CHUNK).context("reading sessions")?;
+        swept.scanned += part.len();
+        let expired = sweeper.chunk(&part, &t, now());
+        // Deletions race with nothing that matters: a key already gone is skipped.
+        swept.sessions += batch::delete(fd, &expired).context("deleting sessions")?;
+        pause(started.elapsed());
+    }
     let bindings = tables.read_bib4()?;
-    let plan = sweeper.plan(&sessions, &bindings, &t, now_ns);
-    // Deletions race with nothing that matters: a key already gone is fine.
-    for k in &plan.sessions {
-        let _ = tables.sessions.remove(k);
-    }
-    for (k6, k4) in &plan.bindings {
-        let _ = tables.bib6.remove(k6);
-        let _ = tables.bib4.remove(k4);
-    }
-    Ok(Swept {
-        sessions: plan.sessions.len(),
-        bindings: plan.bindings.len(),
-    })
+    let plan = sweeper.end_pass(&bindings);
+    swept.sessions += batch::delete(fd, &plan.sessions).context("deleting peer records")?;
+    let (k6, k4): (Vec<Bib6Key>, Vec<Bib4Key>) = plan.bindings.iter().copied().unzip();
+    batch::delete(tables.bib6.map().fd().as_fd(), &k6).context("deleting bindings")?;
+    swept.bindings =
+        batch::delete(tables.bib4.map().fd().as_fd(), &k4).context("deleting bindings")?;
+    Ok(swept)
 }
 
-/// Sweeps every `interval` on its own thread until `stop` is set. Userspace work only:
-/// the data plane never waits for it.
+/// One pass at `now_ns`, without pauses.
+pub fn sweep(tables: &mut Tables, sweeper: &mut Sweeper, now_ns: u64) -> Result<Swept> {
+    pass(tables, sweeper, &mut || now_ns, &mut |_| {})
+}
+
+/// Sweeps on its own thread until `stop` is set: a pass every `interval`, or back to back
+/// when a pass takes longer. Between chunks it sleeps as long as the chunk took, so that it
+/// never takes more than half a CPU however big the table. Userspace work only: the data
+/// plane never waits for it.
 pub fn spawn(
     dir: &Path,
     interval: Duration,
@@ -149,16 +224,23 @@ pub fn spawn(
         .spawn(move || {
             let mut sweeper = Sweeper::default();
             while !stop.load(Ordering::Relaxed) {
-                match sweep(&mut tables, &mut sweeper, monotonic_ns()) {
-                    Ok(s) if s != Swept::default() => tracing::debug!(
-                        "expired {} sessions and {} dynamic bindings",
+                let started = Instant::now();
+                match pass(&mut tables, &mut sweeper, &mut monotonic_ns, &mut |took| {
+                    std::thread::sleep(took)
+                }) {
+                    Ok(s) if s.sessions + s.bindings > 0 => tracing::debug!(
+                        "expired {} sessions and {} dynamic bindings of {} sessions in {:?}",
                         s.sessions,
-                        s.bindings
+                        s.bindings,
+                        s.scanned,
+                        started.elapsed()
                     ),
                     Ok(_) => {}
                     Err(e) => tracing::warn!("session sweep: {e:#}"),
                 }
-                std::thread::sleep(interval);
+                if let Some(rest) = interval.checked_sub(started.elapsed()) {
+                    std::thread::sleep(rest);
+                }
             }
         })?)
 }
@@ -300,11 +382,34 @@ mod tests {
             (peer_b, entry(0, 0)),
         ];
         let mut sw = Sweeper::default();
-        assert_eq!(sw.plan(&sessions, &[], &t, 5 * S).sessions, [peer_b]);
+        // peer_b has no flow: spared one pass (a flow may exist behind the walk), then gone.
+        assert_eq!(sw.plan(&sessions, &[], &t, 5 * S).sessions, []);
+        assert_eq!(sw.plan(&sessions, &[], &t, 6 * S).sessions, [peer_b]);
+        // flow_a expires; its peer record follows a pass later.
+        let left = [(flow_a, entry(0, 0)), (peer_a, entry(0, 0))];
+        assert_eq!(sw.plan(&left, &[], &t, 12 * S).sessions, [flow_a]);
+        assert_eq!(sw.plan(&left[1..], &[], &t, 13 * S).sessions, [peer_a]);
+    }
+
+    #[test]
+    fn a_flow_created_behind_the_walk_keeps_its_binding_and_peer() {
+        let t = Timeouts::DEFAULT;
+        let remote = [192, 0, 2, 2];
+        let flow = skey(61001, remote, 53, PROTO_UDP, SESSION_KIND_FLOW);
+        let peer = skey(61001, remote, 0, PROTO_UDP, SESSION_KIND_PEER);
+        let b = binding(61001, PROTO_UDP, 0);
+        let mut sw = Sweeper::default();
+        // Pass 1: the flow's bucket was read before the flow existed; its peer record's
+        // bucket after.
+        assert_eq!(sw.chunk(&[], &t, S), []);
+        assert_eq!(sw.chunk(&[(peer, entry(S, 0))], &t, S), []);
+        assert_eq!(sw.end_pass(&[b]), Plan::default());
+        // Pass 2 sees the flow: nothing goes.
         assert_eq!(
-            sw.plan(&sessions, &[], &t, 12 * S).sessions,
-            [flow_a, peer_a, peer_b]
+            sw.chunk(&[(flow, entry(S, 0)), (peer, entry(S, 0))], &t, 2 * S),
+            []
         );
+        assert_eq!(sw.end_pass(&[b]), Plan::default());
     }
 
     #[test]

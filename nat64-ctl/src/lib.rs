@@ -1,5 +1,6 @@
 //! nat64-ctl as a library: the embedded eBPF object and the pieces the CLI, the tests and
 //! the benchmarks share (loading, pin paths, reading counters).
+pub mod batch;
 pub mod bib;
 pub mod bpffs;
 pub mod config;

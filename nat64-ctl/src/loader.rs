@@ -47,7 +47,17 @@ pub fn load_sized(log_level: BpfLogLevel, sizes: TableSizes) -> Result<Ebpf> {
     }
     let mut ebpf = loader
         .load(EBPF_OBJECT)
-        .map_err(|e| anyhow!("the kernel refused the eBPF object: {e}"))?;
+        .map_err(|e| {
+            let sized = match (sizes.sessions, sizes.bib) {
+                (None, None) => String::new(),
+                (s, b) => format!(
+                    " (tables sized --max-sessions {} --max-bindings {}: too big for the memory the kernel will lock?)",
+                    s.map_or("default".into(), |n| n.to_string()),
+                    b.map_or("default".into(), |n| n.to_string())
+                ),
+            };
+            anyhow!("the kernel refused the eBPF object: {e}{sized}")
+        })?;
     let prog: &mut Xdp = xdp_program(&mut ebpf)?;
     if let Err(e) = prog.load() {
         // The verifier log is long; keep it out of the one-line error.

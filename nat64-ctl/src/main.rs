@@ -44,9 +44,16 @@ enum Cmd {
         /// Level of the log lines the XDP program itself emits [default: warn].
         #[arg(long, value_enum)]
         bpf_log_level: Option<BpfLogLevel>,
+        /// Size of the session table: the most flows at once [default: 262144].
+        #[arg(long, value_name = "N")]
+        max_sessions: Option<u32>,
+        /// Size of the binding table: the most IPv6 transport addresses with a pool4 one
+        /// at once [default: 65536].
+        #[arg(long, value_name = "N")]
+        max_bindings: Option<u32>,
         /// Read every setting from a TOML file (keys named like the options; see README).
-        /// Interfaces, --instance, --xdp-mode and --bpf-log-level given on the command line
-        /// win over the file; the translation options cannot be mixed with it.
+        /// Interfaces, --instance, --xdp-mode, --bpf-log-level and the table sizes given on
+        /// the command line win over the file; the translation options cannot be mixed with it.
         #[arg(long, value_name = "FILE", conflicts_with_all = [
             "pool6", "allow_nonglobal_ipv4", "pool4", "ports", "proto", "bib",
             "address_dependent_filtering", "udp_timeout", "tcp_est_timeout",
@@ -327,6 +334,8 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             xdp_mode,
             instance,
             bpf_log_level,
+            max_sessions,
+            max_bindings,
             xlat,
             config,
         } => {
@@ -380,7 +389,27 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             let instance = instance
                 .or(file.instance.clone())
                 .unwrap_or_else(|| "default".into());
-            attach(interfaces, xdp_mode, instance, bpf_log_level, settings).await
+            let sizes = loader::TableSizes {
+                sessions: max_sessions.or(file.max_sessions),
+                bib: max_bindings.or(file.max_bindings),
+            };
+            for (flag, n) in [
+                ("--max-sessions", sizes.sessions),
+                ("--max-bindings", sizes.bib),
+            ] {
+                if n == Some(0) {
+                    bail!("{flag} 0: a table needs at least one entry");
+                }
+            }
+            attach(
+                interfaces,
+                xdp_mode,
+                instance,
+                bpf_log_level,
+                sizes,
+                settings,
+            )
+            .await
         }
         Cmd::Bib {
             command: BibCmd::Display { json, instance },
@@ -556,6 +585,7 @@ async fn attach(
     mode: AttachMode,
     instance: String,
     log_level: BpfLogLevel,
+    sizes: loader::TableSizes,
     settings: config::Settings,
 ) -> Result<()> {
     bpffs::validate_instance(&instance)?;
@@ -571,7 +601,7 @@ async fn attach(
         bail!("gateway instance {instance:?} already runs ({} exists); stop it or pick another --instance", stats_pin.display());
     }
 
-    let mut ebpf = loader::load(log_level)?;
+    let mut ebpf = loader::load_sized(log_level, sizes)?;
     let logger = match aya_log::EbpfLogger::init_with_logger(&mut ebpf, KernelLog) {
         Ok(l) => Some(l),
         Err(e) => {

@@ -1,13 +1,18 @@
 //! The maps of a running instance, opened from their pins, for the sweeper and for
 //! management commands run from a second invocation.
-use std::path::Path;
+use std::{os::fd::AsFd, path::Path};
 
 use anyhow::{Context, Result};
-use aya::maps::{Array, HashMap, Map, MapData};
+use aya::maps::{Array, HashMap, IterableMap, Map, MapData};
 use nat64_common::maps::{
     Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Slot, SessionEntry,
     SessionKey, MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_POOL4, MAP_POOL4_SLOTS, MAP_SESSIONS,
 };
+
+use crate::batch;
+
+/// Entries per batch syscall when reading a whole table.
+const READ_CHUNK: u32 = 8192;
 
 /// Every map a second invocation works on; pinned by `attach` under the instance directory.
 pub const PINNED_MAPS: [&str; 6] = [
@@ -57,12 +62,12 @@ impl Tables {
         self.config.get(&0, 0).context("reading the gateway config")
     }
 
+    /// Every session, thousands per syscall.
     pub fn read_sessions(&self) -> Result<Vec<(SessionKey, SessionEntry)>> {
-        // An entry deleted between listing its key and reading it is simply skipped.
-        Ok(self.sessions.iter().filter_map(|r| r.ok()).collect())
+        batch::read_all(self.sessions.map().fd().as_fd(), READ_CHUNK).context("reading sessions")
     }
 
     pub fn read_bib4(&self) -> Result<Vec<(Bib4Key, Bib4Entry)>> {
-        Ok(self.bib4.iter().filter_map(|r| r.ok()).collect())
+        batch::read_all(self.bib4.map().fd().as_fd(), READ_CHUNK).context("reading the BIB")
     }
 }

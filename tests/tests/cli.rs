@@ -130,6 +130,21 @@ fn timeouts_below_the_rfc_minimums_are_refused_by_name() {
 }
 
 #[test]
+fn empty_tables_are_refused_by_name() {
+    for flag in ["--max-sessions", "--max-bindings"] {
+        let (code, stderr) = run(&["attach", "lo", flag, "0"]);
+        assert_ne!(code, 0);
+        assert!(
+            stderr.contains(&format!("{flag} 0: a table needs at least one entry")),
+            "{stderr}"
+        );
+    }
+    let (code, stderr) = run(&["attach", "lo", "--max-sessions", "many"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--max-sessions"), "{stderr}");
+}
+
+#[test]
 fn pool4_group_options_are_checked_by_position() {
     for (args, want) in [
         (
