@@ -6,23 +6,18 @@ use std::{
 };
 
 use anyhow::{anyhow, bail, Context, Result};
-use aya::{
-    maps::{Array, HashMap},
-    Ebpf,
-};
 use ipnet::Ipv6Net;
 use nat64_common::{
     maps::{
         pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry,
-        Pool4Slot, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
-        MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_POOL4, MAP_POOL4_SLOTS, POOL4_SLOTS_MAX, PROTO_ICMP,
-        PROTO_TCP, PROTO_UDP,
+        BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
+        POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
     },
     rfc6052::Pool6,
     timeouts::Timeouts,
 };
 
-use crate::pool4::Pool4Slots;
+use crate::{pool4::Pool4Slots, tables::Tables};
 
 pub const DEFAULT_POOL6: &str = "64:ff9b::/96";
 /// The dynamic range mature translators use by default (Jool), clear of the ports hosts
@@ -275,38 +270,40 @@ impl StaticBib {
     }
 }
 
-/// Writes the settings into a loaded (not yet attached) program's maps.
-pub fn apply(ebpf: &mut Ebpf, s: &Settings) -> Result<()> {
+/// Writes the settings into a gateway's maps: fresh ones, ones taken over from an earlier
+/// nat64-ctl, or a running instance's (`config apply`, SIGHUP). The data plane reads a
+/// protocol's slot count, then a slot: counts drop first, slots are written, then the new
+/// config (and counts) lands, so it never reads a slot that is not set. A running gateway
+/// keeps its port-choice secret. Leaves what the settings no longer have to
+/// [`crate::manage::forget_stale`].
+pub fn apply(t: &mut Tables, s: &Settings) -> Result<()> {
     s.validate()?;
-    let mut config: Array<_, GatewayConfig> =
-        Array::try_from(ebpf.map_mut(MAP_CONFIG).context("config map")?)?;
-    config
-        .set(0, s.gateway_config(), 0)
-        .context("writing the config map")?;
-    let mut pool4: HashMap<_, [u8; 4], Pool4Entry> =
-        HashMap::try_from(ebpf.map_mut(MAP_POOL4).context("pool4 map")?)?;
+    let mut new = s.gateway_config();
+    let mut cfg = t.gateway_config()?;
+    if cfg.secret != 0 {
+        new.secret = cfg.secret;
+    }
+    for (old, new) in cfg.pool4_slots.iter_mut().zip(new.pool4_slots) {
+        *old = (*old).min(new);
+    }
+    t.config.set(0, cfg, 0).context("writing the config map")?;
     for a in s.pool4.addresses() {
-        pool4
+        t.pool4
             .insert(a.octets(), Pool4Entry { flags: 0 }, 0)
             .context("writing pool4")?;
     }
-    let mut slots: Array<_, Pool4Slot> =
-        Array::try_from(ebpf.map_mut(MAP_POOL4_SLOTS).context("pool4 slots map")?)?;
     for (p, list) in s.pool4.0.iter().enumerate() {
         for (i, slot) in list.iter().enumerate() {
-            slots
+            t.slots
                 .set(pool4_slot_index(p, i as u32), *slot, 0)
                 .context("writing pool4 slots")?;
         }
     }
+    t.config.set(0, new, 0).context("writing the config map")?;
     for b in &s.static_bib {
         let (k6, v6, k4, v4) = b.keys();
-        let mut bib6: HashMap<_, Bib6Key, Bib6Entry> =
-            HashMap::try_from(ebpf.map_mut(MAP_BIB6).context("bib6 map")?)?;
-        bib6.insert(k6, v6, 0).context("writing BIB")?;
-        let mut bib4: HashMap<_, Bib4Key, Bib4Entry> =
-            HashMap::try_from(ebpf.map_mut(MAP_BIB4).context("bib4 map")?)?;
-        bib4.insert(k4, v4, 0).context("writing BIB")?;
+        t.bib6.insert(k6, v6, 0).context("writing BIB")?;
+        t.bib4.insert(k4, v4, 0).context("writing BIB")?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod bpffs;
 pub mod config;
 pub mod config_file;
 pub mod expiry;
+pub mod instance;
 pub mod loader;
 pub mod manage;
 pub mod pool4;

@@ -1,4 +1,6 @@
 //! Loading the embedded object and attaching it.
+use std::path::Path;
+
 use anyhow::{anyhow, bail, Context, Result};
 use aya::{
     programs::{Xdp, XdpMode},
@@ -34,8 +36,27 @@ pub struct TableSizes {
 
 /// [`load`] with the state tables sized as given.
 pub fn load_sized(log_level: BpfLogLevel, sizes: TableSizes) -> Result<Ebpf> {
+    load_inner(log_level, sizes, None)
+}
+
+/// [`load_sized`] with every shared map pinned in `dir`: maps already pinned there (by an
+/// earlier nat64-ctl) are taken over with their contents, and their sizes; the others
+/// are created and pinned.
+pub fn load_pinned(log_level: BpfLogLevel, sizes: TableSizes, dir: &Path) -> Result<Ebpf> {
+    load_inner(log_level, sizes, Some(dir))
+}
+
+fn load_inner(log_level: BpfLogLevel, sizes: TableSizes, pin_dir: Option<&Path>) -> Result<Ebpf> {
     let level = log_level as u8;
     let mut loader = EbpfLoader::new();
+    if let Some(dir) = pin_dir {
+        for name in crate::tables::PINNED_MAPS
+            .iter()
+            .chain(std::iter::once(&crate::stats::STATS_MAP))
+        {
+            loader.map_pin_path(name, dir.join(name));
+        }
+    }
     loader.override_global(aya_log::LEVEL, &level, true);
     if let Some(n) = sizes.bib {
         loader

@@ -44,6 +44,10 @@ enum Cmd {
         /// Level of the log lines the XDP program itself emits [default: warn].
         #[arg(long, value_enum)]
         bpf_log_level: Option<BpfLogLevel>,
+        /// Remove the instance's earlier state first (pinned maps and links), instead of
+        /// taking it over: every binding and session is lost.
+        #[arg(long)]
+        fresh: bool,
         /// Size of the session table: the most flows at once [default: 262144].
         #[arg(long, value_name = "N")]
         max_sessions: Option<u32>,
@@ -62,6 +66,17 @@ enum Cmd {
         config: Option<std::path::PathBuf>,
         #[command(flatten)]
         xlat: XlatArgs,
+    },
+    /// Stop the data plane of an instance nat64-ctl no longer manages: detach XDP from its
+    /// interfaces and free its maps (every binding and session).
+    Detach {
+        #[arg(long, default_value = "default")]
+        instance: String,
+    },
+    /// Configuration of a running gateway.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCmd,
     },
     /// Statistics of a running gateway.
     Stats {
@@ -87,6 +102,21 @@ enum Cmd {
     Timeouts {
         #[command(subcommand)]
         command: TimeoutsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Apply a config file's translation settings (pool6, pool4, static bindings,
+    /// filtering, timeouts) to a running gateway. The whole file is checked first: an
+    /// invalid one changes nothing and the error names the key. What the file no longer
+    /// has (pool4 addresses, static bindings) goes with its flows. Interfaces, XDP mode
+    /// and table sizes take effect at the next `attach`.
+    Apply {
+        file: std::path::PathBuf,
+        /// [default: the file's `instance`, else "default"]
+        #[arg(long)]
+        instance: Option<String>,
     },
 }
 
@@ -336,6 +366,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             bpf_log_level,
             max_sessions,
             max_bindings,
+            fresh,
             xlat,
             config,
         } => {
@@ -407,9 +438,46 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
                 instance,
                 bpf_log_level,
                 sizes,
+                fresh,
                 settings,
+                config,
             )
             .await
+        }
+        Cmd::Config {
+            command: ConfigCmd::Apply { file, instance },
+        } => {
+            // Read first: a bad file fails before anything else is looked at.
+            let parsed = config_file::ConfigFile::read(&file)?;
+            let instance = instance
+                .or(parsed.instance.clone())
+                .unwrap_or_else(|| "default".into());
+            let dir = running_instance(&instance)?;
+            let summary = apply_config_file(&file, &dir)?;
+            println!("applied {}: {summary}", file.display());
+            Ok(())
+        }
+        Cmd::Detach { instance } => {
+            bpffs::validate_instance(&instance)?;
+            require_root()?;
+            let _lock = nat64_ctl::instance::lock(&instance)?;
+            let dir = bpffs::instance_dir(&instance);
+            if !nat64_ctl::instance::has_state(&dir)
+                && nat64_ctl::instance::foreign_layouts(&instance).is_empty()
+            {
+                bail!(
+                    "no gateway instance {instance:?} to detach ({} does not exist)",
+                    dir.join(stats::STATS_MAP).display()
+                );
+            }
+            let r = nat64_ctl::instance::remove_state(&instance)?;
+            println!(
+                "detached instance {instance:?} from {} interfaces ({}) and removed {} pins",
+                r.links.len(),
+                r.links.join(", "),
+                r.pins
+            );
+            Ok(())
         }
         Cmd::Bib {
             command: BibCmd::Display { json, instance },
@@ -553,6 +621,28 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
     }
 }
 
+/// Reads, validates and applies a config file's translation settings to the instance
+/// pinned in `dir`. Nothing is written unless the whole file is valid. Interfaces, XDP
+/// mode and table sizes take effect at the next `attach`.
+fn apply_config_file(path: &std::path::Path, dir: &std::path::Path) -> Result<String> {
+    let file = config_file::ConfigFile::read(path)?;
+    let settings = file
+        .settings()
+        .map_err(|e| anyhow::anyhow!("config {}: {e:#}", path.display()))?;
+    let mut t = tables::Tables::open(dir)?;
+    let f = manage::apply_settings(&mut t, &settings)?;
+    Ok(format!(
+        "pool4 {} addresses, {} static bindings, timeouts {:?}; dropped {} pool4 addresses, {} static and {} dynamic bindings, {} sessions",
+        settings.pool4.addresses().len(),
+        settings.static_bib.len(),
+        settings.timeouts,
+        f.addresses,
+        f.static_bindings,
+        f.bindings,
+        f.sessions
+    ))
+}
+
 /// The pin directory of a running instance, or a clear error when none runs.
 fn running_instance(instance: &str) -> Result<std::path::PathBuf> {
     bpffs::validate_instance(instance)?;
@@ -580,13 +670,16 @@ fn require_root() -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn attach(
     interfaces: Vec<String>,
     mode: AttachMode,
     instance: String,
     log_level: BpfLogLevel,
     sizes: loader::TableSizes,
+    fresh: bool,
     settings: config::Settings,
+    config_path: Option<std::path::PathBuf>,
 ) -> Result<()> {
     bpffs::validate_instance(&instance)?;
     // Check everything the operator typed before touching the kernel.
@@ -595,13 +688,31 @@ async fn attach(
     }
     require_root()?;
     bpffs::ensure_mounted()?;
-    let dir = bpffs::instance_dir(&instance);
-    let stats_pin = dir.join(stats::STATS_MAP);
-    if stats_pin.exists() {
-        bail!("gateway instance {instance:?} already runs ({} exists); stop it or pick another --instance", stats_pin.display());
+    let _lock = nat64_ctl::instance::lock(&instance)?;
+    if fresh {
+        let r = nat64_ctl::instance::remove_state(&instance)?;
+        if r.pins > 0 {
+            tracing::info!(
+                "--fresh: removed the earlier state ({} pins, links on {:?})",
+                r.pins,
+                r.links
+            );
+        }
     }
+    if let Some(other) = nat64_ctl::instance::foreign_layouts(&instance).first() {
+        bail!(
+            "gateway instance {instance:?} has state pinned by an incompatible nat64-ctl at {} \
+             (this one uses layout {}); `nat64-ctl attach --fresh` or `nat64-ctl detach` removes it \
+             (its flows are lost)",
+            other.display(),
+            bpffs::LAYOUT_VERSION
+        );
+    }
+    let dir = bpffs::instance_dir(&instance);
+    let adopting = nat64_ctl::instance::has_state(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
-    let mut ebpf = loader::load_sized(log_level, sizes)?;
+    let mut ebpf = loader::load_pinned(log_level, sizes, &dir)?;
     let logger = match aya_log::EbpfLogger::init_with_logger(&mut ebpf, KernelLog) {
         Ok(l) => Some(l),
         Err(e) => {
@@ -610,31 +721,56 @@ async fn attach(
         }
     };
     // Configure before attaching: the first packet must already see the settings.
-    config::apply(&mut ebpf, &settings)?;
+    let mut t = tables::Tables::open(&dir)?;
+    let f = manage::apply_settings(&mut t, &settings)?;
+    if adopting {
+        tracing::info!(
+            "took over the running data plane's state from {} (sessions and bindings kept; \
+             dropped what the settings no longer have: {} pool4 addresses, {} static and {} \
+             dynamic bindings, {} sessions)",
+            dir.display(),
+            f.addresses,
+            f.static_bindings,
+            f.bindings,
+            f.sessions
+        );
+        use aya::maps::IterableMap;
+        let have = t.sessions.map().info()?.max_entries();
+        if sizes.sessions.is_some_and(|n| n != have) {
+            tracing::warn!("the session table keeps its size of {have} entries; --fresh resizes it (its flows are lost)");
+        }
+    }
     let prog = loader::xdp_program(&mut ebpf)?;
     for iface in &interfaces {
-        let (_link, used) = loader::attach(prog, iface, mode)?;
-        tracing::info!("attached XDP to {iface} ({used} mode)");
+        let pin = nat64_ctl::instance::link_pin(&dir, iface);
+        if pin.exists() {
+            // The running program is replaced in one step: no packet sees no program.
+            let link = aya::programs::links::PinnedLink::from_pin(&pin)
+                .with_context(|| format!("opening {}", pin.display()))?;
+            let link =
+                aya::programs::xdp::XdpLink::try_from(aya::programs::links::FdLink::from(link))
+                    .with_context(|| format!("{} is not an XDP link", pin.display()))?;
+            prog.attach_to_link(link)
+                .with_context(|| format!("replacing the program on {iface}'s link"))?;
+            tracing::info!("replaced the program on {iface}'s XDP link");
+        } else {
+            let (id, used) = loader::attach(prog, iface, mode)?;
+            let link = prog.take_link(id)?;
+            let link = aya::programs::links::FdLink::try_from(link).with_context(|| {
+                format!("{iface}: the kernel attached XDP without a BPF link (Linux 5.9+ is needed to outlive nat64-ctl)")
+            })?;
+            link.pin(&pin)
+                .with_context(|| format!("pinning {}", pin.display()))?;
+            tracing::info!("attached XDP to {iface} ({used} mode)");
+        }
     }
-
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    // Pinned so that other invocations (stats, bib display) can read them. The stats pin
-    // goes last: its presence is what says "this instance runs".
-    let mut pins = PinGuard(Vec::new());
-    for name in tables::PINNED_MAPS {
-        let path = dir.join(name);
-        ebpf.map(name)
-            .with_context(|| format!("{name} missing from the object"))?
-            .pin(&path)
-            .with_context(|| format!("pinning {}", path.display()))?;
-        pins.0.push(path);
+    for iface in nat64_ctl::instance::pinned_links(&dir) {
+        if !interfaces.contains(&iface) {
+            std::fs::remove_file(nat64_ctl::instance::link_pin(&dir, &iface))?;
+            tracing::info!("detached XDP from {iface}, no longer among the interfaces");
+        }
     }
-    let stats_map = stats::take(&mut ebpf)?;
-    stats_map
-        .pin(&stats_pin)
-        .with_context(|| format!("pinning {}", stats_pin.display()))?;
-    pins.0.push(stats_pin);
-    tracing::info!("gateway instance {instance:?} running; SIGINT or SIGTERM detaches");
+    tracing::info!("gateway instance {instance:?} running; SIGINT or SIGTERM stops nat64-ctl (the data plane keeps running until `nat64-ctl detach`)");
     let stop_sweeper = Arc::new(AtomicBool::new(false));
     let sweeper = expiry::spawn(&dir, SWEEP_INTERVAL, stop_sweeper.clone())?;
 
@@ -644,34 +780,29 @@ async fn attach(
 
     let mut term = tokio::signal::unix::signal(SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut hup = tokio::signal::unix::signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => match &config_path {
+                Some(path) => match apply_config_file(path, &dir) {
+                    Ok(summary) => tracing::info!("SIGHUP: applied {}: {summary}", path.display()),
+                    Err(e) => tracing::error!("SIGHUP: {e:#}; nothing changed"),
+                },
+                None => tracing::warn!("SIGHUP: started without --config, nothing to re-read"),
+            },
+        }
     }
-    tracing::info!("signal received: detaching");
+    tracing::info!(
+        "signal received: stopping; the data plane keeps translating from its pinned state"
+    );
     // Give the log reader a last chance so that lines emitted just before exit show up.
     tokio::time::sleep(Duration::from_millis(50)).await;
     stop_sweeper.store(true, Ordering::Relaxed);
     let _ = sweeper.join();
-    drop(ebpf); // detaches every link
+    drop(ebpf); // the pins keep the links and maps
     Ok(())
-}
-
-/// Removes the pins of this instance on every exit path.
-struct PinGuard(Vec<std::path::PathBuf>);
-
-impl Drop for PinGuard {
-    fn drop(&mut self) {
-        for path in &self.0 {
-            let _ = std::fs::remove_file(path);
-        }
-        if let Some(dir) = self.0.first().and_then(|p| p.parent()) {
-            let _ = std::fs::remove_dir(dir);
-            if let Some(inst) = dir.parent() {
-                let _ = std::fs::remove_dir(inst);
-            }
-        }
-    }
 }
 
 /// Lines the XDP program logs. `--bpf-log-level` already decided in the kernel which lines

@@ -189,6 +189,81 @@ pub fn pool4_remove(t: &mut Tables, remove: &[Ipv4Addr], protos: &[u8]) -> Resul
     Ok(removed)
 }
 
+/// Makes a gateway's maps say what `s` says: [`crate::config::apply`], then
+/// [`forget_stale`]. `s` is validated in full before the first write.
+pub fn apply_settings(t: &mut Tables, s: &crate::config::Settings) -> Result<Forgotten> {
+    crate::config::apply(t, s)?;
+    forget_stale(t, s)
+}
+
+/// What taking over an earlier instance's state dropped because the new settings no
+/// longer have it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    pub addresses: usize,
+    pub static_bindings: usize,
+    pub bindings: usize,
+    pub sessions: usize,
+}
+
+/// After [`crate::config::apply`] on maps taken over from an earlier nat64-ctl: removes
+/// pool4 addresses the settings no longer have (with their bindings and sessions) and
+/// static bindings they no longer list (with their sessions). The rest, every dynamic
+/// binding and session on addresses still in pool4, stays.
+pub fn forget_stale(t: &mut Tables, s: &crate::config::Settings) -> Result<Forgotten> {
+    let mut f = Forgotten::default();
+    let stale: Vec<[u8; 4]> = t
+        .pool4
+        .keys()
+        .filter_map(|k| k.ok())
+        .filter(|a| !s.pool4.contains(Ipv4Addr::from(*a)))
+        .collect();
+    for a in &stale {
+        let _ = t.pool4.remove(a);
+        f.addresses += 1;
+    }
+    let wanted = |k: &nat64_common::maps::Bib4Key, e: &nat64_common::maps::Bib4Entry| {
+        s.static_bib.iter().any(|b| {
+            let (_, _, k4, v4) = b.keys();
+            k4 == *k && v4 == *e
+        })
+    };
+    let mut gone_bindings = Vec::new();
+    for (k, e) in t.read_bib4()? {
+        let stale_addr = stale.contains(&k.addr4);
+        let stale_static = e.flags & BIB_F_STATIC != 0 && !wanted(&k, &e);
+        if !(stale_addr || stale_static) {
+            continue;
+        }
+        let _ = t.bib6.remove(&Bib6Key {
+            addr6: e.addr6,
+            port6: e.port6,
+            proto: k.proto,
+            _pad: 0,
+        });
+        let _ = t.bib4.remove(&k);
+        if e.flags & BIB_F_STATIC != 0 {
+            f.static_bindings += 1;
+        } else {
+            f.bindings += 1;
+        }
+        gone_bindings.push((k.addr4, k.port4, k.proto));
+    }
+    let keys: Vec<SessionKey> = t
+        .read_sessions()?
+        .into_iter()
+        .filter(|(k, _)| {
+            stale.contains(&k.addr4) || gone_bindings.contains(&(k.addr4, k.port4, k.proto))
+        })
+        .map(|(k, _)| k)
+        .collect();
+    for k in &keys {
+        let _ = t.sessions.remove(k);
+    }
+    f.sessions = keys.len();
+    Ok(f)
+}
+
 /// Adds a static binding; both of its transport addresses must be free.
 pub fn bib_add(t: &mut Tables, b: &StaticBib) -> Result<()> {
     if t.pool4.get(&b.addr4.octets(), 0).is_err() {

@@ -58,6 +58,34 @@ impl Tables {
         })
     }
 
+    /// The same maps, opened afresh from a loaded object (no pins needed).
+    pub fn from_ebpf(ebpf: &aya::Ebpf) -> Result<Tables> {
+        let open = |name: &str| -> Result<MapData> {
+            let data = match ebpf.map(name) {
+                Some(Map::HashMap(d)) | Some(Map::Array(d)) => d,
+                Some(_) => anyhow::bail!("{name} has an unexpected type"),
+                None => anyhow::bail!("{name} missing from the object"),
+            };
+            let id = data.info().context("map info")?.id();
+            MapData::from_id(id).with_context(|| format!("opening {name}"))
+        };
+        let bad = |name: &str| format!("{name} has an unexpected type");
+        Ok(Tables {
+            config: Array::try_from(Map::Array(open(MAP_CONFIG)?))
+                .with_context(|| bad(MAP_CONFIG))?,
+            pool4: HashMap::try_from(Map::HashMap(open(MAP_POOL4)?))
+                .with_context(|| bad(MAP_POOL4))?,
+            slots: Array::try_from(Map::Array(open(MAP_POOL4_SLOTS)?))
+                .with_context(|| bad(MAP_POOL4_SLOTS))?,
+            sessions: HashMap::try_from(Map::HashMap(open(MAP_SESSIONS)?))
+                .with_context(|| bad(MAP_SESSIONS))?,
+            bib4: HashMap::try_from(Map::HashMap(open(MAP_BIB4)?))
+                .with_context(|| bad(MAP_BIB4))?,
+            bib6: HashMap::try_from(Map::HashMap(open(MAP_BIB6)?))
+                .with_context(|| bad(MAP_BIB6))?,
+        })
+    }
+
     pub fn gateway_config(&self) -> Result<GatewayConfig> {
         self.config.get(&0, 0).context("reading the gateway config")
     }

@@ -88,6 +88,25 @@ pub fn sweep_stale_namespaces() {
         let _ = Command::new("ip").args(["netns", "del", name]).status();
         let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(name));
     }
+    // Gateway state outlives nat64-ctl (pinned maps and links): a lab whose test died
+    // without its teardown leaves /sys/fs/bpf/nat64/lab-<pid>x<n>.
+    let Ok(entries) = std::fs::read_dir("/sys/fs/bpf/nat64") else {
+        return;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("lab-")
+            .and_then(|r| r.split('x').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if unsafe { libc::kill(pid, 0) } != 0 {
+            eprintln!("sweeping stale gateway state {}", e.path().display());
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 static NEXT_LAB: AtomicU32 = AtomicU32::new(0);
@@ -246,6 +265,37 @@ impl Daemon {
                 bail!("{}: no {what} after {timeout:?}:\n{out}", self.label);
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the process to end by itself; fails on a timeout or a non-zero exit.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        let child = self.child.as_mut().context("not running")?;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                if !status.success() {
+                    bail!("{} exited ({status}):\n{}", self.label, self.output());
+                }
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "{} still runs after {timeout:?}:\n{}",
+                    self.label,
+                    self.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no chance to clean up, as in a crash or an OOM kill.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 
@@ -491,6 +541,16 @@ impl Lab {
             .get(name)
             .and_then(|v| v.as_u64())
             .with_context(|| format!("no counter {name}"))
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut d) = self.gateway_daemon.take() {
+            d.stop();
+        }
+        // The data plane outlives nat64-ctl (pinned links and maps): take it down too.
+        let _ = self.ctl(&["detach"]);
     }
 }
 

@@ -42,13 +42,27 @@ fn gateway_attaches_and_counts_real_traffic() {
     assert!(pass >= v6 + v4, "verdict_pass {pass} < {v6} + {v4}");
     eprintln!("counted by XDP: rx_ipv6 +{v6}, rx_ipv4 +{v4}, verdict_pass {pass}");
 
-    // SIGINT detaches cleanly: exit 0, no program left on the links, pins gone.
+    // SIGINT stops nat64-ctl cleanly (exit 0); the data plane stays on the links.
     let mut d = lab.gateway_daemon.take().unwrap();
     let status = d.stop().expect("status");
     assert!(
         status.success(),
         "nat64-ctl exited with {status}:\n{}",
         d.output()
+    );
+    for dev in ["eth6", "eth4"] {
+        let link = lab.gateway.sh(&format!("ip -d link show {dev}")).unwrap();
+        assert!(
+            link.contains("prog/xdp"),
+            "{dev} lost XDP with nat64-ctl: {link}"
+        );
+    }
+    // `detach` takes it down: no program left on the links, pins gone.
+    let out = lab.ctl(&["detach"]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     for dev in ["eth6", "eth4"] {
         let link = lab.gateway.sh(&format!("ip -d link show {dev}")).unwrap();

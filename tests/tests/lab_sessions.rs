@@ -319,4 +319,72 @@ fn timeouts_and_pool4_change_while_the_gateway_runs() {
         .server4
         .sh_output(&format!("ping -c 1 -W 1 {POOL4}"), Duration::from_secs(5));
     assert!(lab.counter("pass_not_pool4").unwrap() > before);
+
+    // A new config file on the running gateway: an invalid one changes nothing and names
+    // the key; a valid one replaces pool4 and the timeouts, keeping the live binding.
+    let shown = ctl_ok(&lab, &["timeouts", "display"]);
+    let bad = std::env::temp_dir().join(format!("{}-bad.toml", lab.gateway.name));
+    std::fs::write(
+        &bad,
+        format!("[[pool4]]\nprefix = \"{second}\"\n[timeouts]\nudp = 5\n"),
+    )
+    .unwrap();
+    let err = ctl_err(&lab, &["config", "apply", bad.to_str().unwrap()]);
+    assert!(
+        err.contains(&format!("config {}: timeouts.udp = 5", bad.display())),
+        "{err}"
+    );
+    assert_eq!(ctl_ok(&lab, &["timeouts", "display"]), shown);
+    assert_eq!(ctl_ok(&lab, &["pool4", "display"]), pool);
+    let good = std::env::temp_dir().join(format!("{}-good.toml", lab.gateway.name));
+    std::fs::write(
+        &good,
+        format!(
+            "[[pool4]]\nprefix = \"{second}\"\nports = \"7000-7001\"\n\
+             [timeouts]\nudp = 200\nicmp = 120\nallow-nonstandard = true\n"
+        ),
+    )
+    .unwrap();
+    let said = ctl_ok(&lab, &["config", "apply", good.to_str().unwrap()]);
+    assert!(said.contains("dropped 0 pool4 addresses"), "{said}");
+    assert!(ctl_ok(&lab, &["timeouts", "display"]).contains("udp        200 s"));
+    let rows: Vec<String> = ctl_ok(&lab, &["pool4", "display"])
+        .lines()
+        .skip(1)
+        .map(|r| r.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            format!("{second} tcp 7000-7001 0/2"),
+            format!("{second} udp 7000-7001 1/2"),
+            format!("{second} icmp 7000-7001 0/2"),
+        ],
+        "the tcp-only 8000 range is gone, the udp binding stays"
+    );
+
+    // SIGHUP re-reads the file the gateway started with.
+    std::fs::write(
+        &conf,
+        format!(
+            "interfaces = [\"nosuchif\"]\npool6 = \"64:ff9b:1::/48\"\n\
+             [[pool4]]\nprefix = \"{second}\"\nports = \"7000-7001\"\n[timeouts]\nicmp = 90\n\
+             allow-nonstandard = true\n"
+        ),
+    )
+    .unwrap();
+    let pid = lab.gateway_daemon.as_ref().unwrap().pid();
+    unsafe { libc::kill(pid as i32, libc::SIGHUP) };
+    let reloaded = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        ctl_ok(&lab, &["timeouts", "display"]).contains("icmp       90 s")
+    });
+    assert!(
+        reloaded,
+        "SIGHUP did not apply the file:\n{}",
+        lab.gateway_daemon.as_ref().unwrap().output()
+    );
+    for f in [bad, good, conf] {
+        let _ = std::fs::remove_file(f);
+    }
 }

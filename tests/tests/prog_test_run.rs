@@ -27,6 +27,7 @@ use nat64_ctl::{
     loader::{self, TableSizes},
     pool4::{Pool4Group, Pool4Slots},
     stats,
+    tables::Tables,
 };
 use nat64_tests::{lab_available, packet::*, Netns};
 
@@ -139,7 +140,7 @@ impl Harness {
             timeouts: nat64_common::timeouts::Timeouts::DEFAULT,
             address_dependent_filtering: false,
         };
-        config::apply(&mut ebpf, &settings).unwrap();
+        config::apply(&mut Tables::from_ebpf(&ebpf).unwrap(), &settings).unwrap();
         let stats = stats::take(&mut ebpf).unwrap();
         Some(Harness {
             ebpf,
