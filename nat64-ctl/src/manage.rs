@@ -1,12 +1,12 @@
 //! Changing a running gateway from a second invocation: pool4 addresses, static bindings,
 //! timeouts. Every request is checked in full before the first map write, so a refused
 //! request changes nothing.
-use std::net::Ipv4Addr;
+use std::{collections::HashSet, net::Ipv4Addr};
 
 use anyhow::{bail, Context, Result};
 use nat64_common::{
     maps::{
-        pool4_slot_index, Bib6Key, Pool4Entry, SessionKey, BIB_F_STATIC, POOL4_PROTOS,
+        pool4_slot_index, Bib4Entry, Bib4Key, Bib6Key, Pool4Entry, BIB_F_STATIC, POOL4_PROTOS,
         POOL4_SLOTS_MAX,
     },
     timeouts::Timeouts,
@@ -161,31 +161,11 @@ pub fn pool4_remove(t: &mut Tables, remove: &[Ipv4Addr], protos: &[u8]) -> Resul
             removed.addresses += 1;
         }
     }
-    let gone = |addr4: [u8; 4], proto: u8| {
-        protos.contains(&proto) && remove.iter().any(|a| a.octets() == addr4)
-    };
-    for (k, e) in t.read_bib4()? {
-        if gone(k.addr4, k.proto) {
-            let _ = t.bib6.remove(&Bib6Key {
-                addr6: e.addr6,
-                port6: e.port6,
-                proto: k.proto,
-                _pad: 0,
-            });
-            let _ = t.bib4.remove(&k);
-            removed.bindings += 1;
-        }
-    }
-    let keys: Vec<SessionKey> = t
-        .read_sessions()?
-        .into_iter()
-        .filter(|(k, _)| gone(k.addr4, k.proto))
-        .map(|(k, _)| k)
-        .collect();
-    for k in &keys {
-        let _ = t.sessions.remove(k);
-    }
-    removed.sessions = keys.len();
+    let d = delete_bindings(t, |k, _| {
+        protos.contains(&k.proto) && remove.iter().any(|a| a.octets() == k.addr4)
+    })?;
+    removed.bindings = d.static_bindings + d.dynamic_bindings;
+    removed.sessions = d.sessions;
     Ok(removed)
 }
 
@@ -222,17 +202,42 @@ pub fn forget_stale(t: &mut Tables, s: &crate::config::Settings) -> Result<Forgo
         let _ = t.pool4.remove(a);
         f.addresses += 1;
     }
-    let wanted = |k: &nat64_common::maps::Bib4Key, e: &nat64_common::maps::Bib4Entry| {
+    let wanted = |k: &Bib4Key, e: &Bib4Entry| {
         s.static_bib.iter().any(|b| {
             let (_, _, k4, v4) = b.keys();
             k4 == *k && v4 == *e
         })
     };
-    let mut gone_bindings = Vec::new();
+    let d = delete_bindings(t, |k, e| {
+        stale.contains(&k.addr4) || (e.flags & BIB_F_STATIC != 0 && !wanted(k, e))
+    })?;
+    f.static_bindings = d.static_bindings;
+    f.bindings = d.dynamic_bindings;
+    f.sessions = d.sessions;
+    Ok(f)
+}
+
+/// What [`delete_bindings`] deleted.
+struct Deleted {
+    static_bindings: usize,
+    dynamic_bindings: usize,
+    sessions: usize,
+}
+
+/// Deletes the bindings `doomed` picks, both halves, and every session and filtering
+/// record on them.
+fn delete_bindings(
+    t: &mut Tables,
+    doomed: impl Fn(&Bib4Key, &Bib4Entry) -> bool,
+) -> Result<Deleted> {
+    let mut d = Deleted {
+        static_bindings: 0,
+        dynamic_bindings: 0,
+        sessions: 0,
+    };
+    let mut gone = HashSet::new();
     for (k, e) in t.read_bib4()? {
-        let stale_addr = stale.contains(&k.addr4);
-        let stale_static = e.flags & BIB_F_STATIC != 0 && !wanted(&k, &e);
-        if !(stale_addr || stale_static) {
+        if !doomed(&k, &e) {
             continue;
         }
         let _ = t.bib6.remove(&Bib6Key {
@@ -243,25 +248,19 @@ pub fn forget_stale(t: &mut Tables, s: &crate::config::Settings) -> Result<Forgo
         });
         let _ = t.bib4.remove(&k);
         if e.flags & BIB_F_STATIC != 0 {
-            f.static_bindings += 1;
+            d.static_bindings += 1;
         } else {
-            f.bindings += 1;
+            d.dynamic_bindings += 1;
         }
-        gone_bindings.push((k.addr4, k.port4, k.proto));
+        gone.insert((k.addr4, k.port4, k.proto));
     }
-    let keys: Vec<SessionKey> = t
-        .read_sessions()?
-        .into_iter()
-        .filter(|(k, _)| {
-            stale.contains(&k.addr4) || gone_bindings.contains(&(k.addr4, k.port4, k.proto))
-        })
-        .map(|(k, _)| k)
-        .collect();
-    for k in &keys {
-        let _ = t.sessions.remove(k);
+    for (k, _) in t.read_sessions()? {
+        if gone.contains(&(k.addr4, k.port4, k.proto)) {
+            let _ = t.sessions.remove(&k);
+            d.sessions += 1;
+        }
     }
-    f.sessions = keys.len();
-    Ok(f)
+    Ok(d)
 }
 
 /// Adds a static binding; both of its transport addresses must be free.
@@ -287,7 +286,7 @@ pub fn bib_add(t: &mut Tables, b: &StaticBib) -> Result<()> {
 
 /// Removes a static binding (exactly as added) and its sessions.
 pub fn bib_remove(t: &mut Tables, b: &StaticBib) -> Result<usize> {
-    let (k6, _, k4, _) = b.keys();
+    let (_, _, k4, _) = b.keys();
     match t.bib4.get(&k4, 0) {
         Ok(e) if e.addr6 == b.addr6.octets() && e.port6 == b.port6 => {
             if e.flags & BIB_F_STATIC == 0 {
@@ -296,18 +295,7 @@ pub fn bib_remove(t: &mut Tables, b: &StaticBib) -> Result<usize> {
         }
         _ => bail!("bib remove {b}: no such binding"),
     }
-    let _ = t.bib6.remove(&k6);
-    let _ = t.bib4.remove(&k4);
-    let keys: Vec<SessionKey> = t
-        .read_sessions()?
-        .into_iter()
-        .filter(|(k, _)| k.addr4 == k4.addr4 && k.port4 == k4.port4 && k.proto == k4.proto)
-        .map(|(k, _)| k)
-        .collect();
-    for k in &keys {
-        let _ = t.sessions.remove(k);
-    }
-    Ok(keys.len())
+    Ok(delete_bindings(t, |k, _| *k == k4)?.sessions)
 }
 
 pub fn set_timeouts(t: &mut Tables, timeouts: Timeouts) -> Result<()> {

@@ -41,26 +41,12 @@ fn pinned(dir: &Path, name: &str) -> Result<MapData> {
 
 impl Tables {
     pub fn open(dir: &Path) -> Result<Tables> {
-        let bad = |name: &str| format!("pinned {name} has an unexpected type");
-        Ok(Tables {
-            config: Array::try_from(Map::Array(pinned(dir, MAP_CONFIG)?))
-                .with_context(|| bad(MAP_CONFIG))?,
-            pool4: HashMap::try_from(Map::HashMap(pinned(dir, MAP_POOL4)?))
-                .with_context(|| bad(MAP_POOL4))?,
-            slots: Array::try_from(Map::Array(pinned(dir, MAP_POOL4_SLOTS)?))
-                .with_context(|| bad(MAP_POOL4_SLOTS))?,
-            sessions: HashMap::try_from(Map::HashMap(pinned(dir, MAP_SESSIONS)?))
-                .with_context(|| bad(MAP_SESSIONS))?,
-            bib4: HashMap::try_from(Map::HashMap(pinned(dir, MAP_BIB4)?))
-                .with_context(|| bad(MAP_BIB4))?,
-            bib6: HashMap::try_from(Map::HashMap(pinned(dir, MAP_BIB6)?))
-                .with_context(|| bad(MAP_BIB6))?,
-        })
+        Self::build(|name| pinned(dir, name))
     }
 
     /// The same maps, opened afresh from a loaded object (no pins needed).
     pub fn from_ebpf(ebpf: &aya::Ebpf) -> Result<Tables> {
-        let open = |name: &str| -> Result<MapData> {
+        Self::build(|name| {
             let data = match ebpf.map(name) {
                 Some(Map::HashMap(d)) | Some(Map::Array(d)) => d,
                 Some(_) => anyhow::bail!("{name} has an unexpected type"),
@@ -68,7 +54,10 @@ impl Tables {
             };
             let id = data.info().context("map info")?.id();
             MapData::from_id(id).with_context(|| format!("opening {name}"))
-        };
+        })
+    }
+
+    fn build(open: impl Fn(&str) -> Result<MapData>) -> Result<Tables> {
         let bad = |name: &str| format!("{name} has an unexpected type");
         Ok(Tables {
             config: Array::try_from(Map::Array(open(MAP_CONFIG)?))

@@ -612,6 +612,44 @@ pub fn start_unbound(
     }
 }
 
+/// A directory of web content served by nginx on server4 (`192.0.2.2:80`): `index.html`
+/// and `big.bin`, random bytes whose sha256 is kept. nginx stops and the directory goes
+/// on drop.
+pub struct Served {
+    pub dir: PathBuf,
+    pub sha256: String,
+    _nginx: Daemon,
+}
+
+impl Served {
+    pub fn start(lab: &Lab, index: &str, big_mib: u32) -> Result<Served> {
+        let dir = std::env::temp_dir().join(format!("{}-www", lab.server4.name));
+        let www = dir.join("www");
+        std::fs::create_dir_all(&www)?;
+        std::fs::write(www.join("index.html"), index)?;
+        lab.server4.sh(&format!(
+            "head -c {big_mib}M /dev/urandom > {}/big.bin",
+            www.display()
+        ))?;
+        let sum = lab
+            .server4
+            .sh(&format!("sha256sum {}/big.bin", www.display()))?;
+        let sha256 = sum.split_whitespace().next().unwrap_or("").to_string();
+        let nginx = start_nginx(&lab.server4, &dir, &www, &format!("{}:80", addr::SERVER4))?;
+        Ok(Served {
+            dir,
+            sha256,
+            _nginx: nginx,
+        })
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The reference deployment's DNS: on server4 an IPv4-only DNS server authoritative for
 /// `test.` (`ipv4only.test` A 192.0.2.2); on the gateway a DNS64 resolver (unbound,
 /// `dns64-prefix: 64:ff9b::/96`) forwarding `test.` to it; client6 resolving through the

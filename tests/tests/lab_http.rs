@@ -2,7 +2,7 @@
 //! IPv4-only server with curl, through dynamic bindings, and the bytes arrive intact.
 use nat64_tests::{
     addr::{POOL4, SERVER4_IN_POOL6},
-    lab_available, start_nginx, Lab,
+    lab_available, Lab, Served,
 };
 
 #[test]
@@ -14,22 +14,8 @@ fn curl_fetches_through_the_gateway() {
     lab.start_gateway(&["--pool6", "64:ff9b:1::/48", "--pool4", POOL4])
         .expect("gateway");
 
-    let dir = std::env::temp_dir().join(format!("{}-www", lab.server4.name));
-    let www = dir.join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    std::fs::write(www.join("index.html"), "<h1>served over IPv4 only</h1>\n").unwrap();
-    lab.server4
-        .sh(&format!(
-            "head -c 100M /dev/urandom > {}/big.bin",
-            www.display()
-        ))
-        .unwrap();
-    let want = lab
-        .server4
-        .sh(&format!("sha256sum {}/big.bin", www.display()))
-        .unwrap();
-    let want = want.split_whitespace().next().unwrap().to_string();
-    let _nginx = start_nginx(&lab.server4, &dir, &www, "192.0.2.2:80").expect("nginx");
+    let served = Served::start(&lab, "<h1>served over IPv4 only</h1>\n", 100).expect("nginx");
+    let want = served.sha256.clone();
 
     let url = format!("http://[{SERVER4_IN_POOL6}]");
     let page = lab
@@ -81,5 +67,4 @@ fn curl_fetches_through_the_gateway() {
         n("bib_created"),
         n("fwd_redirect")
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nat64_tests::{
     addr::{POOL4, SERVER4_IN_POOL6},
-    lab_available, start_nginx, Lab,
+    lab_available, Lab, Served,
 };
 
 const ARGS: [&str; 4] = ["--pool6", "64:ff9b:1::/48", "--pool4", POOL4];
@@ -48,21 +48,8 @@ fn a_download_survives_nat64_ctl_being_killed_and_restarted() {
     let mut lab = Lab::reference().expect("lab");
     lab.start_gateway(&ARGS).expect("gateway");
 
-    let dir = std::env::temp_dir().join(format!("{}-www", lab.server4.name));
-    let www = dir.join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    lab.server4
-        .sh(&format!(
-            "head -c 24M /dev/urandom > {}/big.bin",
-            www.display()
-        ))
-        .unwrap();
-    let want = lab
-        .server4
-        .sh(&format!("sha256sum {}/big.bin", www.display()))
-        .unwrap();
-    let want = want.split_whitespace().next().unwrap().to_string();
-    let _nginx = start_nginx(&lab.server4, &dir, &www, "192.0.2.2:80").expect("nginx");
+    let served = Served::start(&lab, "index\n", 24).expect("nginx");
+    let (dir, want) = (served.dir.clone(), served.sha256.clone());
 
     // About 8 s at 3 MB/s: long enough to kill and restart the manager in the middle.
     let got = dir.join("got.bin");
@@ -178,5 +165,4 @@ fn a_download_survives_nat64_ctl_being_killed_and_restarted() {
         log.contains("--fresh: removed the earlier state") && !log.contains("took over"),
         "{log}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
