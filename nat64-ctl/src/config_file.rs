@@ -8,6 +8,7 @@
 //! bpf-log-level = "warn"
 //! max-sessions = 262144
 //! max-bindings = 65536
+//! metrics-listen = "127.0.0.1:9464" # Prometheus /metrics (default: none)
 //! pool6 = "64:ff9b::/96"
 //! allow-nonglobal-ipv4 = false
 //! bib = ["udp 203.0.113.1#5000 2001:db8::5#5000"]
@@ -54,6 +55,7 @@ pub struct ConfigFile {
     pub bpf_log_level: Option<String>,
     pub max_sessions: Option<u32>,
     pub max_bindings: Option<u32>,
+    pub metrics_listen: Option<String>,
     pub pool6: Option<String>,
     #[serde(default)]
     pub allow_nonglobal_ipv4: bool,

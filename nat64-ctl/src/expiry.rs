@@ -13,7 +13,7 @@
 //! and the sweeper yields between chunks (see [`spawn`]). Deciding is pure
 //! ([`Sweeper::chunk`], [`Sweeper::end_pass`]) so it is tested with an injected clock.
 use std::{
-    collections::HashSet,
+    collections::{BTreeMap, HashSet},
     os::fd::AsFd,
     path::Path,
     sync::{
@@ -27,7 +27,8 @@ use anyhow::{Context, Result};
 use aya::maps::IterableMap;
 use nat64_common::{
     maps::{
-        Bib4Entry, Bib4Key, Bib6Key, SessionEntry, SessionKey, BIB_F_STATIC, SESSION_KIND_FLOW,
+        pool4_proto_index, Bib4Entry, Bib4Key, Bib6Key, SessionEntry, SessionKey, BIB_F_STATIC,
+        SESSION_KIND_FLOW,
     },
     timeouts::{self, Timeouts},
 };
@@ -55,8 +56,24 @@ fn peer_id(k: &SessionKey) -> PeerId {
     (k.addr4, k.port4, k.proto, k.remote4)
 }
 
+/// What the table held at the end of the last finished pass (for metrics): read off the
+/// walk the sweeper makes anyway, so a scrape never walks a big table itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Live flows per protocol, in `POOL4_PROTOS` order.
+    pub sessions: [u64; 3],
+    pub dynamic_bindings: [u64; 3],
+    pub static_bindings: [u64; 3],
+    /// Bindings (static and dynamic) per pool4 address and protocol index.
+    pub pool4_used: BTreeMap<([u8; 4], usize), u64>,
+}
+
 #[derive(Debug, Default)]
 pub struct Sweeper {
+    /// The last finished pass's census.
+    pub census: Census,
+    /// Live flows per protocol in this pass so far.
+    live_sessions: [u64; 3],
     /// Dynamic bindings with no live flow in the last finished pass.
     idle_bindings: HashSet<BindingId>,
     /// Peer records with no live flow in the last finished pass.
@@ -85,6 +102,9 @@ impl Sweeper {
             } else {
                 self.live_bindings.insert((k.addr4, k.port4, k.proto));
                 self.live_peers.insert(peer_id(k));
+                if let Some(i) = pool4_proto_index(k.proto) {
+                    self.live_sessions[i] += 1;
+                }
             }
         }
         expired
@@ -107,8 +127,23 @@ impl Sweeper {
             }
         }
         let mut idle_bindings = HashSet::new();
+        let mut census = Census {
+            sessions: std::mem::take(&mut self.live_sessions),
+            ..Census::default()
+        };
         for (k, e) in bindings {
             let id = (k.addr4, k.port4, k.proto);
+            let stays = e.flags & BIB_F_STATIC != 0
+                || self.live_bindings.contains(&id)
+                || !self.idle_bindings.contains(&id);
+            if let (true, Some(i)) = (stays, pool4_proto_index(k.proto)) {
+                if e.flags & BIB_F_STATIC != 0 {
+                    census.static_bindings[i] += 1;
+                } else {
+                    census.dynamic_bindings[i] += 1;
+                }
+                *census.pool4_used.entry((k.addr4, i)).or_default() += 1;
+            }
             if e.flags & BIB_F_STATIC != 0 || self.live_bindings.contains(&id) {
                 continue;
             }
@@ -128,6 +163,7 @@ impl Sweeper {
         }
         self.idle_peers = idle_peers;
         self.idle_bindings = idle_bindings;
+        self.census = census;
         self.live_peers.clear();
         self.live_bindings.clear();
         plan
@@ -217,6 +253,7 @@ pub fn spawn(
     dir: &Path,
     interval: Duration,
     stop: Arc<AtomicBool>,
+    census: crate::metrics::SharedCensus,
 ) -> Result<std::thread::JoinHandle<()>> {
     let mut tables = Tables::open(dir)?;
     Ok(std::thread::Builder::new()
@@ -237,6 +274,9 @@ pub fn spawn(
                     ),
                     Ok(_) => {}
                     Err(e) => tracing::warn!("session sweep: {e:#}"),
+                }
+                if let Ok(mut c) = census.lock() {
+                    *c = (sweeper.census.clone(), started.elapsed());
                 }
                 if let Some(rest) = interval.checked_sub(started.elapsed()) {
                     std::thread::sleep(rest);
@@ -338,6 +378,10 @@ mod tests {
         let p = sw.plan(&sessions, &bindings, &t, 25 * S);
         assert_eq!(p.sessions, [s1]);
         assert_eq!(p.bindings, []);
+        assert_eq!(sw.census.sessions, [0, 1, 0]);
+        assert_eq!(sw.census.dynamic_bindings, [0, 2, 0]);
+        assert_eq!(sw.census.static_bindings, [0, 1, 0]);
+        assert_eq!(sw.census.pool4_used[&(POOL4, 1)], 3);
         // Still no session for `fresh` a sweep later: it goes. Static stays.
         let p = sw.plan(&sessions[1..], &bindings, &t, 26 * S);
         assert_eq!(p.sessions, []);
@@ -348,6 +392,11 @@ mod tests {
             _pad: 0,
         };
         assert_eq!(p.bindings, [(fresh6, fresh.0)]);
+        assert_eq!(
+            sw.census.dynamic_bindings,
+            [0, 1, 0],
+            "the deleted one is not counted"
+        );
         // s2 expires: its binding waits one sweep, then goes too.
         let p = sw.plan(&sessions[1..], &bindings[..2], &t, 40 * S);
         assert_eq!((p.sessions, p.bindings), (vec![s2], vec![]));

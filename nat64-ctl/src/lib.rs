@@ -9,6 +9,7 @@ pub mod expiry;
 pub mod instance;
 pub mod loader;
 pub mod manage;
+pub mod metrics;
 pub mod pool4;
 pub mod session;
 pub mod stats;

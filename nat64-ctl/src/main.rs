@@ -44,6 +44,9 @@ enum Cmd {
         /// Level of the log lines the XDP program itself emits [default: warn].
         #[arg(long, value_enum)]
         bpf_log_level: Option<BpfLogLevel>,
+        /// Serve Prometheus metrics at http://ADDR:PORT/metrics.
+        #[arg(long, value_name = "ADDR:PORT")]
+        metrics_listen: Option<std::net::SocketAddr>,
         /// Remove the instance's earlier state first (pinned maps and links), instead of
         /// taking it over: every binding and session is lost.
         #[arg(long)]
@@ -366,6 +369,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             bpf_log_level,
             max_sessions,
             max_bindings,
+            metrics_listen,
             fresh,
             xlat,
             config,
@@ -441,6 +445,16 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
                 fresh,
                 settings,
                 config,
+                match metrics_listen.or(file
+                    .metrics_listen
+                    .clone()
+                    .map(|a| a.parse())
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("config {path}: metrics-listen: {e}"))?)
+                {
+                    Some(addr) => Some(nat64_ctl::metrics::bind(addr).await?),
+                    None => None,
+                },
             )
             .await
         }
@@ -680,6 +694,7 @@ async fn attach(
     fresh: bool,
     settings: config::Settings,
     config_path: Option<std::path::PathBuf>,
+    metrics: Option<tokio::net::TcpListener>,
 ) -> Result<()> {
     bpffs::validate_instance(&instance)?;
     // Check everything the operator typed before touching the kernel.
@@ -772,7 +787,15 @@ async fn attach(
     }
     tracing::info!("gateway instance {instance:?} running; SIGINT or SIGTERM stops nat64-ctl (the data plane keeps running until `nat64-ctl detach`)");
     let stop_sweeper = Arc::new(AtomicBool::new(false));
-    let sweeper = expiry::spawn(&dir, SWEEP_INTERVAL, stop_sweeper.clone())?;
+    let census = nat64_ctl::metrics::SharedCensus::default();
+    let sweeper = expiry::spawn(&dir, SWEEP_INTERVAL, stop_sweeper.clone(), census.clone())?;
+    if let Some(listener) = metrics {
+        tracing::info!(
+            "serving metrics at http://{}/metrics",
+            listener.local_addr()?
+        );
+        tokio::spawn(nat64_ctl::metrics::serve(listener, dir.clone(), census));
+    }
 
     if let Some(logger) = logger {
         tokio::spawn(forward_kernel_logs(logger));

@@ -142,6 +142,9 @@ fn empty_tables_are_refused_by_name() {
     let (code, stderr) = run(&["attach", "lo", "--max-sessions", "many"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("--max-sessions"), "{stderr}");
+    let (code, stderr) = run(&["attach", "lo", "--metrics-listen", "localhost"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--metrics-listen"), "{stderr}");
 }
 
 #[test]

@@ -24,6 +24,8 @@ const LAB_PACKAGES: &[(&str, &str)] = &[
     ("iperf3", "iperf3"),
     ("ping", "iputils-ping"),
     ("python3", "python3"),
+    // promtool validates the metrics endpoint's output.
+    ("promtool", "prometheus"),
 ];
 
 fn home() -> PathBuf {
@@ -323,8 +325,9 @@ pub fn lab_packages() -> Result<()> {
     }
     step(&format!("apt-get install {}", missing.join(" ")));
     apt_install(&missing)?;
-    // nginx and unbound start system-wide services on install; the lab runs its own.
-    let _ = Command::new("sh").args(["-c", "systemctl disable --now nginx unbound >/dev/null 2>&1; pkill -x nginx; pkill -x unbound; true"]).status();
+    // nginx, unbound and prometheus start system-wide services on install; the lab runs
+    // its own nginx and unbound and needs only promtool from prometheus.
+    let _ = Command::new("sh").args(["-c", "systemctl disable --now nginx unbound prometheus >/dev/null 2>&1; pkill -x nginx; pkill -x unbound; pkill -x prometheus; true"]).status();
     Ok(())
 }
 
