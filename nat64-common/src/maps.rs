@@ -19,6 +19,7 @@ pub const MAP_BIB6: &str = "NAT64_BIB6";
 pub const MAP_BIB4: &str = "NAT64_BIB4";
 pub const MAP_POOL4_SLOTS: &str = "NAT64_POOL4_SLOTS";
 pub const MAP_SESSIONS: &str = "NAT64_SESSIONS";
+pub const MAP_EVENTS: &str = "NAT64_EVENTS";
 
 /// Most (pool4 address, port range) slots dynamic bindings of one protocol are spread over.
 pub const POOL4_SLOTS_MAX: u32 = 256;
@@ -74,6 +75,10 @@ pub const CONFIG_F_ALLOW_NONGLOBAL: u32 = 1 << 0;
 /// dynamic binding only if the binding's IPv6 host has a session with that IPv4 address.
 /// Off by default (endpoint-independent filtering).
 pub const CONFIG_F_ADDRESS_DEPENDENT_FILTERING: u32 = 1 << 1;
+
+/// Send a [`SessionEvent`] for every session and dynamic binding the data plane creates
+/// (nat64-ctl's `--session-log`). Off: no ring-buffer work at all.
+pub const CONFIG_F_SESSION_EVENTS: u32 = 1 << 2;
 
 /// `NAT64_POOL4` value, keyed by the IPv4 address (network byte order bytes). An IPv4
 /// packet to an address not in this map is not ours and goes to the kernel untouched.
@@ -188,6 +193,32 @@ const _: () = assert!(core::mem::size_of::<SessionEntry>() == 16);
 /// The session was opened by a packet from the IPv4 side.
 pub const SESSION_F_FROM_V4: u8 = 1 << 0;
 
+/// A record on the `NAT64_EVENTS` ring buffer: the data plane created a session or a
+/// dynamic binding. (Deletions happen in nat64-ctl, which logs them itself.)
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionEvent {
+    /// CLOCK_MONOTONIC.
+    pub time_ns: u64,
+    /// The IPv6 transport address (bindings; zero for sessions, whose binding says it).
+    pub addr6: [u8; 16],
+    pub port6: u16,
+    pub port4: u16,
+    /// The IPv4 peer's port (sessions).
+    pub remote_port: u16,
+    pub proto: u8,
+    /// `EVENT_*`.
+    pub kind: u8,
+    /// The pool4 address.
+    pub addr4: [u8; 4],
+    /// The IPv4 peer (sessions).
+    pub remote4: [u8; 4],
+}
+const _: () = assert!(core::mem::size_of::<SessionEvent>() == 40);
+
+pub const EVENT_SESSION_CREATED: u8 = 1;
+pub const EVENT_BIB_CREATED: u8 = 2;
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: plain old data — repr(C), no padding holes (asserted sizes), any byte
@@ -201,4 +232,5 @@ mod pod {
     unsafe impl aya::Pod for super::Bib4Entry {}
     unsafe impl aya::Pod for super::SessionKey {}
     unsafe impl aya::Pod for super::SessionEntry {}
+    unsafe impl aya::Pod for super::SessionEvent {}
 }

@@ -11,7 +11,7 @@ use nat64_common::{
     maps::{
         pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry,
         BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
-        POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+        CONFIG_F_SESSION_EVENTS, POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
     },
     rfc6052::Pool6,
     timeouts::Timeouts,
@@ -283,6 +283,8 @@ pub fn apply(t: &mut Tables, s: &Settings) -> Result<()> {
     if cfg.secret != 0 {
         new.secret = cfg.secret;
     }
+    // Owned by the running nat64-ctl (its --session-log), not by the settings.
+    new.flags |= cfg.flags & CONFIG_F_SESSION_EVENTS;
     for (old, new) in cfg.pool4_slots.iter_mut().zip(new.pool4_slots) {
         *old = (*old).min(new);
     }

@@ -9,6 +9,7 @@
 //! max-sessions = 262144
 //! max-bindings = 65536
 //! metrics-listen = "127.0.0.1:9464" # Prometheus /metrics (default: none)
+//! session-log = "/var/log/nat64/sessions.jsonl"   # or "-" for stdout (default: none)
 //! pool6 = "64:ff9b::/96"
 //! allow-nonglobal-ipv4 = false
 //! bib = ["udp 203.0.113.1#5000 2001:db8::5#5000"]
@@ -56,6 +57,7 @@ pub struct ConfigFile {
     pub max_sessions: Option<u32>,
     pub max_bindings: Option<u32>,
     pub metrics_listen: Option<String>,
+    pub session_log: Option<String>,
     pub pool6: Option<String>,
     #[serde(default)]
     pub allow_nonglobal_ipv4: bool,

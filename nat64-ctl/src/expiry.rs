@@ -14,6 +14,7 @@
 //! ([`Sweeper::chunk`], [`Sweeper::end_pass`]) so it is tested with an injected clock.
 use std::{
     collections::{BTreeMap, HashSet},
+    net::{Ipv4Addr, Ipv6Addr},
     os::fd::AsFd,
     path::Path,
     sync::{
@@ -33,7 +34,11 @@ use nat64_common::{
     timeouts::{self, Timeouts},
 };
 
-use crate::{batch, tables::Tables};
+use crate::{
+    batch,
+    session_log::{ipv6_of, Kind, Record, SessionLog},
+    tables::Tables,
+};
 
 /// Sessions read per batch syscall, and the most the sweeper holds at a time.
 pub const CHUNK: u32 = 8192;
@@ -215,6 +220,7 @@ pub fn pass(
     sweeper: &mut Sweeper,
     now: &mut dyn FnMut() -> u64,
     pause: &mut dyn FnMut(Duration),
+    log: Option<&SessionLog>,
 ) -> Result<Swept> {
     let t = tables.gateway_config()?.timeouts;
     let fd = tables.sessions.map().fd().as_fd();
@@ -225,7 +231,30 @@ pub fn pass(
         let started = Instant::now();
         batch::lookup(fd, &mut cursor, &mut part, CHUNK).context("reading sessions")?;
         swept.scanned += part.len();
-        let expired = sweeper.chunk(&part, &t, now());
+        let at = now();
+        let expired = sweeper.chunk(&part, &t, at);
+        if let Some(log) = log {
+            let records: Vec<Record> = expired
+                .iter()
+                .map(|k| Record {
+                    kind: Kind::SessionDeleted,
+                    time_ns: at,
+                    proto: k.proto,
+                    ipv6: ipv6_of(
+                        tables,
+                        &Bib4Key {
+                            addr4: k.addr4,
+                            port4: k.port4,
+                            proto: k.proto,
+                            _pad: 0,
+                        },
+                    ),
+                    pool4: (Ipv4Addr::from(k.addr4), k.port4),
+                    peer: Some((Ipv4Addr::from(k.remote4), k.remote_port)),
+                })
+                .collect();
+            log.write(&records);
+        }
         // Deletions race with nothing that matters: a key already gone is skipped.
         swept.sessions += batch::delete(fd, &expired).context("deleting sessions")?;
         pause(started.elapsed());
@@ -233,6 +262,22 @@ pub fn pass(
     let bindings = tables.read_bib4()?;
     let plan = sweeper.end_pass(&bindings);
     swept.sessions += batch::delete(fd, &plan.sessions).context("deleting peer records")?;
+    if let Some(log) = log {
+        let at = now();
+        let records: Vec<Record> = plan
+            .bindings
+            .iter()
+            .map(|(k6, k4)| Record {
+                kind: Kind::BibDeleted,
+                time_ns: at,
+                proto: k4.proto,
+                ipv6: Some((Ipv6Addr::from(k6.addr6), k6.port6)),
+                pool4: (Ipv4Addr::from(k4.addr4), k4.port4),
+                peer: None,
+            })
+            .collect();
+        log.write(&records);
+    }
     let (k6, k4): (Vec<Bib6Key>, Vec<Bib4Key>) = plan.bindings.iter().copied().unzip();
     batch::delete(tables.bib6.map().fd().as_fd(), &k6).context("deleting bindings")?;
     swept.bindings =
@@ -242,7 +287,7 @@ pub fn pass(
 
 /// One pass at `now_ns`, without pauses.
 pub fn sweep(tables: &mut Tables, sweeper: &mut Sweeper, now_ns: u64) -> Result<Swept> {
-    pass(tables, sweeper, &mut || now_ns, &mut |_| {})
+    pass(tables, sweeper, &mut || now_ns, &mut |_| {}, None)
 }
 
 /// Sweeps on its own thread until `stop` is set: a pass every `interval`, or back to back
@@ -254,6 +299,7 @@ pub fn spawn(
     interval: Duration,
     stop: Arc<AtomicBool>,
     census: crate::metrics::SharedCensus,
+    log: Option<Arc<SessionLog>>,
 ) -> Result<std::thread::JoinHandle<()>> {
     let mut tables = Tables::open(dir)?;
     Ok(std::thread::Builder::new()
@@ -262,9 +308,13 @@ pub fn spawn(
             let mut sweeper = Sweeper::default();
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                match pass(&mut tables, &mut sweeper, &mut monotonic_ns, &mut |took| {
-                    std::thread::sleep(took)
-                }) {
+                match pass(
+                    &mut tables,
+                    &mut sweeper,
+                    &mut monotonic_ns,
+                    &mut |took| std::thread::sleep(took),
+                    log.as_deref(),
+                ) {
                     Ok(s) if s.sessions + s.bindings > 0 => tracing::debug!(
                         "expired {} sessions and {} dynamic bindings of {} sessions in {:?}",
                         s.sessions,

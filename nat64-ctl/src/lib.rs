@@ -12,6 +12,7 @@ pub mod manage;
 pub mod metrics;
 pub mod pool4;
 pub mod session;
+pub mod session_log;
 pub mod stats;
 pub mod tables;
 

@@ -27,6 +27,8 @@ struct Cli {
     command: Cmd,
 }
 
+// Parsed once per run: the size of the attach variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Load the gateway, attach XDP to the interfaces and run until SIGINT/SIGTERM.
@@ -44,6 +46,10 @@ enum Cmd {
         /// Level of the log lines the XDP program itself emits [default: warn].
         #[arg(long, value_enum)]
         bpf_log_level: Option<BpfLogLevel>,
+        /// Log every session and binding created or deleted, one JSON line each, to FILE
+        /// (appended) or `-` (standard output).
+        #[arg(long, value_name = "FILE|-")]
+        session_log: Option<String>,
         /// Serve Prometheus metrics at http://ADDR:PORT/metrics.
         #[arg(long, value_name = "ADDR:PORT")]
         metrics_listen: Option<std::net::SocketAddr>,
@@ -370,6 +376,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             max_sessions,
             max_bindings,
             metrics_listen,
+            session_log,
             fresh,
             xlat,
             config,
@@ -455,6 +462,10 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
                     Some(addr) => Some(nat64_ctl::metrics::bind(addr).await?),
                     None => None,
                 },
+                session_log
+                    .or(file.session_log.clone())
+                    .map(|t| nat64_ctl::session_log::SessionLog::open(&t).map(Arc::new))
+                    .transpose()?,
             )
             .await
         }
@@ -635,6 +646,21 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
     }
 }
 
+/// Turns the data plane's session-log records on or off.
+fn set_session_events(dir: &std::path::Path, on: bool) -> Result<()> {
+    let mut t = tables::Tables::open(dir)?;
+    let mut cfg = t.gateway_config()?;
+    let flag = nat64_common::maps::CONFIG_F_SESSION_EVENTS;
+    cfg.flags = if on {
+        cfg.flags | flag
+    } else {
+        cfg.flags & !flag
+    };
+    t.config
+        .set(0, cfg, 0)
+        .context("writing the gateway config")
+}
+
 /// Reads, validates and applies a config file's translation settings to the instance
 /// pinned in `dir`. Nothing is written unless the whole file is valid. Interfaces, XDP
 /// mode and table sizes take effect at the next `attach`.
@@ -695,6 +721,7 @@ async fn attach(
     settings: config::Settings,
     config_path: Option<std::path::PathBuf>,
     metrics: Option<tokio::net::TcpListener>,
+    session_log: Option<Arc<nat64_ctl::session_log::SessionLog>>,
 ) -> Result<()> {
     bpffs::validate_instance(&instance)?;
     // Check everything the operator typed before touching the kernel.
@@ -788,7 +815,25 @@ async fn attach(
     tracing::info!("gateway instance {instance:?} running; SIGINT or SIGTERM stops nat64-ctl (the data plane keeps running until `nat64-ctl detach`)");
     let stop_sweeper = Arc::new(AtomicBool::new(false));
     let census = nat64_ctl::metrics::SharedCensus::default();
-    let sweeper = expiry::spawn(&dir, SWEEP_INTERVAL, stop_sweeper.clone(), census.clone())?;
+    if let Some(log) = &session_log {
+        let ring = aya::maps::RingBuf::try_from(
+            ebpf.take_map(nat64_common::maps::MAP_EVENTS)
+                .context("the session-log ring buffer is missing from the object")?,
+        )?;
+        tokio::spawn(nat64_ctl::session_log::forward(
+            ring,
+            tables::Tables::open(&dir)?,
+            log.clone(),
+        ));
+    }
+    set_session_events(&dir, session_log.is_some())?;
+    let sweeper = expiry::spawn(
+        &dir,
+        SWEEP_INTERVAL,
+        stop_sweeper.clone(),
+        census.clone(),
+        session_log.clone(),
+    )?;
     if let Some(listener) = metrics {
         tracing::info!(
             "serving metrics at http://{}/metrics",
@@ -824,6 +869,8 @@ async fn attach(
     tokio::time::sleep(Duration::from_millis(50)).await;
     stop_sweeper.store(true, Ordering::Relaxed);
     let _ = sweeper.join();
+    // Nobody reads the ring buffer any more.
+    set_session_events(&dir, false)?;
     drop(ebpf); // the pins keep the links and maps
     Ok(())
 }

@@ -17,6 +17,7 @@ use nat64_common::{
 };
 
 use crate::{
+    events,
     maps::{BIB4, BIB6, POOL4_SLOTS},
     stats,
 };
@@ -73,6 +74,7 @@ pub fn create_binding(cfg: &GatewayConfig, key: &Bib6Key) -> Result<Bib6Entry, C
         return match BIB6.insert(key, &entry, BPF_NOEXIST as u64) {
             Ok(()) => {
                 stats::count(Counter::BibCreated);
+                events::binding_created(key, &entry);
                 Ok(entry)
             }
             Err(e) => {

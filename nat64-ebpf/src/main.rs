@@ -6,6 +6,7 @@
 #![feature(asm_experimental_arch)]
 
 mod bib;
+mod events;
 mod fwd;
 mod hairpin;
 mod icmp_err;

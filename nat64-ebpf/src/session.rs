@@ -8,7 +8,7 @@ use nat64_common::{
     Counter,
 };
 
-use crate::{maps::SESSIONS, stats};
+use crate::{events, maps::SESSIONS, stats};
 
 const EEXIST: i32 = -17;
 
@@ -55,7 +55,10 @@ pub fn track(t: &Track) -> Result<(), Counter> {
         return Err(Counter::DropFiltered);
     }
     match SESSIONS.insert(&t.key, &entry, BPF_NOEXIST as u64) {
-        Ok(()) => stats::count(Counter::SessionCreated),
+        Ok(()) => {
+            stats::count(Counter::SessionCreated);
+            events::session_created(&t.key, now);
+        }
         // Another CPU opened it a moment ago.
         Err(EEXIST) => {}
         Err(_) => return Err(Counter::DropSessionTableFull),

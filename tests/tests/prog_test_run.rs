@@ -16,9 +16,10 @@ use aya::{
 };
 use nat64_common::{
     maps::{
-        GatewayConfig, SessionEntry, SessionKey, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
-        CONFIG_F_ALLOW_NONGLOBAL, MAP_CONFIG, MAP_SESSIONS, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
-        SESSION_F_FROM_V4, SESSION_KIND_FLOW, SESSION_KIND_PEER,
+        GatewayConfig, SessionEntry, SessionEvent, SessionKey,
+        CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_SESSION_EVENTS,
+        EVENT_BIB_CREATED, EVENT_SESSION_CREATED, MAP_CONFIG, MAP_EVENTS, MAP_SESSIONS, PROTO_ICMP,
+        PROTO_TCP, PROTO_UDP, SESSION_F_FROM_V4, SESSION_KIND_FLOW, SESSION_KIND_PEER,
     },
     Counter,
 };
@@ -152,6 +153,18 @@ impl Harness {
 
     fn set_allow_nonglobal(&mut self, allow: bool) {
         self.set_flag(CONFIG_F_ALLOW_NONGLOBAL, allow);
+    }
+
+    /// Everything on the session-log ring buffer, oldest first.
+    fn events(&mut self) -> Vec<SessionEvent> {
+        let mut ring =
+            aya::maps::RingBuf::try_from(self.ebpf.map_mut(MAP_EVENTS).unwrap()).unwrap();
+        let mut out = Vec::new();
+        while let Some(item) = ring.next() {
+            assert_eq!(item.len(), std::mem::size_of::<SessionEvent>());
+            out.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<SessionEvent>()) });
+        }
+        out
     }
 
     fn set_flag(&mut self, flag: u32, on: bool) {
@@ -2201,4 +2214,78 @@ fn session_fixtures(h: &mut Harness) {
             VerdictRedirect,
         ],
     });
+
+    // The session log: with the flag on, a new binding and its session each leave a
+    // record on the ring buffer; with it off, nothing.
+    h.clear_sessions();
+    h.set_flag(CONFIG_F_SESSION_EVENTS, true);
+    let syn = |sport| {
+        from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_TCP,
+            64,
+            &tcp6_flags(CLIENT6, SERVER4_IN_POOL6, sport, 80, SYN),
+        ))
+    };
+    h.check_keep(Row {
+        name: "session log: a new binding and session are recorded",
+        frame: syn(7000),
+        action: XDP_REDIRECT,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_TCP,
+            63,
+            &tcp4_flags(POOL4, SERVER4, 6200, 80, SYN),
+        ))),
+        counters: &[
+            RxIpv6,
+            BibCreated,
+            Xlat6to4Tcp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    let events = h.events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let (bib, sess) = (events[0], events[1]);
+    assert!(bib.time_ns > 0 && sess.time_ns >= bib.time_ns);
+    assert_eq!(
+        (bib.kind, bib.proto, bib.addr6, bib.port6, bib.addr4, bib.port4),
+        (
+            EVENT_BIB_CREATED,
+            PROTO_TCP,
+            v6(CLIENT6).octets(),
+            7000,
+            v4(POOL4).octets(),
+            6200
+        )
+    );
+    assert_eq!(
+        (
+            sess.kind,
+            sess.proto,
+            sess.addr4,
+            sess.port4,
+            sess.remote4,
+            sess.remote_port
+        ),
+        (
+            EVENT_SESSION_CREATED,
+            PROTO_TCP,
+            v4(POOL4).octets(),
+            6200,
+            v4(SERVER4).octets(),
+            80
+        )
+    );
+    h.clear_sessions();
+    h.set_flag(CONFIG_F_SESSION_EVENTS, false);
+    let mut quiet = syn(7000);
+    quiet[14 + 40 + 2..14 + 40 + 4].copy_from_slice(&81u16.to_be_bytes());
+    let (action, _) = h.run(&quiet);
+    assert_eq!(action, XDP_REDIRECT);
+    assert_eq!(h.events(), [], "no records while the log is off");
 }

@@ -1,0 +1,277 @@
+//! `attach --session-log FILE|-`: one JSON line per session and binding created or
+//! deleted, with both transport addresses and a UTC timestamp, so that an operator can
+//! answer "who held 192.0.2.2:40123/tcp at 10:31:07" (RFC 6888 §4 style logging).
+//!
+//! Creations come from the data plane over a BPF ring buffer (`NAT64_EVENTS`); when this
+//! side falls behind, the kernel drops records and counts them (`events_lost`), it never
+//! waits. Deletions are nat64-ctl's own doing (the sweeper) and are logged where they
+//! happen.
+use std::{
+    io::Write,
+    net::{Ipv4Addr, Ipv6Addr},
+    sync::Mutex,
+};
+
+use anyhow::{Context, Result};
+use aya::maps::{MapData, RingBuf};
+use nat64_common::maps::{
+    Bib4Key, SessionEvent, EVENT_BIB_CREATED, EVENT_SESSION_CREATED, PROTO_ICMP,
+};
+use tokio::io::unix::AsyncFd;
+
+use crate::{config::proto_name, expiry::monotonic_ns, tables::Tables};
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    SessionCreated,
+    SessionDeleted,
+    BibCreated,
+    BibDeleted,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::SessionCreated => "session_created",
+            Kind::SessionDeleted => "session_deleted",
+            Kind::BibCreated => "bib_created",
+            Kind::BibDeleted => "bib_deleted",
+        }
+    }
+}
+
+/// One log line's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub kind: Kind,
+    /// CLOCK_MONOTONIC of the event.
+    pub time_ns: u64,
+    pub proto: u8,
+    /// The IPv6 host's transport address, when known.
+    pub ipv6: Option<(Ipv6Addr, u16)>,
+    pub pool4: (Ipv4Addr, u16),
+    /// The IPv4 peer (sessions).
+    pub peer: Option<(Ipv4Addr, u16)>,
+}
+
+/// `unix_ns` as RFC 3339 UTC with milliseconds.
+pub fn rfc3339(unix_ns: i128) -> String {
+    let secs = unix_ns.div_euclid(1_000_000_000) as libc::time_t;
+    let ms = unix_ns.rem_euclid(1_000_000_000) / 1_000_000;
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::gmtime_r(&secs, &mut tm) };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+impl Record {
+    /// The JSON line; `unix_ns` is the event's wall-clock time.
+    pub fn json(&self, unix_ns: i128) -> String {
+        let mut v = serde_json::json!({
+            "time": rfc3339(unix_ns),
+            "event": self.kind.name(),
+            "proto": proto_name(self.proto),
+            "pool4": self.pool4.0.to_string(),
+            "port4": self.pool4.1,
+        });
+        if let Some((a, p)) = self.ipv6 {
+            v["ipv6"] = a.to_string().into();
+            v["port6"] = p.into();
+        }
+        if let Some((a, p)) = self.peer {
+            v["ipv4_peer"] = a.to_string().into();
+            v["peer_port"] = p.into();
+        }
+        v.to_string()
+    }
+
+    /// A record off the ring buffer; sessions get their IPv6 side from `bib`.
+    pub fn from_event(
+        ev: &SessionEvent,
+        bib: impl Fn(&Bib4Key) -> Option<(Ipv6Addr, u16)>,
+    ) -> Option<Record> {
+        let pool4 = (Ipv4Addr::from(ev.addr4), ev.port4);
+        match ev.kind {
+            EVENT_BIB_CREATED => Some(Record {
+                kind: Kind::BibCreated,
+                time_ns: ev.time_ns,
+                proto: ev.proto,
+                ipv6: Some((Ipv6Addr::from(ev.addr6), ev.port6)),
+                pool4,
+                peer: None,
+            }),
+            EVENT_SESSION_CREATED => Some(Record {
+                kind: Kind::SessionCreated,
+                time_ns: ev.time_ns,
+                proto: ev.proto,
+                ipv6: bib(&Bib4Key {
+                    addr4: ev.addr4,
+                    port4: ev.port4,
+                    proto: ev.proto,
+                    _pad: 0,
+                }),
+                pool4,
+                peer: Some((
+                    Ipv4Addr::from(ev.remote4),
+                    if ev.proto == PROTO_ICMP {
+                        ev.port4
+                    } else {
+                        ev.remote_port
+                    },
+                )),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Where the lines go; shared by the ring-buffer reader and the sweeper.
+pub struct SessionLog {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl SessionLog {
+    /// `-` is standard output; a path is appended to (created if needed).
+    pub fn open(target: &str) -> Result<SessionLog> {
+        let out: Box<dyn Write + Send> = if target == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(target)
+                    .with_context(|| format!("--session-log {target}: cannot open it"))?,
+            )
+        };
+        Ok(SessionLog {
+            out: Mutex::new(out),
+        })
+    }
+
+    pub fn write(&self, records: &[Record]) {
+        if records.is_empty() {
+            return;
+        }
+        // Monotonic → wall clock, read once per batch.
+        let mono = monotonic_ns() as i128;
+        let real = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0);
+        let mut text = String::new();
+        for r in records {
+            text.push_str(&r.json(real - (mono - r.time_ns as i128)));
+            text.push('\n');
+        }
+        if let Ok(mut out) = self.out.lock() {
+            if out
+                .write_all(text.as_bytes())
+                .and_then(|_| out.flush())
+                .is_err()
+            {
+                tracing::warn!("session log: write failed");
+            }
+        }
+    }
+}
+
+/// The IPv6 transport address a pool4 transport address is bound to.
+pub fn ipv6_of(t: &Tables, k: &Bib4Key) -> Option<(Ipv6Addr, u16)> {
+    t.bib4
+        .get(k, 0)
+        .ok()
+        .map(|e| (Ipv6Addr::from(e.addr6), e.port6))
+}
+
+/// Drains the ring buffer into the log whenever the kernel has written to it.
+pub async fn forward(ring: RingBuf<MapData>, tables: Tables, log: std::sync::Arc<SessionLog>) {
+    // SAFETY: the ring buffer owns its fd for its whole life; the AsyncFd owns the ring
+    // buffer, so the fd outlives the registration.
+    let Ok(mut fd) =
+        (unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) })
+    else {
+        tracing::warn!("session log: cannot watch the ring buffer");
+        return;
+    };
+    loop {
+        let Ok(mut guard) = fd.readable_mut().await else {
+            return;
+        };
+        let mut records = Vec::new();
+        {
+            let ring = guard.get_inner_mut();
+            while let Some(item) = ring.next() {
+                if item.len() < std::mem::size_of::<SessionEvent>() {
+                    continue;
+                }
+                // SAFETY: the kernel wrote a whole SessionEvent (plain data).
+                let ev: SessionEvent = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
+                if let Some(r) = Record::from_event(&ev, |k| ipv6_of(&tables, k)) {
+                    records.push(r);
+                }
+            }
+        }
+        log.write(&records);
+        guard.clear_ready();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nat64_common::maps::PROTO_TCP;
+
+    #[test]
+    fn utc_timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        // 2026-11-23T10:31:07.250Z
+        assert_eq!(
+            rfc3339(1_795_429_867_250_000_000),
+            "2026-11-23T10:31:07.250Z"
+        );
+    }
+
+    #[test]
+    fn a_session_event_becomes_a_line_with_both_sides() {
+        let ev = SessionEvent {
+            time_ns: 5,
+            addr6: [0; 16],
+            port6: 0,
+            port4: 40123,
+            remote_port: 80,
+            proto: PROTO_TCP,
+            kind: EVENT_SESSION_CREATED,
+            addr4: [192, 0, 2, 2],
+            remote4: [198, 51, 100, 7],
+        };
+        let v6: Ipv6Addr = "2001:db8::5".parse().unwrap();
+        let r = Record::from_event(&ev, |k| {
+            assert_eq!(
+                (k.addr4, k.port4, k.proto),
+                ([192, 0, 2, 2], 40123, PROTO_TCP)
+            );
+            Some((v6, 51000))
+        })
+        .unwrap();
+        let line: serde_json::Value =
+            serde_json::from_str(&r.json(1_795_429_867_250_000_000)).unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({
+                "time": "2026-11-23T10:31:07.250Z", "event": "session_created",
+                "proto": "tcp", "pool4": "192.0.2.2", "port4": 40123,
+                "ipv6": "2001:db8::5", "port6": 51000,
+                "ipv4_peer": "198.51.100.7", "peer_port": 80,
+            })
+        );
+    }
+}
