@@ -51,6 +51,8 @@ counters! {
     BibCreated = "bib_created", "dynamic bindings created by IPv6 flows opening";
     PortAllocRetries = "port_alloc_retries", "pool4 port candidates found taken while creating a binding";
     SessionCreated = "session_created", "sessions opened (by either side; RFC 6146 §3.5)";
+    SessionExpired = "session_expired", "sessions and filtering records deleted by nat64-ctl's expiry (idle past their lifetime)";
+    BibExpired = "bib_expired", "dynamic bindings deleted by nat64-ctl's expiry (no session left)";
     EventsLost = "events_lost", "session-log events the ring buffer had no room for (nat64-ctl fell behind); counted, never waited for";
 
     FwdRedirect = "fwd_redirect", "translated packets sent straight to the next hop (FIB lookup hit)";

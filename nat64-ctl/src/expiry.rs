@@ -32,6 +32,7 @@ use nat64_common::{
         SESSION_KIND_FLOW,
     },
     timeouts::{self, Timeouts},
+    Counter,
 };
 
 use crate::{
@@ -302,19 +303,21 @@ pub fn spawn(
     log: Option<Arc<SessionLog>>,
 ) -> Result<std::thread::JoinHandle<()>> {
     let mut tables = Tables::open(dir)?;
+    let mut counters = crate::stats::open_pinned(&dir.join(crate::stats::STATS_MAP))?;
     Ok(std::thread::Builder::new()
         .name("nat64-expiry".into())
         .spawn(move || {
             let mut sweeper = Sweeper::default();
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
-                match pass(
+                let result = pass(
                     &mut tables,
                     &mut sweeper,
                     &mut monotonic_ns,
                     &mut |took| std::thread::sleep(took),
                     log.as_deref(),
-                ) {
+                );
+                match &result {
                     Ok(s) if s.sessions + s.bindings > 0 => tracing::debug!(
                         "expired {} sessions and {} dynamic bindings of {} sessions in {:?}",
                         s.sessions,
@@ -324,6 +327,16 @@ pub fn spawn(
                     ),
                     Ok(_) => {}
                     Err(e) => tracing::warn!("session sweep: {e:#}"),
+                }
+                if let Ok(s) = &result {
+                    for (c, n) in [
+                        (Counter::SessionExpired, s.sessions),
+                        (Counter::BibExpired, s.bindings),
+                    ] {
+                        if let Err(e) = crate::stats::add_userspace(&mut counters, c, n as u64) {
+                            tracing::warn!("counting expiry: {e:#}");
+                        }
+                    }
                 }
                 if let Ok(mut c) = census.lock() {
                     *c = (sweeper.census.clone(), started.elapsed());

@@ -20,6 +20,23 @@ pub fn read(map: &PerCpuArray<MapData, u64>) -> Result<Vec<(Counter, u64)>> {
         .collect()
 }
 
+/// Adds `n` to a counter only nat64-ctl writes (the data plane never touches its slot, so
+/// this read-modify-write has one writer: the sweeper). The sum over CPUs is what counts;
+/// CPU 0's slot carries it.
+pub fn add_userspace(map: &mut PerCpuArray<MapData, u64>, c: Counter, n: u64) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    let mut values = map
+        .get(&c.index(), 0)
+        .with_context(|| format!("reading counter {}", c.name()))?;
+    let mut v: Vec<u64> = values.iter().copied().collect();
+    v[0] += n;
+    values = aya::maps::PerCpuValues::try_from(v).context("per-CPU values")?;
+    map.set(c.index(), values, 0)
+        .with_context(|| format!("writing counter {}", c.name()))
+}
+
 pub fn open_pinned(path: &Path) -> Result<PerCpuArray<MapData, u64>> {
     let data = MapData::from_pin(path).with_context(|| format!("opening {}", path.display()))?;
     PerCpuArray::try_from(Map::PerCpuArray(data)).context("pinned stats map has an unexpected type")

@@ -156,6 +156,9 @@ fn sessions_of_real_flows_show_and_expire_with_their_bindings() {
     let left = bindings(&lab);
     assert_eq!(left[0]["static"], true, "{left:?}");
     eprintln!("sessions gone after {waited:?}");
+    // The sweeper counts what it deleted: the three sessions and three dynamic bindings.
+    assert_eq!(lab.counter("session_expired").unwrap(), 3);
+    assert_eq!(lab.counter("bib_expired").unwrap(), 3);
 
     // A new flow after expiry opens a fresh session and binding.
     let out = udp_from_client6(&lab, "again");
