@@ -23,8 +23,18 @@ use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
     about = "Stateful NAT64 gateway (XDP) control plane"
 )]
 struct Cli {
+    /// Log line format on standard error (`RUST_LOG` filters, e.g. `info,xdp=debug`).
+    #[arg(long, value_enum, global = true, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    /// One JSON object per line, for journald/Loki/Elasticsearch pipelines.
+    Json,
 }
 
 // Parsed once per run: the size of the attach variant does not matter.
@@ -82,6 +92,12 @@ enum Cmd {
         #[arg(long, default_value = "default")]
         instance: String,
     },
+    /// Print a shell completion script (e.g. `nat64-ctl completions bash >
+    /// /etc/bash_completion.d/nat64-ctl`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff), e.g. `nat64-ctl man > /usr/share/man/man8/nat64-ctl.8`;
+    /// with a subcommand, that subcommand's page (nat64-ctl-attach.8, ...).
+    Man { command: Option<String> },
     /// Configuration of a running gateway.
     Config {
         #[command(subcommand)]
@@ -341,13 +357,6 @@ enum StatsCmd {
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     // The matches are kept beside the parsed command: which --pool4 a --ports belongs to
     // is a matter of position.
     let matches = <Cli as clap::CommandFactory>::command().get_matches();
@@ -355,13 +364,42 @@ fn main() {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let json = cli.log_format == LogFormat::Json;
     if let Err(e) = rt.block_on(run(cli, &matches)) {
-        eprintln!("nat64-ctl: error: {e:#}");
+        if json {
+            // Printed whatever RUST_LOG filters: the reason for a failed run is never lost.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i128)
+                .unwrap_or(0);
+            eprintln!(
+                "{}",
+                serde_json::json!({
+                    "timestamp": nat64_ctl::session_log::rfc3339(now),
+                    "level": "ERROR",
+                    "fields": { "message": format!("nat64-ctl: error: {e:#}") },
+                    "target": "nat64_ctl",
+                })
+            );
+        } else {
+            eprintln!("nat64-ctl: error: {e:#}");
+        }
         std::process::exit(1);
     }
 }
@@ -468,6 +506,29 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
                     .transpose()?,
             )
             .await
+        }
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "nat64-ctl", &mut std::io::stdout());
+            Ok(())
+        }
+        Cmd::Man { command } => {
+            let top = <Cli as clap::CommandFactory>::command();
+            let page = match &command {
+                None => top,
+                Some(name) => top
+                    .find_subcommand(name)
+                    .with_context(|| format!("man {name:?}: no such subcommand"))?
+                    .clone()
+                    .name(format!("nat64-ctl-{name}")),
+            };
+            let mut out = Vec::new();
+            clap_mangen::Man::new(page)
+                .section("8")
+                .render(&mut out)
+                .context("rendering the man page")?;
+            std::io::Write::write_all(&mut std::io::stdout(), &out)?;
+            Ok(())
         }
         Cmd::Config {
             command: ConfigCmd::Apply { file, instance },

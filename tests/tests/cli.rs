@@ -15,6 +15,14 @@ fn run(args: &[&str]) -> (i32, String) {
     )
 }
 
+fn run_stdout(args: &[&str]) -> (i32, String) {
+    let out = Command::new(nat64_ctl_bin()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 #[test]
 fn attach_to_missing_interface_is_one_clear_error() {
     let (code, stderr) = run(&["attach", "nosuchif"]);
@@ -127,6 +135,76 @@ fn timeouts_below_the_rfc_minimums_are_refused_by_name() {
     let (code, stderr) = run(&["attach", "lo", "--udp-timeout", "soon"]);
     assert_ne!(code, 0);
     assert!(stderr.contains("--udp-timeout"), "{stderr}");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let (code, stderr) = run(&["--log-format", "json", "attach", "nosuchif0"]);
+    assert_ne!(code, 0);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    let last = lines.last().expect("a log line");
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert!(
+        last["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("interface \"nosuchif0\" does not exist"),
+        "{last}"
+    );
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_cli_definition() {
+    let (code, bash) = run_stdout(&["completions", "bash"]);
+    assert_eq!(code, 0);
+    for sub in ["attach", "detach", "pool4", "session", "config"] {
+        assert!(bash.contains(sub), "bash completion lacks {sub}");
+    }
+    let (code, zsh) = run_stdout(&["completions", "zsh"]);
+    assert_eq!(code, 0);
+    assert!(
+        zsh.starts_with("#compdef nat64-ctl"),
+        "{}",
+        &zsh[..40.min(zsh.len())]
+    );
+    let (code, man) = run_stdout(&["man"]);
+    assert_eq!(code, 0);
+    assert!(
+        man.contains(".TH nat64-ctl 8") && man.contains("detach"),
+        "{man}"
+    );
+    let (code, attach) = run_stdout(&["man", "attach"]);
+    assert_eq!(code, 0);
+    assert!(
+        attach.contains(".TH nat64-ctl-attach 8")
+            && attach.contains("session\\-log")
+            && attach.contains("metrics\\-listen"),
+        "{attach}"
+    );
+    let (code, stderr) = run(&["man", "nosuch"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("man \"nosuch\": no such subcommand"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_shipped_config_example_is_valid() {
+    let example = nat64_tests::workspace_root().join("contrib/nat64.toml");
+    let file = nat64_ctl::config_file::ConfigFile::read(&example).unwrap();
+    let s = file.settings().unwrap();
+    assert!(!s.pool4.addresses().is_empty());
+    assert!(!file.interfaces.is_empty());
+    let unit = std::fs::read_to_string(nat64_tests::workspace_root().join("contrib/nat64.service"))
+        .unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/sbin/nat64-ctl attach --config /etc/nat64/nat64.toml"),
+        "{unit}"
+    );
 }
 
 #[test]

@@ -32,12 +32,19 @@ fn a_curl_flow_leaves_its_creation_and_deletion_in_the_session_log() {
     let _served = Served::start(&lab, "logged\n", 1).expect("nginx");
     let page = lab
         .client6
-        .sh(&format!("curl -sS --max-time 10 http://[{SERVER4_IN_POOL6}]/"))
+        .sh(&format!(
+            "curl -sS --max-time 10 http://[{SERVER4_IN_POOL6}]/"
+        ))
         .unwrap();
     assert_eq!(page, "logged\n");
 
     // The flow closed (FINs): transitory lifetime 2 s, then the binding a pass later.
-    let want = ["bib_created", "session_created", "session_deleted", "bib_deleted"];
+    let want = [
+        "bib_created",
+        "session_created",
+        "session_deleted",
+        "bib_deleted",
+    ];
     let mut lines: Vec<Value> = Vec::new();
     for _ in 0..100 {
         std::thread::sleep(Duration::from_millis(100));
