@@ -44,12 +44,13 @@ pub fn read_pinned(dir: &Path) -> Result<Vec<Binding>> {
     Ok(out)
 }
 
-pub fn render_text(bindings: &[Binding]) -> String {
+/// The table; `numeric` shows protocol numbers instead of names.
+pub fn render_text(bindings: &[Binding], numeric: bool) -> String {
     let mut s = format!("{:<5} {:<22} {:<46} {}\n", "proto", "pool4", "ipv6", "kind");
     for b in bindings {
         s.push_str(&format!(
             "{:<5} {:<22} {:<46} {}\n",
-            proto_name(b.proto),
+            crate::session::proto_label(b.proto, numeric),
             format!("{}#{}", b.addr4, b.port4),
             format!("{}#{}", b.addr6, b.port6),
             if b.is_static { "static" } else { "dynamic" }
@@ -87,13 +88,18 @@ mod tests {
             port6: 5000,
             is_static: false,
         }];
-        let t = render_text(&b);
+        let t = render_text(&b, false);
         assert!(t.lines().nth(1).unwrap().split_whitespace().eq([
             "udp",
             "203.0.113.1#61001",
             "2001:db8::5#5000",
             "dynamic"
         ]));
+        let t = render_text(&b, true);
+        assert_eq!(
+            t.lines().nth(1).unwrap().split_whitespace().next(),
+            Some("17")
+        );
         assert_eq!(
             render_json(&b),
             r#"[{"ipv4":"203.0.113.1","ipv6":"2001:db8::5","port4":61001,"port6":5000,"proto":"udp","static":false}]"#

@@ -154,6 +154,9 @@ enum SessionCmd {
         proto: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Protocol numbers and TCP state codes instead of names.
+        #[arg(long)]
+        numeric: bool,
         #[arg(long, default_value = "default")]
         instance: String,
     },
@@ -319,6 +322,9 @@ enum BibCmd {
     Display {
         #[arg(long)]
         json: bool,
+        /// Protocol numbers instead of names.
+        #[arg(long)]
+        numeric: bool,
         #[arg(long, default_value = "default")]
         instance: String,
     },
@@ -566,14 +572,19 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             Ok(())
         }
         Cmd::Bib {
-            command: BibCmd::Display { json, instance },
+            command:
+                BibCmd::Display {
+                    json,
+                    numeric,
+                    instance,
+                },
         } => {
             let dir = running_instance(&instance)?;
             let bindings = nat64_ctl::bib::read_pinned(&dir)?;
             if json {
                 println!("{}", nat64_ctl::bib::render_json(&bindings));
             } else {
-                print!("{}", nat64_ctl::bib::render_text(&bindings));
+                print!("{}", nat64_ctl::bib::render_text(&bindings, numeric));
             }
             Ok(())
         }
@@ -604,6 +615,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
                 SessionCmd::Display {
                     proto,
                     json,
+                    numeric,
                     instance,
                 },
         } => {
@@ -615,7 +627,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             if json {
                 println!("{}", session::render_json(&sessions));
             } else {
-                print!("{}", session::render_text(&sessions));
+                print!("{}", session::render_text(&sessions, numeric));
             }
             Ok(())
         }

@@ -28,6 +28,8 @@ pub struct Session {
     pub remote_port: u16,
     /// TCP only.
     pub tcp_state: Option<&'static str>,
+    /// The `TCP_*` code behind `tcp_state` (`--numeric`).
+    pub tcp_state_code: u8,
     pub opened_by_ipv4: bool,
     /// Seconds since the last packet that refreshed it (to within a second).
     pub idle_s: u64,
@@ -68,6 +70,7 @@ pub fn read(tables: &Tables, proto: Option<u8>, now_ns: u64) -> Result<Vec<Sessi
             remote4: Ipv4Addr::from(k.remote4),
             remote_port: k.remote_port,
             tcp_state: (k.proto == PROTO_TCP).then(|| tcp::state_name(e.tcp_state)),
+            tcp_state_code: e.tcp_state,
             opened_by_ipv4: e.flags & SESSION_F_FROM_V4 != 0,
             idle_s: idle / timeouts::NS_PER_S,
             expires_in_s: life.saturating_sub(idle) / timeouts::NS_PER_S,
@@ -105,7 +108,9 @@ fn endpoint4(a: Ipv4Addr, port: u16, proto: u8) -> String {
     }
 }
 
-pub fn render_text(sessions: &[Session]) -> String {
+/// The table; `numeric` shows protocol numbers and TCP state codes instead of names
+/// (for scripts that match on them).
+pub fn render_text(sessions: &[Session], numeric: bool) -> String {
     let mut s = format!(
         "{:<5} {:<46} {:<46} {:<22} {:<22} {:<19} {:>7} {:>8}\n",
         "proto",
@@ -120,18 +125,31 @@ pub fn render_text(sessions: &[Session]) -> String {
     for x in sessions {
         s.push_str(&format!(
             "{:<5} {:<46} {:<46} {:<22} {:<22} {:<19} {:>6}s {:>7}s\n",
-            proto_name(x.proto),
+            proto_label(x.proto, numeric),
             endpoint6(x.addr6, x.port6, x.proto),
             endpoint6(x.remote6, x.remote_port6(), x.proto),
             endpoint4(x.addr4, x.port4, x.proto),
             endpoint4(x.remote4, x.remote_port, x.proto),
-            x.tcp_state.unwrap_or("-"),
+            match (x.tcp_state, numeric) {
+                (None, _) => "-".to_string(),
+                (Some(_), true) => x.tcp_state_code.to_string(),
+                (Some(name), false) => name.to_string(),
+            },
             x.idle_s,
             x.expires_in_s,
         ));
     }
     s.push_str(&format!("{} sessions\n", sessions.len()));
     s
+}
+
+/// `tcp` or, with `numeric`, `6`.
+pub fn proto_label(p: u8, numeric: bool) -> String {
+    if numeric {
+        p.to_string()
+    } else {
+        proto_name(p).to_string()
+    }
 }
 
 pub fn render_json(sessions: &[Session]) -> String {
@@ -170,6 +188,11 @@ mod tests {
             remote4: "192.0.2.2".parse().unwrap(),
             remote_port: 80,
             tcp_state: (proto == PROTO_TCP).then_some("ESTABLISHED"),
+            tcp_state_code: if proto == PROTO_TCP {
+                tcp::TCP_ESTABLISHED
+            } else {
+                0
+            },
             opened_by_ipv4: false,
             idle_s: 3,
             expires_in_s: 7438,
@@ -178,7 +201,7 @@ mod tests {
 
     #[test]
     fn text_shows_both_views_and_the_count() {
-        let t = render_text(&[sample(PROTO_TCP), sample(PROTO_UDP)]);
+        let t = render_text(&[sample(PROTO_TCP), sample(PROTO_UDP)], false);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 4);
         let cols: Vec<&str> = lines[1].split_whitespace().collect();
@@ -195,12 +218,19 @@ mod tests {
                 "7438s"
             ]
         );
+        // --numeric: protocol number and state code.
+        let t = render_text(&[sample(PROTO_TCP)], true);
+        let cols: Vec<&str> = t.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(
+            (cols[0], cols[5]),
+            ("6", tcp::TCP_ESTABLISHED.to_string().as_str())
+        );
         assert!(lines[2].split_whitespace().nth(5) == Some("-"));
         let mut icmp = sample(PROTO_ICMP);
         icmp.port6 = 28394;
         icmp.remote_port = 61530;
         icmp.port4 = 61530;
-        let t = render_text(&[icmp]);
+        let t = render_text(&[icmp], false);
         let cols: Vec<&str> = t.lines().nth(1).unwrap().split_whitespace().collect();
         assert_eq!(
             cols[1..5],

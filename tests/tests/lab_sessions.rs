@@ -130,6 +130,22 @@ fn sessions_of_real_flows_show_and_expire_with_their_bindings() {
     let text = ctl_ok(&lab, &["session", "display"]);
     assert!(text.contains(&format!("[{CLIENT6}]:40000")), "{text}");
     assert!(text.trim_end().ends_with("3 sessions"), "{text}");
+    let numeric = ctl_ok(&lab, &["session", "display", "--numeric"]);
+    let protos: Vec<&str> = numeric
+        .lines()
+        .skip(1)
+        .filter(|l| !l.ends_with("sessions"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(protos.len(), 3, "{numeric}");
+    assert_eq!(protos, ["1", "6", "17"], "{numeric}");
+    let bib = ctl_ok(&lab, &["bib", "display", "--numeric"]);
+    assert!(
+        bib.lines()
+            .skip(1)
+            .all(|l| l.starts_with(|c: char| c.is_ascii_digit())),
+        "{bib}"
+    );
     assert_eq!(bindings(&lab).len(), 4, "three dynamic and the static one");
     assert!(lab.counter("session_created").unwrap() >= 3);
 
