@@ -104,8 +104,9 @@ counters! {
     DropIcmpUnmappableSource = "drop_icmp_unmappable_source", "ICMPv6 errors from an IPv6 router whose address has no IPv4 form (RFC 6791 pool not implemented yet)";
     DropUnsupportedProto = "drop_unsupported_protocol", "packets to pool6/pool4 carrying a protocol other than TCP, UDP and ICMP";
     DropNonGlobalIpv4 = "drop_nonglobal_ipv4", "non-global IPv4 addresses under the well-known prefix 64:ff9b::/96 (RFC 6052 §3.1)";
-    DropNoBib6 = "drop_no_bib6", "IPv6 packets whose source has no binding and may not create one (TCP without SYN, echo reply, no pool4)";
-    DropPool4Exhausted = "drop_pool4_exhausted", "new IPv6 flows refused: every pool4 port candidate tried was taken";
+    DropNoBib6 = "drop_no_bib6", "IPv6 packets whose source has no binding and may not create one (TCP without SYN, echo reply)";
+    DropPool4Empty = "drop_pool4_empty", "new IPv6 flows refused: no pool4 address lends ports for their protocol";
+    DropPool4Exhausted = "drop_pool4_exhausted", "port allocation failures: new IPv6 flows refused, every pool4 port candidate tried was taken";
     DropBibFull = "drop_bib_full", "new IPv6 flows refused: the binding table is full (existing flows go on)";
     DropNoBib4 = "drop_no_bib4", "IPv4 packets to a pool4 address and port with no binding (no open relay)";
     DropNoSession = "drop_no_session", "packets with no session that may not open one (TCP without SYN, ICMP echo reply)";

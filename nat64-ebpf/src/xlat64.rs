@@ -319,7 +319,11 @@ fn rewrite(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counte
     let hdr6: &[u8; 40] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
     let hdr4 =
         xlat::v6_to_v4_header_hop(hdr6, plan.src4, plan.dst4, plan.proto4, plan.l4_len, 0, hop)
-            .map_err(|_| Counter::DropBadLength)?;
+            .map_err(|e| match e {
+                // parse() refused hop limits ≤ 1; should that change, the reason stays right.
+                xlat::XlatError::HopLimitExceeded => Counter::DropHopLimit,
+                _ => Counter::DropBadLength,
+            })?;
 
     // Checksum: the pseudo-header addresses change (TCP/UDP), or the ICMPv6 pseudo-header
     // disappears entirely (ICMPv4 has none).

@@ -167,6 +167,16 @@ impl Harness {
         out
     }
 
+    /// Changes the configuration the program reads, as nat64-ctl would; returns what `f` does.
+    fn update_config<T>(&mut self, f: impl FnOnce(&mut GatewayConfig) -> T) -> T {
+        let mut cfg: Array<_, GatewayConfig> =
+            Array::try_from(self.ebpf.map_mut(MAP_CONFIG).unwrap()).unwrap();
+        let mut c = cfg.get(&0, 0).unwrap();
+        let r = f(&mut c);
+        cfg.set(0, c, 0).unwrap();
+        r
+    }
+
     fn set_flag(&mut self, flag: u32, on: bool) {
         let mut cfg: Array<_, GatewayConfig> =
             Array::try_from(self.ebpf.map_mut(MAP_CONFIG).unwrap()).unwrap();
@@ -1133,6 +1143,31 @@ fn translation_fixtures(h: &mut Harness) {
                 VerdictRedirect,
             ],
         });
+        // No pool4 address lends ICMP identifiers (as if every `--pool4` group had
+        // `--proto tcp,udp`): a new ping is refused under its own reason, not as if it
+        // were an echo reply without a binding.
+        let slots = h.update_config(|c| std::mem::replace(&mut c.pool4_slots[2], 0));
+        h.check(Row {
+            name: "a new ping when no pool4 address serves icmp",
+            frame: from_client6(ip6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                PROTO_ICMPV6,
+                64,
+                &icmp6(
+                    v6(CLIENT6),
+                    v6(SERVER4_IN_POOL6),
+                    128,
+                    0,
+                    echo_rest(4321, 1),
+                    p,
+                ),
+            )),
+            action: XDP_DROP,
+            output: None,
+            counters: &[RxIpv6, Rx6to4Icmp, DropPool4Empty, VerdictDrop],
+        });
+        h.update_config(|c| c.pool4_slots[2] = slots);
     }
 
     {
