@@ -148,6 +148,11 @@ impl Counter {
         let next = *Self::ALL.get(self.index() as usize + 1)?;
         next.is_bytes().then_some(next)
     }
+
+    /// Counters only nat64-ctl writes (its sweeper, from userspace): the data plane never
+    /// touches their slots, which is what makes the sweeper's read-modify-write of a
+    /// per-CPU slot safe (see `nat64_ctl::stats::add_userspace`).
+    pub const USERSPACE: &'static [Counter] = &[Counter::SessionExpired, Counter::BibExpired];
 }
 
 #[cfg(test)]
@@ -182,6 +187,24 @@ mod tests {
             }
         }
         assert!(Counter::DropNoBib4.is_drop() && !Counter::RxIpv6.is_drop());
+    }
+
+    /// The sweeper's read-modify-write of these slots is safe only while nothing in the
+    /// kernel writes them.
+    #[test]
+    fn the_data_plane_never_writes_userspace_counters() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nat64-ebpf/src");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for c in Counter::USERSPACE {
+                let named = format!("Counter::{c:?}");
+                assert!(!text.contains(&named), "{} uses {named}", path.display());
+            }
+            files += 1;
+        }
+        assert!(files > 5, "{} has no eBPF sources", dir.display());
     }
 
     #[test]
