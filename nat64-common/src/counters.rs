@@ -37,15 +37,37 @@ counters! {
     PassNotOurs6 = "pass_not_pool6", "IPv6 packets not addressed to pool6 (passed to the kernel untouched)";
     PassNotOurs4 = "pass_not_pool4", "IPv4 packets not addressed to a pool4 address (passed to the kernel untouched)";
 
+    Rx6to4Tcp = "rx_6to4_tcp", "TCP packets to pool6 (the 6→4 direction)";
+    Rx6to4TcpBytes = "rx_6to4_tcp_bytes", "bytes of the rx_6to4_tcp packets (IP header and payload)";
+    Rx6to4Udp = "rx_6to4_udp", "UDP packets to pool6 (the 6→4 direction)";
+    Rx6to4UdpBytes = "rx_6to4_udp_bytes", "bytes of the rx_6to4_udp packets (IP header and payload)";
+    Rx6to4Icmp = "rx_6to4_icmp", "ICMPv6 packets to pool6 (the 6→4 direction): echo, errors and untranslatable types";
+    Rx6to4IcmpBytes = "rx_6to4_icmp_bytes", "bytes of the rx_6to4_icmp packets (IP header and payload)";
+    Rx4to6Tcp = "rx_4to6_tcp", "TCP packets to a pool4 address (the 4→6 direction)";
+    Rx4to6TcpBytes = "rx_4to6_tcp_bytes", "bytes of the rx_4to6_tcp packets (IP header and payload)";
+    Rx4to6Udp = "rx_4to6_udp", "UDP packets to a pool4 address (the 4→6 direction)";
+    Rx4to6UdpBytes = "rx_4to6_udp_bytes", "bytes of the rx_4to6_udp packets (IP header and payload)";
+    Rx4to6Icmp = "rx_4to6_icmp", "ICMPv4 packets to a pool4 address (the 4→6 direction): echo, errors and untranslatable types";
+    Rx4to6IcmpBytes = "rx_4to6_icmp_bytes", "bytes of the rx_4to6_icmp packets (IP header and payload)";
+
     Xlat6to4Tcp = "xlat_6to4_tcp", "TCP packets translated from IPv6 to IPv4";
+    Xlat6to4TcpBytes = "xlat_6to4_tcp_bytes", "bytes of the xlat_6to4_tcp packets as sent (IPv4 header and payload)";
     Xlat6to4Udp = "xlat_6to4_udp", "UDP packets translated from IPv6 to IPv4";
+    Xlat6to4UdpBytes = "xlat_6to4_udp_bytes", "bytes of the xlat_6to4_udp packets as sent (IPv4 header and payload)";
     Xlat6to4Icmp = "xlat_6to4_icmp", "ICMPv6 echo packets translated to ICMPv4";
+    Xlat6to4IcmpBytes = "xlat_6to4_icmp_bytes", "bytes of the xlat_6to4_icmp packets as sent (IPv4 header and payload)";
     Xlat4to6Tcp = "xlat_4to6_tcp", "TCP packets translated from IPv4 to IPv6";
+    Xlat4to6TcpBytes = "xlat_4to6_tcp_bytes", "bytes of the xlat_4to6_tcp packets as sent (IPv6 header and payload)";
     Xlat4to6Udp = "xlat_4to6_udp", "UDP packets translated from IPv4 to IPv6";
+    Xlat4to6UdpBytes = "xlat_4to6_udp_bytes", "bytes of the xlat_4to6_udp packets as sent (IPv6 header and payload)";
     Xlat4to6Icmp = "xlat_4to6_icmp", "ICMPv4 echo packets translated to ICMPv6";
+    Xlat4to6IcmpBytes = "xlat_4to6_icmp_bytes", "bytes of the xlat_4to6_icmp packets as sent (IPv6 header and payload)";
     Xlat6to4IcmpError = "xlat_6to4_icmp_error", "ICMPv6 errors translated to ICMPv4, with the packet they quote";
+    Xlat6to4IcmpErrorBytes = "xlat_6to4_icmp_error_bytes", "bytes of the xlat_6to4_icmp_error packets as sent (IPv4 header and payload)";
     Xlat4to6IcmpError = "xlat_4to6_icmp_error", "ICMPv4 errors translated to ICMPv6, with the packet they quote";
+    Xlat4to6IcmpErrorBytes = "xlat_4to6_icmp_error_bytes", "bytes of the xlat_4to6_icmp_error packets as sent (IPv6 header and payload)";
     XlatHairpin = "xlat_hairpin", "packets from one IPv6 client to another's pool4 address, turned back (RFC 6146 §3.8)";
+    XlatHairpinBytes = "xlat_hairpin_bytes", "bytes of the xlat_hairpin packets as sent (IPv6 header and payload)";
     UdpZeroChecksumComputed = "udp_zero_checksum_computed", "IPv4 UDP packets without checksum that got a full IPv6 checksum computed";
 
     BibCreated = "bib_created", "dynamic bindings created by IPv6 flows opening";
@@ -82,8 +104,9 @@ counters! {
     DropIcmpUnmappableSource = "drop_icmp_unmappable_source", "ICMPv6 errors from an IPv6 router whose address has no IPv4 form (RFC 6791 pool not implemented yet)";
     DropUnsupportedProto = "drop_unsupported_protocol", "packets to pool6/pool4 carrying a protocol other than TCP, UDP and ICMP";
     DropNonGlobalIpv4 = "drop_nonglobal_ipv4", "non-global IPv4 addresses under the well-known prefix 64:ff9b::/96 (RFC 6052 §3.1)";
-    DropNoBib6 = "drop_no_bib6", "IPv6 packets whose source has no binding and may not create one (TCP without SYN, echo reply, no pool4)";
-    DropPool4Exhausted = "drop_pool4_exhausted", "new IPv6 flows refused: every pool4 port candidate tried was taken";
+    DropNoBib6 = "drop_no_bib6", "IPv6 packets whose source has no binding and may not create one (TCP without SYN, echo reply)";
+    DropPool4Empty = "drop_pool4_empty", "new IPv6 flows refused: no pool4 address lends ports for their protocol";
+    DropPool4Exhausted = "drop_pool4_exhausted", "port allocation failures: new IPv6 flows refused, every pool4 port candidate tried was taken";
     DropBibFull = "drop_bib_full", "new IPv6 flows refused: the binding table is full (existing flows go on)";
     DropNoBib4 = "drop_no_bib4", "IPv4 packets to a pool4 address and port with no binding (no open relay)";
     DropNoSession = "drop_no_session", "packets with no session that may not open one (TCP without SYN, ICMP echo reply)";
@@ -112,6 +135,24 @@ impl Counter {
     pub fn is_drop(self) -> bool {
         self.name().starts_with("drop_")
     }
+
+    /// Whether this counter adds up bytes rather than packets. Each one sits in the slot
+    /// right after its packet counter (`rx_6to4_tcp` → `rx_6to4_tcp_bytes`), so the data
+    /// plane bumps both from one index; a test below holds the table to that.
+    pub fn is_bytes(self) -> bool {
+        self.name().ends_with("_bytes")
+    }
+
+    /// The byte counter that follows this packet counter, if it has one.
+    pub fn bytes_twin(self) -> Option<Counter> {
+        let next = *Self::ALL.get(self.index() as usize + 1)?;
+        next.is_bytes().then_some(next)
+    }
+
+    /// Counters only nat64-ctl writes (its sweeper, from userspace): the data plane never
+    /// touches their slots, which is what makes the sweeper's read-modify-write of a
+    /// per-CPU slot safe (see `nat64_ctl::stats::add_userspace`).
+    pub const USERSPACE: &'static [Counter] = &[Counter::SessionExpired, Counter::BibExpired];
 }
 
 #[cfg(test)]
@@ -146,5 +187,55 @@ mod tests {
             }
         }
         assert!(Counter::DropNoBib4.is_drop() && !Counter::RxIpv6.is_drop());
+    }
+
+    /// The sweeper's read-modify-write of these slots is safe only while nothing in the
+    /// kernel writes them.
+    #[test]
+    fn the_data_plane_never_writes_userspace_counters() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nat64-ebpf/src");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for c in Counter::USERSPACE {
+                let named = format!("Counter::{c:?}");
+                assert!(!text.contains(&named), "{} uses {named}", path.display());
+            }
+            files += 1;
+        }
+        assert!(files > 5, "{} has no eBPF sources", dir.display());
+    }
+
+    #[test]
+    fn every_byte_counter_follows_its_packet_counter() {
+        let mut twins = 0;
+        for (i, c) in Counter::ALL.iter().enumerate() {
+            if c.is_bytes() {
+                let packets = Counter::ALL[i - 1];
+                assert_eq!(
+                    format!("{}_bytes", packets.name()),
+                    c.name(),
+                    "{c:?} must follow its packet counter"
+                );
+                assert_eq!(packets.bytes_twin(), Some(*c));
+                twins += 1;
+            } else if let Some(next) = Counter::ALL.get(i + 1) {
+                assert!(!next.is_bytes() || c.bytes_twin() == Some(*next));
+            }
+        }
+        // Received and translated, 6→4 and 4→6, TCP/UDP/ICMP; ICMP errors; hairpinning.
+        assert_eq!(twins, 6 + 6 + 2 + 1);
+        for dir in ["6to4", "4to6"] {
+            for proto in ["tcp", "udp", "icmp"] {
+                for kind in ["rx", "xlat"] {
+                    let name = format!("{kind}_{dir}_{proto}");
+                    let c = Counter::ALL.iter().find(|c| c.name() == name);
+                    assert!(c.and_then(|c| c.bytes_twin()).is_some(), "{name}");
+                }
+            }
+        }
+        assert_eq!(Counter::DropNoBib4.bytes_twin(), None);
+        assert_eq!(Counter::VerdictAborted.bytes_twin(), None);
     }
 }

@@ -24,23 +24,43 @@ use crate::{config::proto_name, expiry::Census, manage, pool4::Pool4Slots, stats
 /// The sweeper's last census and how long its pass took, shared with the server.
 pub type SharedCensus = Arc<Mutex<(Census, Duration)>>;
 
-/// Where a kernel counter goes: packets per direction and protocol, drops per reason,
-/// everything else under its own name.
+/// Where a kernel counter goes: packets and bytes received and translated per direction
+/// and protocol, drops per reason, everything else under its own name.
 enum Family {
-    Packets(&'static str, &'static str),
+    /// `received`: rx_<dir>_<proto>, else xlat_<dir>_<proto>; `bytes`: the `_bytes` twin.
+    Traffic {
+        received: bool,
+        bytes: bool,
+        dir: &'static str,
+        proto: &'static str,
+    },
     Drop(&'static str),
     Other(&'static str),
 }
 
 fn family(c: Counter) -> Family {
     let name = c.name();
-    if name == "xlat_hairpin" {
-        return Family::Packets("hairpin", "tcp_udp");
+    let (base, bytes) = match name.strip_suffix("_bytes") {
+        Some(base) => (base, true),
+        None => (name, false),
+    };
+    let traffic = |received, dir, proto| Family::Traffic {
+        received,
+        bytes,
+        dir,
+        proto,
+    };
+    if base == "xlat_hairpin" {
+        return traffic(false, "hairpin", "tcp_udp");
     }
-    if let Some(rest) = name.strip_prefix("xlat_") {
-        if let Some((dir, proto)) = rest.split_once('_') {
-            return Family::Packets(dir, proto);
-        }
+    if let Some((dir, proto)) = base.strip_prefix("xlat_").and_then(|r| r.split_once('_')) {
+        return traffic(false, dir, proto);
+    }
+    // rx_ipv6, rx_ipv4 and rx_other are per family, not per direction: under their names.
+    if let Some((dir @ ("6to4" | "4to6"), proto)) =
+        base.strip_prefix("rx_").and_then(|r| r.split_once('_'))
+    {
+        return traffic(true, dir, proto);
     }
     match name.strip_prefix("drop_") {
         Some(reason) => Family::Drop(reason),
@@ -56,12 +76,26 @@ pub fn render(
     slots: &Pool4Slots,
 ) -> Result<String> {
     let r = Registry::new();
-    let packets = IntCounterVec::new(
-        Opts::new(
-            "nat64_packets_total",
-            "Packets translated, per direction (6to4, 4to6, hairpin) and protocol",
-        ),
-        &["direction", "proto"],
+    let traffic = |name: &str, help: &str| -> Result<IntCounterVec> {
+        let v = IntCounterVec::new(Opts::new(name, help), &["direction", "proto"])?;
+        r.register(Box::new(v.clone()))?;
+        Ok(v)
+    };
+    let packets = traffic(
+        "nat64_packets_total",
+        "Packets translated, per direction (6to4, 4to6, hairpin) and protocol",
+    )?;
+    let bytes = traffic(
+        "nat64_bytes_total",
+        "Bytes (IP header and payload) of the packets translated, as sent",
+    )?;
+    let rx_packets = traffic(
+        "nat64_received_packets_total",
+        "Packets to pool6 (6to4) or a pool4 address (4to6), per protocol, before any check",
+    )?;
+    let rx_bytes = traffic(
+        "nat64_received_bytes_total",
+        "Bytes (IP header and payload) of the packets received for translation",
     )?;
     let drops = IntCounterVec::new(
         Opts::new(
@@ -70,11 +104,23 @@ pub fn render(
         ),
         &["reason"],
     )?;
-    r.register(Box::new(packets.clone()))?;
     r.register(Box::new(drops.clone()))?;
     for &(c, v) in counters {
         match family(c) {
-            Family::Packets(dir, proto) => packets.with_label_values(&[dir, proto]).inc_by(v),
+            Family::Traffic {
+                received,
+                bytes: b,
+                dir,
+                proto,
+            } => {
+                let family = match (received, b) {
+                    (false, false) => &packets,
+                    (false, true) => &bytes,
+                    (true, false) => &rx_packets,
+                    (true, true) => &rx_bytes,
+                };
+                family.with_label_values(&[dir, proto]).inc_by(v)
+            }
             Family::Drop(reason) => drops.with_label_values(&[reason]).inc_by(v),
             Family::Other(name) => {
                 let m = prometheus::IntCounter::new(format!("nat64_{name}_total"), c.explain())?;
@@ -217,6 +263,11 @@ mod tests {
             (Counter::Xlat6to4Tcp, 7),
             (Counter::Xlat4to6IcmpError, 2),
             (Counter::XlatHairpin, 1),
+            (Counter::XlatHairpinBytes, 60),
+            (Counter::Xlat6to4TcpBytes, 700),
+            (Counter::Rx4to6Udp, 4),
+            (Counter::Rx4to6UdpBytes, 400),
+            (Counter::RxIpv6, 9),
             (Counter::DropNoBib4, 3),
             (Counter::SessionCreated, 5),
         ];
@@ -238,6 +289,11 @@ mod tests {
             "nat64_packets_total{direction=\"6to4\",proto=\"tcp\"} 7",
             "nat64_packets_total{direction=\"4to6\",proto=\"icmp_error\"} 2",
             "nat64_packets_total{direction=\"hairpin\",proto=\"tcp_udp\"} 1",
+            "nat64_bytes_total{direction=\"hairpin\",proto=\"tcp_udp\"} 60",
+            "nat64_bytes_total{direction=\"6to4\",proto=\"tcp\"} 700",
+            "nat64_received_packets_total{direction=\"4to6\",proto=\"udp\"} 4",
+            "nat64_received_bytes_total{direction=\"4to6\",proto=\"udp\"} 400",
+            "nat64_rx_ipv6_total 9",
             "nat64_drops_total{reason=\"no_bib4\"} 3",
             "nat64_session_created_total 5",
             "# TYPE nat64_session_created_total counter",
@@ -252,5 +308,10 @@ mod tests {
                 "{line} missing from\n{text}"
             );
         }
+        // Every counter lands somewhere, and no byte count poses as a protocol.
+        let all: Vec<(Counter, u64)> = Counter::ALL.iter().map(|&c| (c, 1)).collect();
+        let text = render(&all, &census, Duration::ZERO, &slots).unwrap();
+        assert!(!text.contains("_bytes\""), "{text}");
+        assert!(text.contains("nat64_received_packets_total{direction=\"6to4\",proto=\"icmp\"} 1"));
     }
 }

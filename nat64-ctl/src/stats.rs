@@ -23,7 +23,18 @@ pub fn read(map: &PerCpuArray<MapData, u64>) -> Result<Vec<(Counter, u64)>> {
 /// Adds `n` to a counter only nat64-ctl writes (the data plane never touches its slot, so
 /// this read-modify-write has one writer: the sweeper). The sum over CPUs is what counts;
 /// CPU 0's slot carries it.
+///
+/// Why not simply add to one CPU's value: BPF_MAP_UPDATE_ELEM on a per-CPU array replaces
+/// the slot's values on every CPU at once, so a data-plane increment landing between our
+/// read and our write would be lost. Slots in `Counter::USERSPACE` have no such writer
+/// (nat64-common's tests check that the data plane never names them); the other slots are
+/// left alone by the update, so concurrent kernel writes to them are unaffected.
 pub fn add_userspace(map: &mut PerCpuArray<MapData, u64>, c: Counter, n: u64) -> Result<()> {
+    anyhow::ensure!(
+        Counter::USERSPACE.contains(&c),
+        "counter {} is written by the data plane; userspace must not add to it",
+        c.name()
+    );
     if n == 0 {
         return Ok(());
     }

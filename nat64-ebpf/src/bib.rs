@@ -35,7 +35,7 @@ pub fn create_binding(cfg: &GatewayConfig, key: &Bib6Key) -> Result<Bib6Entry, C
         _ => return Err(Counter::DropNoBib6),
     };
     if slots == 0 {
-        return Err(Counter::DropNoBib6);
+        return Err(Counter::DropPool4Empty);
     }
     let hash = port::flow_hash(cfg.secret, &key.addr6, key.port6, key.proto);
     let back = Bib4Entry {

@@ -39,7 +39,7 @@ pub fn turn_back(ctx: &XdpContext, plan: &Plan) -> Result<u32, Counter> {
     find_target(plan, &mut t)?;
     let next = fwd::lookup_v6(ctx, &t.src6, &t.dst6, plan.proto4, 40 + plan.l4_len);
     rewrite(ctx, plan, &t, &next)?;
-    stats::count(Counter::XlatHairpin);
+    stats::count_bytes(Counter::XlatHairpin, 40 + usize::from(plan.l4_len));
     Ok(next.action())
 }
 

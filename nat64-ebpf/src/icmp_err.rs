@@ -276,7 +276,7 @@ pub fn try_6to4(ctx: &XdpContext, icmp_off: usize) -> Result<u32, Counter> {
         &(!csum::fold(total)).to_be_bytes(),
     )
     .ok_or(Counter::DropAdjustFailed)?;
-    stats::count(Counter::Xlat6to4IcmpError);
+    stats::count_bytes(Counter::Xlat6to4IcmpError, IPV4_HLEN + icmp4_len);
     Ok(next.action())
 }
 
@@ -501,7 +501,7 @@ pub fn try_4to6(ctx: &XdpContext, icmp_off: usize) -> Result<u32, Counter> {
         &(!csum::fold(total)).to_be_bytes(),
     )
     .ok_or(Counter::DropAdjustFailed)?;
-    stats::count(Counter::Xlat4to6IcmpError);
+    stats::count_bytes(Counter::Xlat4to6IcmpError, IPV6_HLEN + icmp6_len);
     Ok(next.action())
 }
 

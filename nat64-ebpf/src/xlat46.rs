@@ -110,7 +110,7 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
     // completely or dropped.
     rewrite_l4(ctx, &plan)?;
     rewrite_l3(ctx, &plan, &next)?;
-    stats::count(plan.counter);
+    stats::count_bytes(plan.counter, IPV6_HLEN + usize::from(plan.l4_len));
     Ok(Outcome::Action(next.action()))
 }
 
@@ -144,12 +144,29 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
         check_options(ctx, hdr4, ihl)?;
     }
     let l4_off = ETH_HLEN + ihl;
-    let (kind, nh, counter) = match info.proto {
-        PROTO_TCP => (Kind::Tcp, PROTO_TCP, Counter::Xlat4to6Tcp),
-        PROTO_UDP => (Kind::Udp, PROTO_UDP, Counter::Xlat4to6Udp),
-        PROTO_ICMP => (Kind::IcmpEcho, PROTO_ICMPV6, Counter::Xlat4to6Icmp),
+    let (kind, nh, counter, received) = match info.proto {
+        PROTO_TCP => (
+            Kind::Tcp,
+            PROTO_TCP,
+            Counter::Xlat4to6Tcp,
+            Counter::Rx4to6Tcp,
+        ),
+        PROTO_UDP => (
+            Kind::Udp,
+            PROTO_UDP,
+            Counter::Xlat4to6Udp,
+            Counter::Rx4to6Udp,
+        ),
+        PROTO_ICMP => (
+            Kind::IcmpEcho,
+            PROTO_ICMPV6,
+            Counter::Xlat4to6Icmp,
+            Counter::Rx4to6Icmp,
+        ),
         _ => return Err(Counter::DropUnsupportedProto),
     };
+    // The total length field, validated against the frame above.
+    stats::count_bytes(received, usize::from(info.total_len));
     // The destination port, or the ICMP echo identifier, names the binding.
     plan.port4 = match kind {
         Kind::Tcp => {

@@ -101,7 +101,7 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
         tot_len4,
     );
     rewrite(ctx, &plan, &next)?;
-    stats::count(plan.counter);
+    stats::count_bytes(plan.counter, usize::from(tot_len4));
     Ok(Outcome::Action(next.action()))
 }
 
@@ -163,12 +163,29 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     }
 
     // The transport header and the port/identifier that names the binding.
-    let (kind, proto4, counter) = match nh {
-        PROTO_TCP => (Kind::Tcp, PROTO_TCP, Counter::Xlat6to4Tcp),
-        PROTO_UDP => (Kind::Udp, PROTO_UDP, Counter::Xlat6to4Udp),
-        PROTO_ICMPV6 => (Kind::IcmpEcho, PROTO_ICMP, Counter::Xlat6to4Icmp),
+    let (kind, proto4, counter, received) = match nh {
+        PROTO_TCP => (
+            Kind::Tcp,
+            PROTO_TCP,
+            Counter::Xlat6to4Tcp,
+            Counter::Rx6to4Tcp,
+        ),
+        PROTO_UDP => (
+            Kind::Udp,
+            PROTO_UDP,
+            Counter::Xlat6to4Udp,
+            Counter::Rx6to4Udp,
+        ),
+        PROTO_ICMPV6 => (
+            Kind::IcmpEcho,
+            PROTO_ICMP,
+            Counter::Xlat6to4Icmp,
+            Counter::Rx6to4Icmp,
+        ),
         _ => return Err(Counter::DropUnsupportedProto),
     };
+    // The length field, checked against the frame above (an Ethernet trailer is not ours).
+    stats::count_bytes(received, IPV6_HLEN + payload_len);
     // The source port, or the ICMP echo identifier, names the binding.
     let port6 = match kind {
         Kind::Tcp => {
@@ -302,7 +319,11 @@ fn rewrite(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counte
     let hdr6: &[u8; 40] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
     let hdr4 =
         xlat::v6_to_v4_header_hop(hdr6, plan.src4, plan.dst4, plan.proto4, plan.l4_len, 0, hop)
-            .map_err(|_| Counter::DropBadLength)?;
+            .map_err(|e| match e {
+                // parse() refused hop limits ≤ 1; should that change, the reason stays right.
+                xlat::XlatError::HopLimitExceeded => Counter::DropHopLimit,
+                _ => Counter::DropBadLength,
+            })?;
 
     // Checksum: the pseudo-header addresses change (TCP/UDP), or the ICMPv6 pseudo-header
     // disappears entirely (ICMPv4 has none).

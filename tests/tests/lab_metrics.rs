@@ -79,6 +79,23 @@ fn metrics_endpoint_passes_promtool_and_moves_with_traffic() {
         value(&first, out6) >= 3.0 && value(&first, back4) >= 3.0,
         "{first}"
     );
+    // ping's 64-byte echo messages: 104-byte IPv6 packets, 84-byte IPv4 ones; every one
+    // received was translated.
+    for (dir, bytes_in, bytes_out) in [("6to4", 104.0, 84.0), ("4to6", 84.0, 104.0)] {
+        let n = value(
+            &first,
+            &format!("nat64_packets_total{{direction=\"{dir}\",proto=\"icmp\"}}"),
+        );
+        let m = |name: &str| {
+            value(
+                &first,
+                &format!("{name}{{direction=\"{dir}\",proto=\"icmp\"}}"),
+            )
+        };
+        assert_eq!(m("nat64_received_packets_total"), n, "{first}");
+        assert_eq!(m("nat64_received_bytes_total"), bytes_in * n, "{first}");
+        assert_eq!(m("nat64_bytes_total"), bytes_out * n, "{first}");
+    }
     assert_eq!(value(&first, "nat64_sessions{proto=\"icmp\"}"), 1.0);
     assert_eq!(
         value(&first, "nat64_bindings{kind=\"dynamic\",proto=\"icmp\"}"),

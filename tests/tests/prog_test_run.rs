@@ -167,6 +167,16 @@ impl Harness {
         out
     }
 
+    /// Changes the configuration the program reads, as nat64-ctl would; returns what `f` does.
+    fn update_config<T>(&mut self, f: impl FnOnce(&mut GatewayConfig) -> T) -> T {
+        let mut cfg: Array<_, GatewayConfig> =
+            Array::try_from(self.ebpf.map_mut(MAP_CONFIG).unwrap()).unwrap();
+        let mut c = cfg.get(&0, 0).unwrap();
+        let r = f(&mut c);
+        cfg.set(0, c, 0).unwrap();
+        r
+    }
+
     fn set_flag(&mut self, flag: u32, on: bool) {
         let mut cfg: Array<_, GatewayConfig> =
             Array::try_from(self.ebpf.map_mut(MAP_CONFIG).unwrap()).unwrap();
@@ -246,10 +256,28 @@ impl Harness {
         }
         let after = self.counters();
         self.hit.extend(row.counters.iter().copied());
+        assert!(
+            !row.counters.iter().any(|c| c.is_bytes()),
+            "{}: rows list packet counters; the byte counters that follow them are implied",
+            row.name
+        );
+        // Received bytes are the packet as it came in, translated bytes as it left.
+        let len_in = ip_len(&row.frame);
+        let len_out = ip_len(row.output.as_deref().unwrap_or(&out));
         for (i, &c) in Counter::ALL.iter().enumerate() {
             let delta = after[i] - before[i];
-            // A counter listed n times must move by n.
-            let expected = row.counters.iter().filter(|&&x| x == c).count() as u64;
+            let expected = if c.is_bytes() {
+                let packets = Counter::ALL[i - 1];
+                let n = row.counters.iter().filter(|&&x| x == packets).count() as u64;
+                n * if packets.name().starts_with("rx_") {
+                    len_in
+                } else {
+                    len_out
+                }
+            } else {
+                // A counter listed n times must move by n.
+                row.counters.iter().filter(|&&x| x == c).count() as u64
+            };
             assert_eq!(
                 delta,
                 expected,
@@ -278,6 +306,16 @@ fn mac(m: [u8; 6]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// Length of the IP packet in an Ethernet frame, as its header states it.
+fn ip_len(frame: &[u8]) -> u64 {
+    let be16 = |at: usize| u64::from(u16::from_be_bytes([frame[at], frame[at + 1]]));
+    match be16(12) {
+        0x86dd => 40 + be16(14 + 4),
+        0x0800 => be16(14 + 2),
+        _ => 0,
+    }
 }
 
 fn hex(b: &[u8]) -> String {
@@ -429,7 +467,7 @@ fn fixture_tables() {
             )),
             action: XDP_DROP,
             output: None,
-            counters: &[RxIpv6, DropBibFull, VerdictDrop],
+            counters: &[RxIpv6, Rx6to4Udp, DropBibFull, VerdictDrop],
         });
         full.check(Row {
             name: "static bindings go on when the table is full",
@@ -450,6 +488,7 @@ fn fixture_tables() {
             ))),
             counters: &[
                 RxIpv6,
+                Rx6to4Udp,
                 Xlat6to4Udp,
                 SessionCreated,
                 FwdRedirect,
@@ -504,6 +543,7 @@ fn translation_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv6,
+            Rx6to4Udp,
             Xlat6to4Udp,
             SessionCreated,
             FwdRedirect,
@@ -529,6 +569,7 @@ fn translation_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv6,
+            Rx6to4Tcp,
             Xlat6to4Tcp,
             SessionCreated,
             FwdRedirect,
@@ -561,6 +602,7 @@ fn translation_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv6,
+            Rx6to4Icmp,
             Xlat6to4Icmp,
             SessionCreated,
             FwdRedirect,
@@ -592,6 +634,7 @@ fn translation_fixtures(h: &mut Harness) {
             output: Some(out),
             counters: &[
                 RxIpv6,
+                Rx6to4Udp,
                 Xlat6to4Udp,
                 SessionCreated,
                 FwdRedirect,
@@ -623,6 +666,7 @@ fn translation_fixtures(h: &mut Harness) {
             output: Some(to_server4(expect)),
             counters: &[
                 RxIpv6,
+                Rx6to4Udp,
                 Xlat6to4Udp,
                 SessionCreated,
                 FwdRedirect,
@@ -653,6 +697,7 @@ fn translation_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv6,
+            Rx6to4Udp,
             Xlat6to4Udp,
             SessionCreated,
             FwdRedirect,
@@ -686,6 +731,7 @@ fn translation_fixtures(h: &mut Harness) {
             ))),
             counters: &[
                 RxIpv6,
+                Rx6to4Udp,
                 Xlat6to4Udp,
                 SessionCreated,
                 FwdRedirect,
@@ -719,6 +765,7 @@ fn translation_fixtures(h: &mut Harness) {
             output: Some(out),
             counters: &[
                 RxIpv6,
+                Rx6to4Udp,
                 Xlat6to4Udp,
                 SessionCreated,
                 FwdPassNoNeighbour,
@@ -747,6 +794,7 @@ fn translation_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv4,
+            Rx4to6Udp,
             Xlat4to6Udp,
             SessionCreated,
             FwdRedirect,
@@ -770,6 +818,7 @@ fn translation_fixtures(h: &mut Harness) {
             ))),
             counters: &[
                 RxIpv4,
+                Rx4to6Udp,
                 Xlat4to6Udp,
                 SessionCreated,
                 UdpZeroChecksumComputed,
@@ -797,6 +846,7 @@ fn translation_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv4,
+            Rx4to6Tcp,
             Xlat4to6Tcp,
             SessionCreated,
             FwdRedirect,
@@ -816,7 +866,7 @@ fn translation_fixtures(h: &mut Harness) {
         frame: reply.clone(),
         action: XDP_DROP,
         output: None,
-        counters: &[RxIpv4, DropNoSession, VerdictDrop],
+        counters: &[RxIpv4, Rx4to6Icmp, DropNoSession, VerdictDrop],
     });
     let request = from_client6(ip6(
         CLIENT6,
@@ -861,7 +911,13 @@ fn translation_fixtures(h: &mut Harness) {
                 p,
             ),
         ))),
-        counters: &[RxIpv4, Xlat4to6Icmp, FwdRedirect, VerdictRedirect],
+        counters: &[
+            RxIpv4,
+            Rx4to6Icmp,
+            Xlat4to6Icmp,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
     });
     {
         let l4 = udp4(SERVER4, POOL4, 53, 6000, p);
@@ -887,6 +943,7 @@ fn translation_fixtures(h: &mut Harness) {
             output: Some(out),
             counters: &[
                 RxIpv4,
+                Rx4to6Udp,
                 Xlat4to6Udp,
                 SessionCreated,
                 FwdRedirect,
@@ -920,6 +977,7 @@ fn translation_fixtures(h: &mut Harness) {
             output: Some(out),
             counters: &[
                 RxIpv4,
+                Rx4to6Udp,
                 Xlat4to6Udp,
                 SessionCreated,
                 FwdPassNoNeighbour,
@@ -948,6 +1006,7 @@ fn translation_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv6,
+            Rx6to4Udp,
             BibCreated,
             Xlat6to4Udp,
             SessionCreated,
@@ -977,6 +1036,7 @@ fn translation_fixtures(h: &mut Harness) {
             ))),
             counters: &[
                 RxIpv6,
+                Rx6to4Udp,
                 Xlat6to4Udp,
                 SessionCreated,
                 FwdRedirect,
@@ -1003,6 +1063,7 @@ fn translation_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv4,
+            Rx4to6Udp,
             Xlat4to6Udp,
             SessionCreated,
             FwdRedirect,
@@ -1028,6 +1089,7 @@ fn translation_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv6,
+            Rx6to4Tcp,
             BibCreated,
             Xlat6to4Tcp,
             SessionCreated,
@@ -1037,7 +1099,7 @@ fn translation_fixtures(h: &mut Harness) {
     });
     {
         // Every candidate is the one taken port: refused, counted, nothing evicted.
-        let mut counters = vec![RxIpv6, DropPool4Exhausted, VerdictDrop];
+        let mut counters = vec![RxIpv6, Rx6to4Udp, DropPool4Exhausted, VerdictDrop];
         counters.extend(std::iter::repeat_n(
             PortAllocRetries,
             nat64_common::port::MAX_PROBES as usize,
@@ -1074,12 +1136,38 @@ fn translation_fixtures(h: &mut Harness) {
             ))),
             counters: &[
                 RxIpv6,
+                Rx6to4Udp,
                 Xlat6to4Udp,
                 SessionCreated,
                 FwdRedirect,
                 VerdictRedirect,
             ],
         });
+        // No pool4 address lends ICMP identifiers (as if every `--pool4` group had
+        // `--proto tcp,udp`): a new ping is refused under its own reason, not as if it
+        // were an echo reply without a binding.
+        let slots = h.update_config(|c| std::mem::replace(&mut c.pool4_slots[2], 0));
+        h.check(Row {
+            name: "a new ping when no pool4 address serves icmp",
+            frame: from_client6(ip6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                PROTO_ICMPV6,
+                64,
+                &icmp6(
+                    v6(CLIENT6),
+                    v6(SERVER4_IN_POOL6),
+                    128,
+                    0,
+                    echo_rest(4321, 1),
+                    p,
+                ),
+            )),
+            action: XDP_DROP,
+            output: None,
+            counters: &[RxIpv6, Rx6to4Icmp, DropPool4Empty, VerdictDrop],
+        });
+        h.update_config(|c| c.pool4_slots[2] = slots);
     }
 
     {
@@ -1106,6 +1194,7 @@ fn translation_fixtures(h: &mut Harness) {
             ))),
             counters: &[
                 RxIpv6,
+                Rx6to4Udp,
                 XlatHairpin,
                 SessionCreated,
                 SessionCreated,
@@ -1163,11 +1252,11 @@ fn translation_fixtures(h: &mut Harness) {
             &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
         ))
     };
-    let drops: Vec<(&'static str, Vec<u8>, Counter, Counter)> = vec![
+    let drops: Vec<(&'static str, Vec<u8>, &[Counter], Counter)> = vec![
         (
             "hop limit 1 is not forwarded",
             udp_to_pool6(1),
-            RxIpv6,
+            &[RxIpv6, Rx6to4Udp],
             DropHopLimit,
         ),
         (
@@ -1179,7 +1268,7 @@ fn translation_fixtures(h: &mut Harness) {
                 1,
                 &udp4(SERVER4, POOL4, 53, 6000, p),
             )),
-            RxIpv4,
+            &[RxIpv4, Rx4to6Udp],
             DropHopLimit,
         ),
         (
@@ -1198,7 +1287,7 @@ fn translation_fixtures(h: &mut Harness) {
                     &pseudo_v6(v6(CLIENT6), v6(SERVER4_IN_POOL6), PROTO_TCP, 20 + p.len()),
                 ),
             )),
-            RxIpv6,
+            &[RxIpv6, Rx6to4Tcp],
             DropNoBib6,
         ),
         (
@@ -1210,13 +1299,13 @@ fn translation_fixtures(h: &mut Harness) {
                 64,
                 &udp4(SERVER4, POOL4, 53, 6999, p),
             )),
-            RxIpv4,
+            &[RxIpv4, Rx4to6Udp],
             DropNoBib4,
         ),
         (
             "truncated ipv6 header",
             from_client6(ip6(CLIENT6, SERVER4_IN_POOL6, PROTO_UDP, 64, &[])[..30].to_vec()),
-            RxIpv6,
+            &[RxIpv6],
             DropTruncatedIpv6,
         ),
         (
@@ -1226,19 +1315,19 @@ fn translation_fixtures(h: &mut Harness) {
                 f[14 + 5] += 8;
                 f
             },
-            RxIpv6,
+            &[RxIpv6],
             DropBadLength,
         ),
         (
             "truncated udp header",
             from_client6(ip6(CLIENT6, SERVER4_IN_POOL6, PROTO_UDP, 64, &[0, 1, 0, 2])),
-            RxIpv6,
+            &[RxIpv6, Rx6to4Udp],
             DropTruncatedL4,
         ),
         (
             "truncated tcp header",
             from_client6(ip6(CLIENT6, SERVER4_IN_POOL6, PROTO_TCP, 64, &[0u8; 12])),
-            RxIpv6,
+            &[RxIpv6, Rx6to4Tcp],
             DropTruncatedL4,
         ),
         (
@@ -1251,7 +1340,7 @@ fn translation_fixtures(h: &mut Harness) {
                 64,
                 &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
             )),
-            RxIpv6,
+            &[RxIpv6],
             DropExtHeaderUnknown,
         ),
         (
@@ -1264,7 +1353,7 @@ fn translation_fixtures(h: &mut Harness) {
                 64,
                 &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
             )),
-            RxIpv6,
+            &[RxIpv6],
             DropExtHeaderChainTooLong,
         ),
         (
@@ -1277,7 +1366,7 @@ fn translation_fixtures(h: &mut Harness) {
                 64,
                 &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
             )),
-            RxIpv6,
+            &[RxIpv6],
             DropRoutingHeader,
         ),
         (
@@ -1290,7 +1379,7 @@ fn translation_fixtures(h: &mut Harness) {
                 64,
                 &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
             )),
-            RxIpv6,
+            &[RxIpv6],
             DropFragment,
         ),
         (
@@ -1305,19 +1394,19 @@ fn translation_fixtures(h: &mut Harness) {
                 0x2000,
                 &udp4(SERVER4, POOL4, 53, 6000, p),
             )),
-            RxIpv4,
+            &[RxIpv4],
             DropFragment,
         ),
         (
             "sctp to pool6",
             from_client6(ip6(CLIENT6, SERVER4_IN_POOL6, 132, 64, &[0u8; 16])),
-            RxIpv6,
+            &[RxIpv6],
             DropUnsupportedProto,
         ),
         (
             "sctp to pool4",
             from_server4(ip4(SERVER4, POOL4, 132, 64, &[0u8; 16])),
-            RxIpv4,
+            &[RxIpv4],
             DropUnsupportedProto,
         ),
         (
@@ -1329,7 +1418,7 @@ fn translation_fixtures(h: &mut Harness) {
                 64,
                 &icmp6(v6(CLIENT6), v6(SERVER4_IN_POOL6), 135, 0, [0; 4], &[0; 16]),
             )),
-            RxIpv6,
+            &[RxIpv6, Rx6to4Icmp],
             DropIcmp6Unsupported,
         ),
         (
@@ -1341,7 +1430,7 @@ fn translation_fixtures(h: &mut Harness) {
                 64,
                 &icmp4(13, 0, echo_rest(7000, 1), &[0; 12]),
             )),
-            RxIpv4,
+            &[RxIpv4, Rx4to6Icmp],
             DropIcmp4Unsupported,
         ),
         (
@@ -1354,7 +1443,7 @@ fn translation_fixtures(h: &mut Harness) {
                 &[131, 7, 4, 192, 0, 2, 9, 0],
                 &udp4(SERVER4, POOL4, 53, 6000, p),
             )),
-            RxIpv4,
+            &[RxIpv4],
             DropIpv4SourceRoute,
         ),
         (
@@ -1370,7 +1459,7 @@ fn translation_fixtures(h: &mut Harness) {
                 f[14] = 0x44;
                 f
             },
-            RxIpv4,
+            &[RxIpv4],
             DropBadIpv4Header,
         ),
         (
@@ -1386,7 +1475,7 @@ fn translation_fixtures(h: &mut Harness) {
                 f[14 + 3] += 40;
                 f
             },
-            RxIpv4,
+            &[RxIpv4],
             DropBadLength,
         ),
         (
@@ -1402,7 +1491,7 @@ fn translation_fixtures(h: &mut Harness) {
                 f[14 + 10] ^= 0x40;
                 f
             },
-            RxIpv4,
+            &[RxIpv4],
             DropBadIpv4Checksum,
         ),
         (
@@ -1415,7 +1504,7 @@ fn translation_fixtures(h: &mut Harness) {
                 &[7, 0, 0, 0],
                 &udp4(SERVER4, POOL4, 53, 6000, p),
             )),
-            RxIpv4,
+            &[RxIpv4],
             DropBadIpv4Options,
         ),
         (
@@ -1426,7 +1515,7 @@ fn translation_fixtures(h: &mut Harness) {
                 l4[7] = 0;
                 from_server4(ip4(SERVER4, POOL4, PROTO_UDP, 64, &l4))
             },
-            RxIpv4,
+            &[RxIpv4, Rx4to6Udp],
             DropUdpZeroChecksumTooLong,
         ),
         (
@@ -1436,13 +1525,13 @@ fn translation_fixtures(h: &mut Harness) {
                 f.truncate(14 + 16);
                 f
             },
-            RxIpv4,
+            &[RxIpv4],
             DropTruncatedIpv4,
         ),
     ];
     for (name, frame, rx, reason) in drops {
         let counters: &'static [Counter] =
-            Box::leak(vec![rx, reason, VerdictDrop].into_boxed_slice());
+            Box::leak([rx, &[reason, VerdictDrop]].concat().into_boxed_slice());
         h.check(Row {
             name,
             frame,
@@ -1459,7 +1548,7 @@ fn translation_fixtures(h: &mut Harness) {
         frame: udp_to_pool6(64),
         action: XDP_DROP,
         output: None,
-        counters: &[RxIpv6, DropNonGlobalIpv4, VerdictDrop],
+        counters: &[RxIpv6, Rx6to4Udp, DropNonGlobalIpv4, VerdictDrop],
     });
     h.check(Row {
         name: "non-global ipv4 source under 64:ff9b::/96 refused",
@@ -1472,7 +1561,7 @@ fn translation_fixtures(h: &mut Harness) {
         )),
         action: XDP_DROP,
         output: None,
-        counters: &[RxIpv4, DropNonGlobalIpv4, VerdictDrop],
+        counters: &[RxIpv4, Rx4to6Udp, DropNonGlobalIpv4, VerdictDrop],
     });
 }
 
@@ -1584,8 +1673,20 @@ fn error6_to_client(ty: u8, code: u8, rest: [u8; 4], quoted: &[u8]) -> Vec<u8> {
 fn icmp_error_fixtures(h: &mut Harness) {
     h.set_allow_nonglobal(true);
     let p = b"quoted payload";
-    let e64 = &[RxIpv6, Xlat6to4IcmpError, FwdRedirect, VerdictRedirect][..];
-    let e46 = &[RxIpv4, Xlat4to6IcmpError, FwdRedirect, VerdictRedirect][..];
+    let e64 = &[
+        RxIpv6,
+        Rx6to4Icmp,
+        Xlat6to4IcmpError,
+        FwdRedirect,
+        VerdictRedirect,
+    ][..];
+    let e46 = &[
+        RxIpv4,
+        Rx4to6Icmp,
+        Xlat4to6IcmpError,
+        FwdRedirect,
+        VerdictRedirect,
+    ][..];
 
     // IPv6 → IPv4: (ICMPv6 type, code, bytes 4-7) → (ICMPv4 type, code, bytes 4-7).
     for (name, t6, c6, r6, t4, c4, r4) in [
@@ -1854,17 +1955,17 @@ fn icmp_error_fixtures(h: &mut Harness) {
         63,
         &icmp4(3, 3, [0; 4], &[0; 28]),
     );
-    let drops: Vec<(&'static str, Vec<u8>, Counter, Counter)> = vec![
+    let drops: Vec<(&'static str, Vec<u8>, &[Counter], Counter)> = vec![
         (
             "icmpv6 error quoting an icmpv6 error",
             error6_from(CLIENT6, 1, 4, [0; 4], &quoted_error6),
-            RxIpv6,
+            &[RxIpv6, Rx6to4Icmp],
             DropIcmpErrorInError,
         ),
         (
             "icmpv4 error quoting an icmpv4 error",
             error4_from_server(3, 3, [0; 4], &quoted_error4),
-            RxIpv4,
+            &[RxIpv4, Rx4to6Icmp],
             DropIcmpErrorInError,
         ),
         (
@@ -1874,7 +1975,7 @@ fn icmp_error_fixtures(h: &mut Harness) {
                 skew_u16(&mut f, 14 + 40 + 2, 1);
                 f
             },
-            RxIpv6,
+            &[RxIpv6, Rx6to4Icmp],
             DropIcmpBadChecksum,
         ),
         (
@@ -1884,31 +1985,31 @@ fn icmp_error_fixtures(h: &mut Harness) {
                 skew_u16(&mut f, 14 + 20 + 2, 1);
                 f
             },
-            RxIpv4,
+            &[RxIpv4, Rx4to6Icmp],
             DropIcmpBadChecksum,
         ),
         (
             "parameter problem pointing at the flow label",
             error6_from(CLIENT6, 4, 0, [0, 0, 0, 2], &quoted_from_server(p)),
-            RxIpv6,
+            &[RxIpv6, Rx6to4Icmp],
             DropIcmpPointerUnmappable,
         ),
         (
             "parameter problem pointing at the IPv4 checksum",
             error4_from_server(12, 0, [10, 0, 0, 0], &quoted_from_client_v4(p)),
-            RxIpv4,
+            &[RxIpv4, Rx4to6Icmp],
             DropIcmpPointerUnmappable,
         ),
         (
             "icmpv6 error from a router without an IPv4 form",
             error6_from("2001:db8:6::99", 3, 0, [0; 4], &quoted_from_server(p)),
-            RxIpv6,
+            &[RxIpv6, Rx6to4Icmp],
             DropIcmpUnmappableSource,
         ),
         (
             "icmpv6 error quoting too little",
             error6_from(CLIENT6, 1, 4, [0; 4], &quoted_from_server(p)[..44]),
-            RxIpv6,
+            &[RxIpv6, Rx6to4Icmp],
             DropIcmpInnerUntranslatable,
         ),
         (
@@ -1925,19 +2026,19 @@ fn icmp_error_fixtures(h: &mut Harness) {
                     &udp4(POOL4, SERVER4, 6999, 53, p),
                 ),
             ),
-            RxIpv4,
+            &[RxIpv4, Rx4to6Icmp],
             DropNoBib4,
         ),
         (
             "icmpv4 source quench",
             error4_from_server(4, 0, [0; 4], &quoted_from_client_v4(p)),
-            RxIpv4,
+            &[RxIpv4, Rx4to6Icmp],
             DropIcmp4Unsupported,
         ),
     ];
     for (name, frame, rx, reason) in drops {
         let counters: &'static [Counter] =
-            Box::leak(vec![rx, reason, VerdictDrop].into_boxed_slice());
+            Box::leak([rx, &[reason, VerdictDrop]].concat().into_boxed_slice());
         h.check(Row {
             name,
             frame,
@@ -1998,6 +2099,7 @@ fn session_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv6,
+            Rx6to4Tcp,
             Xlat6to4Tcp,
             SessionCreated,
             FwdRedirect,
@@ -2037,7 +2139,7 @@ fn session_fixtures(h: &mut Harness) {
             63,
             &tcp6_flags(SERVER4_IN_POOL6, CLIENT6, 80, 5001, SYN | ACK),
         ))),
-        counters: &[RxIpv4, Xlat4to6Tcp, FwdRedirect, VerdictRedirect],
+        counters: &[RxIpv4, Rx4to6Tcp, Xlat4to6Tcp, FwdRedirect, VerdictRedirect],
     });
     assert_eq!(state(h), [(key, TCP_ESTABLISHED, 0)]);
     let last_seen = h.sessions()[0].1.last_seen_ns;
@@ -2053,7 +2155,7 @@ fn session_fixtures(h: &mut Harness) {
         )),
         action: XDP_DROP,
         output: None,
-        counters: &[RxIpv6, DropNoSession, VerdictDrop],
+        counters: &[RxIpv6, Rx6to4Tcp, DropNoSession, VerdictDrop],
     });
     h.check(Row {
         name: "tcp syn from ipv4 to a static binding opens a session",
@@ -2074,6 +2176,7 @@ fn session_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv4,
+            Rx4to6Tcp,
             Xlat4to6Tcp,
             SessionCreated,
             FwdRedirect,
@@ -2109,6 +2212,7 @@ fn session_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv6,
+            Rx6to4Udp,
             BibCreated,
             Xlat6to4Udp,
             SessionCreated,
@@ -2134,7 +2238,7 @@ fn session_fixtures(h: &mut Harness) {
         )),
         action: XDP_DROP,
         output: None,
-        counters: &[RxIpv4, DropFiltered, VerdictDrop],
+        counters: &[RxIpv4, Rx4to6Udp, DropFiltered, VerdictDrop],
     });
     h.check_keep(Row {
         name: "adf: the same address from another port passes",
@@ -2155,6 +2259,7 @@ fn session_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv4,
+            Rx4to6Udp,
             Xlat4to6Udp,
             SessionCreated,
             FwdRedirect,
@@ -2173,7 +2278,7 @@ fn session_fixtures(h: &mut Harness) {
         )),
         action: XDP_DROP,
         output: None,
-        counters: &[RxIpv4, DropSessionTableFull, VerdictDrop],
+        counters: &[RxIpv4, Rx4to6Udp, DropSessionTableFull, VerdictDrop],
     });
     h.check_keep(Row {
         name: "existing flows go on when the session table is full",
@@ -2186,7 +2291,7 @@ fn session_fixtures(h: &mut Harness) {
             63,
             &udp4(POOL4, SERVER4, 6100, 53, p),
         ))),
-        counters: &[RxIpv6, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
+        counters: &[RxIpv6, Rx6to4Udp, Xlat6to4Udp, FwdRedirect, VerdictRedirect],
     });
     h.clear_sessions();
     h.check_keep(Row {
@@ -2208,6 +2313,7 @@ fn session_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv4,
+            Rx4to6Udp,
             Xlat4to6Udp,
             SessionCreated,
             FwdRedirect,
@@ -2241,6 +2347,7 @@ fn session_fixtures(h: &mut Harness) {
         ))),
         counters: &[
             RxIpv6,
+            Rx6to4Tcp,
             BibCreated,
             Xlat6to4Tcp,
             SessionCreated,
