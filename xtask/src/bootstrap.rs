@@ -26,6 +26,8 @@ const LAB_PACKAGES: &[(&str, &str)] = &[
     ("python3", "python3"),
     // promtool validates the metrics endpoint's output.
     ("promtool", "prometheus"),
+    // systemd-analyze checks contrib/nat64.service (tests/tests/packaging.rs).
+    ("systemd-analyze", "systemd"),
 ];
 
 fn home() -> PathBuf {
