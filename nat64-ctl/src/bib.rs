@@ -8,8 +8,6 @@ use anyhow::{Context, Result};
 use aya::maps::{HashMap, Map, MapData};
 use nat64_common::maps::{Bib4Entry, Bib4Key, BIB_F_STATIC, MAP_BIB4};
 
-use crate::config::proto_name;
-
 /// One binding, as an operator reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Binding {
@@ -59,12 +57,13 @@ pub fn render_text(bindings: &[Binding], numeric: bool) -> String {
     s
 }
 
-pub fn render_json(bindings: &[Binding]) -> String {
+/// The bindings as JSON; `numeric` makes `proto` the protocol number.
+pub fn render_json(bindings: &[Binding], numeric: bool) -> String {
     let v: Vec<serde_json::Value> = bindings
         .iter()
         .map(|b| {
             serde_json::json!({
-                "proto": proto_name(b.proto),
+                "proto": crate::session::proto_json(b.proto, numeric),
                 "ipv4": b.addr4.to_string(), "port4": b.port4,
                 "ipv6": b.addr6.to_string(), "port6": b.port6,
                 "static": b.is_static,
@@ -101,8 +100,12 @@ mod tests {
             Some("17")
         );
         assert_eq!(
-            render_json(&b),
+            render_json(&b, false),
             r#"[{"ipv4":"203.0.113.1","ipv6":"2001:db8::5","port4":61001,"port6":5000,"proto":"udp","static":false}]"#
+        );
+        assert_eq!(
+            render_json(&b, true),
+            r#"[{"ipv4":"203.0.113.1","ipv6":"2001:db8::5","port4":61001,"port6":5000,"proto":17,"static":false}]"#
         );
     }
 }

@@ -582,7 +582,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             let dir = running_instance(&instance)?;
             let bindings = nat64_ctl::bib::read_pinned(&dir)?;
             if json {
-                println!("{}", nat64_ctl::bib::render_json(&bindings));
+                println!("{}", nat64_ctl::bib::render_json(&bindings, numeric));
             } else {
                 print!("{}", nat64_ctl::bib::render_text(&bindings, numeric));
             }
@@ -625,7 +625,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             let t = tables(&instance)?;
             let sessions = session::read(&t, proto, expiry::monotonic_ns())?;
             if json {
-                println!("{}", session::render_json(&sessions));
+                println!("{}", session::render_json(&sessions, numeric));
             } else {
                 print!("{}", session::render_text(&sessions, numeric));
             }

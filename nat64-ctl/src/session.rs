@@ -143,6 +143,15 @@ pub fn render_text(sessions: &[Session], numeric: bool) -> String {
     s
 }
 
+/// [`proto_label`] for JSON: `"tcp"` or, with `numeric`, `6`.
+pub fn proto_json(p: u8, numeric: bool) -> serde_json::Value {
+    if numeric {
+        p.into()
+    } else {
+        proto_name(p).into()
+    }
+}
+
 /// `tcp` or, with `numeric`, `6`.
 pub fn proto_label(p: u8, numeric: bool) -> String {
     if numeric {
@@ -152,17 +161,22 @@ pub fn proto_label(p: u8, numeric: bool) -> String {
     }
 }
 
-pub fn render_json(sessions: &[Session]) -> String {
+/// The sessions as JSON; `numeric` makes `proto` the protocol number and `tcp_state` the
+/// state code, as in the text form.
+pub fn render_json(sessions: &[Session], numeric: bool) -> String {
     let v: Vec<serde_json::Value> = sessions
         .iter()
         .map(|x| {
             serde_json::json!({
-                "proto": proto_name(x.proto),
+                "proto": proto_json(x.proto, numeric),
                 "ipv6": x.addr6.to_string(), "port6": x.port6,
                 "ipv6_destination": x.remote6.to_string(), "port6_destination": x.remote_port6(),
                 "pool4": x.addr4.to_string(), "port4": x.port4,
                 "ipv4_peer": x.remote4.to_string(), "peer_port": x.remote_port,
-                "tcp_state": x.tcp_state,
+                "tcp_state": match (x.tcp_state, numeric) {
+                    (Some(_), true) => x.tcp_state_code.into(),
+                    (state, _) => serde_json::Value::from(state),
+                },
                 "opened_by": if x.opened_by_ipv4 { "ipv4" } else { "ipv6" },
                 "idle_s": x.idle_s,
                 "expires_in_s": x.expires_in_s,
@@ -247,10 +261,22 @@ mod tests {
     #[test]
     fn json_fields() {
         let v: serde_json::Value =
-            serde_json::from_str(&render_json(&[sample(PROTO_UDP)])).unwrap();
+            serde_json::from_str(&render_json(&[sample(PROTO_UDP)], false)).unwrap();
         assert_eq!(v[0]["port4"], 61002);
         assert_eq!(v[0]["ipv4_peer"], "192.0.2.2");
         assert_eq!(v[0]["tcp_state"], serde_json::Value::Null);
         assert_eq!(v[0]["opened_by"], "ipv6");
+        // --numeric --json: the same numbers as the text form.
+        let tcp = sample(PROTO_TCP);
+        let v: serde_json::Value =
+            serde_json::from_str(&render_json(std::slice::from_ref(&tcp), true)).unwrap();
+        assert_eq!(v[0]["proto"], 6);
+        assert_eq!(v[0]["tcp_state"], tcp.tcp_state_code);
+        let v: serde_json::Value =
+            serde_json::from_str(&render_json(&[sample(PROTO_UDP)], true)).unwrap();
+        assert_eq!(
+            (&v[0]["proto"], &v[0]["tcp_state"]),
+            (&17.into(), &serde_json::Value::Null)
+        );
     }
 }

@@ -139,6 +139,33 @@ fn sessions_of_real_flows_show_and_expire_with_their_bindings() {
         .collect();
     assert_eq!(protos.len(), 3, "{numeric}");
     assert_eq!(protos, ["1", "6", "17"], "{numeric}");
+    // --numeric --json: protocol numbers, and the TCP state's code where the text has it.
+    let json = sessions(&lab, &["--numeric"]);
+    let mut protos: Vec<u64> = json.iter().map(|s| s["proto"].as_u64().unwrap()).collect();
+    protos.sort();
+    assert_eq!(protos, [1, 6, 17], "{json:?}");
+    let tcp_row = numeric.lines().find(|l| l.starts_with("6 ")).unwrap();
+    let tcp_json = json.iter().find(|s| s["proto"] == 6).unwrap();
+    assert_eq!(
+        tcp_json["tcp_state"]
+            .as_u64()
+            .map(|c| c.to_string())
+            .as_deref(),
+        tcp_row.split_whitespace().nth(5),
+        "{tcp_row}"
+    );
+    let bib: Value =
+        serde_json::from_str(&ctl_ok(&lab, &["bib", "display", "--numeric", "--json"])).unwrap();
+    let stat = bib
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["static"] == true)
+        .unwrap();
+    assert_eq!(
+        (&stat["proto"], &stat["port4"]),
+        (&Value::from(17), &Value::from(9000))
+    );
     let bib = ctl_ok(&lab, &["bib", "display", "--numeric"]);
     assert!(
         bib.lines()
