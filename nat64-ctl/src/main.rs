@@ -350,8 +350,8 @@ enum StatsCmd {
         json: bool,
         #[arg(long)]
         all: bool,
-        /// Add a one-line explanation to each counter.
-        #[arg(long)]
+        /// Add a one-line explanation to each counter (text only: JSON keys are the names).
+        #[arg(long, conflicts_with = "json")]
         explain: bool,
         #[arg(long, default_value = "default")]
         instance: String,

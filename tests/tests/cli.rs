@@ -318,3 +318,13 @@ fn config_file_errors_name_the_file_and_the_key() {
     assert!(stderr.contains("cannot be used with"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn stats_explain_is_refused_with_json_rather_than_ignored() {
+    let (code, stderr) = run(&["stats", "display", "--json", "--explain"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--explain") && stderr.contains("--json"),
+        "{stderr}"
+    );
+}
