@@ -328,3 +328,34 @@ fn stats_explain_is_refused_with_json_rather_than_ignored() {
         "{stderr}"
     );
 }
+
+#[test]
+fn pins_of_another_layout_are_refused_by_path_and_detach_removes_them() {
+    if !lab_available("pins_of_another_layout_are_refused_by_path_and_detach_removes_them") {
+        return;
+    }
+    let instance = format!("clitest{}", std::process::id());
+    let root = std::path::Path::new("/sys/fs/bpf/nat64").join(&instance);
+    // State an older nat64-ctl left (layout v1). The check comes before anything is loaded
+    // or attached, so `lo` is never touched.
+    nat64_ctl::bpffs::ensure_mounted().unwrap();
+    std::fs::create_dir_all(root.join("v1")).unwrap();
+    let (code, stderr) = run(&["attach", "lo", "--instance", &instance]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("incompatible nat64-ctl")
+            && stderr.contains(&root.join("v1").display().to_string())
+            && stderr.contains("--fresh"),
+        "{stderr}"
+    );
+    let out = Command::new(nat64_ctl_bin())
+        .args(["detach", "--instance", &instance])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!root.exists(), "detach leaves {}", root.display());
+}
