@@ -56,6 +56,34 @@ pub fn has_state(dir: &Path) -> bool {
     dir.join(stats::STATS_MAP).exists()
 }
 
+/// The pinned counter array must have one slot per counter this build knows: a map from a
+/// build with fewer would leave the new counters uncounted and shift every name. (The
+/// other maps' shapes are fixed by the layout version.)
+pub fn check_counters(dir: &Path) -> Result<()> {
+    let path = dir.join(stats::STATS_MAP);
+    let have = aya::maps::MapData::from_pin(&path)
+        .with_context(|| format!("opening {}", path.display()))?
+        .info()
+        .context("reading the pinned counters' map info")?
+        .max_entries();
+    if have != nat64_common::Counter::COUNT {
+        bail!(
+            "{} has {have} counters but this nat64-ctl has {}: it was pinned by another \
+             version; `nat64-ctl attach --fresh` or `nat64-ctl detach` removes it (its flows \
+             are lost)",
+            path.display(),
+            nat64_common::Counter::COUNT
+        );
+    }
+    Ok(())
+}
+
+/// Removes the lock file of an instance that has just been detached (the caller holds
+/// the lock, so no manager is using it).
+pub fn remove_lock(instance: &str) {
+    let _ = std::fs::remove_file(Path::new(LOCK_DIR).join(format!("{instance}.lock")));
+}
+
 /// Pin of the XDP link on `iface`.
 pub fn link_pin(dir: &Path, iface: &str) -> PathBuf {
     dir.join(format!("link-{iface}"))

@@ -557,12 +557,14 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             if !nat64_ctl::instance::has_state(&dir)
                 && nat64_ctl::instance::foreign_layouts(&instance).is_empty()
             {
+                nat64_ctl::instance::remove_lock(&instance);
                 bail!(
                     "no gateway instance {instance:?} to detach ({} does not exist)",
                     dir.join(stats::STATS_MAP).display()
                 );
             }
             let r = nat64_ctl::instance::remove_state(&instance)?;
+            nat64_ctl::instance::remove_lock(&instance);
             println!(
                 "detached instance {instance:?} from {} interfaces ({}) and removed {} pins",
                 r.links.len(),
@@ -825,6 +827,9 @@ async fn attach(
     }
     let dir = bpffs::instance_dir(&instance);
     let adopting = nat64_ctl::instance::has_state(&dir);
+    if adopting {
+        nat64_ctl::instance::check_counters(&dir)?;
+    }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let mut ebpf = loader::load_pinned(log_level, sizes, &dir)?;

@@ -142,6 +142,11 @@ fn a_download_survives_nat64_ctl_being_killed_and_restarted() {
         "{said}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let lock = format!("/run/nat64/{}.lock", lab.instance);
+    assert!(
+        !std::path::Path::new(&lock).exists(),
+        "{lock} outlives detach"
+    );
     let out = lab.ctl(&["stats", "display"]).unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("is running"));
     let gone = lab.client6.sh_output(
