@@ -76,6 +76,12 @@ counters! {
     SessionExpired = "session_expired", "sessions and filtering records deleted by nat64-ctl's expiry (idle past their lifetime)";
     BibExpired = "bib_expired", "dynamic bindings deleted by nat64-ctl's expiry (no session left)";
     EventsLost = "events_lost", "session-log events the ring buffer had no room for (nat64-ctl fell behind); counted, never waited for";
+    // The slow path (nat64-ctl): what XDP cannot do alone.
+    SlowPathFragment = "slow_path_fragment", "IPv4 packets with DF=0 whose translation exceeds lowest-ipv6-mtu, translated and handed to nat64-ctl to go out as IPv6 fragments";
+    SlowPathFragmentsSent = "slow_path_fragments_sent", "IPv6 fragments nat64-ctl sent for slow_path_fragment packets";
+    SlowPathHeldSyn = "slow_path_held_syn", "IPv4 SYNs to a pool4 port with no binding, handed to nat64-ctl to be held 6 s for a simultaneous open (RFC 6146 §3.5.2.2)";
+    HeldSynMatched = "held_syn_matched", "held IPv4 SYNs silently discarded because the IPv6 side opened the same flow within 6 s";
+    HeldSynRefused = "held_syn_refused", "held IPv4 SYNs answered with ICMP port unreachable after 6 s without an IPv6 open";
 
     FwdRedirect = "fwd_redirect", "translated packets sent straight to the next hop (FIB lookup hit)";
     FwdPassNoNeighbour = "fwd_pass_no_neighbour", "translated packets handed to the kernel because the next hop's MAC is not yet known";
@@ -115,6 +121,10 @@ counters! {
     DropAdjustFailed = "drop_adjust_failed", "packets the kernel could not resize for translation";
     DropInternal = "drop_internal", "internal errors (a per-CPU scratch slot missing); should stay zero";
     DropUdpZeroChecksumTooLong = "drop_udp_zero_checksum_too_long", "IPv4 UDP packets without checksum too long to checksum in XDP";
+    DropSlowPathFull = "drop_slow_path_full", "packets for the slow path dropped because its ring buffer was full (nat64-ctl fell behind)";
+    DropSlowPathTooBig = "drop_slow_path_too_big", "packets for the slow path dropped because the frame exceeds its 9216-byte record";
+    DropSlowPathSendFailed = "drop_slow_path_send_failed", "slow-path packets nat64-ctl could not split or send (malformed record, socket error)";
+    DropHeldSynOverflow = "drop_held_syn_overflow", "IPv4 SYNs not held for a simultaneous open: nat64-ctl already holds the most it will";
 
     VerdictPass = "verdict_pass", "packets handed to the kernel stack (XDP_PASS)";
     VerdictDrop = "verdict_drop", "packets dropped (XDP_DROP); the drop_* counters say why";
@@ -152,7 +162,15 @@ impl Counter {
     /// Counters only nat64-ctl writes (its sweeper, from userspace): the data plane never
     /// touches their slots, which is what makes the sweeper's read-modify-write of a
     /// per-CPU slot safe (see `nat64_ctl::stats::add_userspace`).
-    pub const USERSPACE: &'static [Counter] = &[Counter::SessionExpired, Counter::BibExpired];
+    pub const USERSPACE: &'static [Counter] = &[
+        Counter::SessionExpired,
+        Counter::BibExpired,
+        Counter::SlowPathFragmentsSent,
+        Counter::HeldSynMatched,
+        Counter::HeldSynRefused,
+        Counter::DropSlowPathSendFailed,
+        Counter::DropHeldSynOverflow,
+    ];
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod maps;
 pub mod port;
 pub mod rfc6052;
 pub mod session;
+pub mod split;
 pub mod tcp;
 pub mod timeouts;
 pub mod xlat;

@@ -20,6 +20,7 @@ pub const MAP_BIB4: &str = "NAT64_BIB4";
 pub const MAP_POOL4_SLOTS: &str = "NAT64_POOL4_SLOTS";
 pub const MAP_SESSIONS: &str = "NAT64_SESSIONS";
 pub const MAP_EVENTS: &str = "NAT64_EVENTS";
+pub const MAP_SLOW: &str = "NAT64_SLOW";
 
 /// Most (pool4 address, port range) slots dynamic bindings of one protocol are spread over.
 pub const POOL4_SLOTS_MAX: u32 = 256;
@@ -65,8 +66,16 @@ pub struct GatewayConfig {
     /// Session lifetimes. The data plane only stamps sessions; nat64-ctl's sweeper reads
     /// these, here so that `nat64-ctl timeouts set` reaches a running gateway.
     pub timeouts: Timeouts,
+    /// RFC 7915 §4 "lowest IPv6 MTU": an IPv4 packet with DF=0 whose translation is
+    /// larger than this is sent as IPv6 fragments no larger than it (by the slow path).
+    /// At least 1280.
+    pub lowest_ipv6_mtu: u32,
 }
-const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 52);
+const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 56);
+
+/// Default of [`GatewayConfig::lowest_ipv6_mtu`]: the IPv6 minimum MTU (RFC 8200 §5),
+/// which every IPv6 path carries.
+pub const LOWEST_IPV6_MTU_DEFAULT: u32 = 1280;
 
 /// Translate non-global IPv4 addresses under the well-known prefix 64:ff9b::/96 although
 /// RFC 6052 §3.1 forbids it (labs, or operators who know why).
@@ -79,6 +88,11 @@ pub const CONFIG_F_ADDRESS_DEPENDENT_FILTERING: u32 = 1 << 1;
 /// Send a [`SessionEvent`] for every session and dynamic binding the data plane creates
 /// (nat64-ctl's `--session-log`). Off: no ring-buffer work at all.
 pub const CONFIG_F_SESSION_EVENTS: u32 = 1 << 2;
+
+/// nat64-ctl runs and drains `NAT64_SLOW`: packets XDP cannot handle alone (one IPv4
+/// packet that must become several IPv6 fragments, IPv4 SYNs held for simultaneous open)
+/// go there. Off: they are dropped and counted as before, never queued for nobody.
+pub const CONFIG_F_SLOW_PATH: u32 = 1 << 3;
 
 /// `NAT64_POOL4` value, keyed by the IPv4 address (network byte order bytes). An IPv4
 /// packet to an address not in this map is not ours and goes to the kernel untouched.
@@ -219,6 +233,43 @@ const _: () = assert!(core::mem::size_of::<SessionEvent>() == 40);
 pub const EVENT_SESSION_CREATED: u8 = 1;
 pub const EVENT_BIB_CREATED: u8 = 2;
 
+/// Largest frame (Ethernet header included) the slow path takes: a 9000-byte jumbo IPv4
+/// packet grows by 20 bytes when translated.
+pub const SLOW_FRAME_MAX: usize = 9216;
+
+/// `SlowPathHeader::kind`: the frame is a translated IPv6 packet (hop limit already
+/// decremented) to be sent as fragments of at most `mtu` bytes; `ident` is the
+/// Identification its Fragment headers get (RFC 7915 §4.1: the IPv4 one) unless it
+/// already has a Fragment header.
+pub const SLOW_KIND_FRAGMENT: u32 = 1;
+/// `SlowPathHeader::kind`: the frame is an IPv4 TCP SYN to a pool4 transport address
+/// with no binding, held for simultaneous open (RFC 6146 §3.5.2.2).
+pub const SLOW_KIND_HELD_SYN: u32 = 2;
+
+/// Start of a `NAT64_SLOW` record; `len` bytes of the frame follow it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlowPathHeader {
+    /// `SLOW_KIND_*`.
+    pub kind: u32,
+    /// Bytes of the frame that follow, starting with the Ethernet header.
+    pub len: u32,
+    /// Largest fragment to send (IPv6 header included).
+    pub mtu: u32,
+    /// Identification for added Fragment headers.
+    pub ident: u32,
+    /// CLOCK_MONOTONIC when the data plane queued it.
+    pub time_ns: u64,
+}
+const _: () = assert!(core::mem::size_of::<SlowPathHeader>() == 24);
+
+/// A whole `NAT64_SLOW` record as reserved on the ring (fixed size for the verifier).
+#[repr(C)]
+pub struct SlowPathRecord {
+    pub header: SlowPathHeader,
+    pub frame: [u8; SLOW_FRAME_MAX],
+}
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: plain old data — repr(C), no padding holes (asserted sizes), any byte
@@ -233,4 +284,5 @@ mod pod {
     unsafe impl aya::Pod for super::SessionKey {}
     unsafe impl aya::Pod for super::SessionEntry {}
     unsafe impl aya::Pod for super::SessionEvent {}
+    unsafe impl aya::Pod for super::SlowPathHeader {}
 }

@@ -11,7 +11,8 @@ use nat64_common::{
     maps::{
         pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry,
         BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
-        CONFIG_F_SESSION_EVENTS, POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+        CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP,
+        PROTO_UDP,
     },
     rfc6052::Pool6,
     timeouts::Timeouts,
@@ -36,6 +37,16 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// Address-dependent filtering instead of endpoint-independent filtering.
     pub address_dependent_filtering: bool,
+    /// IPv4 DF=0 packets whose translation is larger go out as IPv6 fragments this big.
+    pub lowest_ipv6_mtu: u32,
+}
+
+/// `--lowest-ipv6-mtu`: from the IPv6 minimum MTU (RFC 8200 §5) to the largest packet.
+pub fn validate_lowest_ipv6_mtu(mtu: u32, field: &str) -> Result<()> {
+    if !(1280..=65535).contains(&mtu) {
+        bail!("{field} {mtu}: must be between 1280 (the IPv6 minimum MTU, RFC 8200 §5) and 65535");
+    }
+    Ok(())
 }
 
 /// `--pool6`: an RFC 6052 prefix.
@@ -208,6 +219,7 @@ impl FromStr for StaticBib {
 impl Settings {
     /// Cross-field checks.
     pub fn validate(&self) -> Result<()> {
+        validate_lowest_ipv6_mtu(self.lowest_ipv6_mtu, "--lowest-ipv6-mtu")?;
         for b in &self.static_bib {
             if !self.pool4.contains(b.addr4) {
                 bail!(
@@ -237,6 +249,7 @@ impl Settings {
             secret: self.secret,
             pool4_slots: self.pool4.counts(),
             timeouts: self.timeouts,
+            lowest_ipv6_mtu: self.lowest_ipv6_mtu,
         }
     }
 }
@@ -283,8 +296,8 @@ pub fn apply(t: &mut Tables, s: &Settings) -> Result<()> {
     if cfg.secret != 0 {
         new.secret = cfg.secret;
     }
-    // Owned by the running nat64-ctl (its --session-log), not by the settings.
-    new.flags |= cfg.flags & CONFIG_F_SESSION_EVENTS;
+    // Owned by the running nat64-ctl (its --session-log and slow path), not by the settings.
+    new.flags |= cfg.flags & (CONFIG_F_SESSION_EVENTS | CONFIG_F_SLOW_PATH);
     for (old, new) in cfg.pool4_slots.iter_mut().zip(new.pool4_slots) {
         *old = (*old).min(new);
     }
@@ -397,6 +410,7 @@ mod tests {
             static_bib: vec!["udp 203.0.113.9#1 2001:db8::5#1".parse().unwrap()],
             timeouts: Timeouts::DEFAULT,
             address_dependent_filtering: false,
+            lowest_ipv6_mtu: 1280,
         };
         assert!(format!("{:#}", s.validate().unwrap_err()).contains("is not a --pool4 address"));
     }

@@ -14,6 +14,7 @@
 //! allow-nonglobal-ipv4 = false
 //! bib = ["udp 203.0.113.1#5000 2001:db8::5#5000"]
 //! address-dependent-filtering = false
+//! lowest-ipv6-mtu = 1280             # IPv4 DF=0 packets larger than this become IPv6 fragments
 //!
 //! [[pool4]]                         # one table per `--pool4` group
 //! prefix = "203.0.113.1"            # ADDR or ADDR/LEN
@@ -67,6 +68,7 @@ pub struct ConfigFile {
     pub bib: Vec<String>,
     #[serde(default)]
     pub address_dependent_filtering: bool,
+    pub lowest_ipv6_mtu: Option<u32>,
     #[serde(default)]
     pub timeouts: TimeoutKeys,
 }
@@ -155,7 +157,11 @@ impl ConfigFile {
                 .collect::<Result<_>>()?,
             timeouts,
             address_dependent_filtering: self.address_dependent_filtering,
+            lowest_ipv6_mtu: self
+                .lowest_ipv6_mtu
+                .unwrap_or(nat64_common::maps::LOWEST_IPV6_MTU_DEFAULT),
         };
+        config::validate_lowest_ipv6_mtu(s.lowest_ipv6_mtu, "lowest-ipv6-mtu =")?;
         s.validate()?;
         Ok(s)
     }

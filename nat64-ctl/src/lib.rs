@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod pool4;
 pub mod session;
 pub mod session_log;
+pub mod slow_path;
 pub mod stats;
 pub mod tables;
 

@@ -3,7 +3,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use nat64_common::timeouts::Timeouts;
+use nat64_common::{
+    maps::{CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH},
+    timeouts::Timeouts,
+};
 use std::sync::{
     atomic::{AtomicBool, Ordering},
     Arc,
@@ -81,6 +84,7 @@ enum Cmd {
             "pool6", "allow_nonglobal_ipv4", "pool4", "ports", "proto", "bib",
             "address_dependent_filtering", "udp_timeout", "tcp_est_timeout",
             "tcp_trans_timeout", "icmp_timeout", "allow_nonstandard_timeouts",
+            "lowest_ipv6_mtu",
         ])]
         config: Option<std::path::PathBuf>,
         #[command(flatten)]
@@ -240,6 +244,10 @@ struct XlatArgs {
     /// its IPv6 owner has sent to that host (default: endpoint-independent filtering).
     #[arg(long)]
     address_dependent_filtering: bool,
+    /// An IPv4 packet without DF whose translation is larger than this goes out as IPv6
+    /// fragments of at most this size (RFC 7915 §4): the smallest MTU of the IPv6 paths.
+    #[arg(long, value_name = "BYTES", default_value_t = nat64_common::maps::LOWEST_IPV6_MTU_DEFAULT)]
+    lowest_ipv6_mtu: u32,
     #[command(flatten)]
     timeouts: TimeoutArgs,
 }
@@ -310,6 +318,7 @@ impl XlatArgs {
                 .collect::<Result<_>>()?,
             timeouts: self.timeouts.apply(Timeouts::DEFAULT)?,
             address_dependent_filtering: self.address_dependent_filtering,
+            lowest_ipv6_mtu: self.lowest_ipv6_mtu,
         };
         s.validate()?;
         Ok(s)
@@ -722,10 +731,10 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
 }
 
 /// Turns the data plane's session-log records on or off.
-fn set_session_events(dir: &std::path::Path, on: bool) -> Result<()> {
+/// Sets or clears a `CONFIG_F_*` bit that the running nat64-ctl owns (not the settings).
+fn set_config_flag(dir: &std::path::Path, flag: u32, on: bool) -> Result<()> {
     let mut t = tables::Tables::open(dir)?;
     let mut cfg = t.gateway_config()?;
-    let flag = nat64_common::maps::CONFIG_F_SESSION_EVENTS;
     cfg.flags = if on {
         cfg.flags | flag
     } else {
@@ -904,7 +913,13 @@ async fn attach(
             log.clone(),
         ));
     }
-    set_session_events(&dir, session_log.is_some())?;
+    set_config_flag(&dir, CONFIG_F_SESSION_EVENTS, session_log.is_some())?;
+    let slow_ring = aya::maps::RingBuf::try_from(
+        ebpf.take_map(nat64_common::maps::MAP_SLOW)
+            .context("the slow-path ring buffer is missing from the object")?,
+    )?;
+    let slow = tokio::spawn(nat64_ctl::slow_path::run(slow_ring, dir.clone()));
+    set_config_flag(&dir, CONFIG_F_SLOW_PATH, true)?;
     let sweeper = expiry::spawn(
         &dir,
         SWEEP_INTERVAL,
@@ -947,8 +962,9 @@ async fn attach(
     tokio::time::sleep(Duration::from_millis(50)).await;
     stop_sweeper.store(true, Ordering::Relaxed);
     let _ = sweeper.join();
-    // Nobody reads the ring buffer any more.
-    set_session_events(&dir, false)?;
+    // Nobody reads the ring buffers any more: the data plane drops what it would queue.
+    set_config_flag(&dir, CONFIG_F_SESSION_EVENTS | CONFIG_F_SLOW_PATH, false)?;
+    slow.abort();
     drop(ebpf); // the pins keep the links and maps
     Ok(())
 }

@@ -30,6 +30,9 @@ pub enum Next {
         mtu: u16,
     },
     Pass,
+    /// The slow path sends it (nat64-ctl, through the kernel's routing): we forward, so we
+    /// decrement; the Ethernet header is not used.
+    Slow,
 }
 
 impl Next {
@@ -38,13 +41,13 @@ impl Next {
     pub fn egress_mtu(&self) -> u32 {
         match self {
             Next::Redirect { mtu, .. } => u32::from(*mtu),
-            Next::Pass => u32::MAX,
+            Next::Pass | Next::Slow => u32::MAX,
         }
     }
 
     #[inline(always)]
     pub fn decrements(&self) -> bool {
-        matches!(self, Next::Redirect { .. })
+        matches!(self, Next::Redirect { .. } | Next::Slow)
     }
 
     /// Ethernet header for the translated packet: the next hop's addresses on redirect,
@@ -57,7 +60,7 @@ impl Next {
                 eth[..6].copy_from_slice(dmac);
                 eth[6..12].copy_from_slice(smac);
             }
-            Next::Pass => eth[..12].copy_from_slice(old),
+            Next::Pass | Next::Slow => eth[..12].copy_from_slice(old),
         }
         eth[12] = ethertype[0];
         eth[13] = ethertype[1];
@@ -73,6 +76,7 @@ impl Next {
                 unsafe { bpf_redirect(*ifindex, 0) as u32 }
             }
             Next::Pass => xdp_action::XDP_PASS,
+            Next::Slow => xdp_action::XDP_DROP,
         }
     }
 }

@@ -14,6 +14,7 @@ mod l4;
 mod maps;
 mod parse;
 mod session;
+mod slow;
 mod stats;
 mod sum;
 mod xlat46;
@@ -21,7 +22,7 @@ mod xlat64;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use aya_log_ebpf::debug;
-use nat64_common::Counter;
+use nat64_common::{maps::SLOW_KIND_HELD_SYN, Counter};
 
 use parse::{parse_eth, EthProto};
 
@@ -45,7 +46,15 @@ pub fn nat64(ctx: XdpContext) -> u32 {
 /// stack is shared by the whole call chain).
 pub enum Outcome {
     Action(u32),
-    IcmpError { l4_off: u16 },
+    IcmpError {
+        l4_off: u16,
+    },
+    /// Queue the frame as it is now for nat64-ctl (`SLOW_KIND_*`, see `slow`).
+    Slow {
+        kind: u32,
+        mtu: u16,
+        ident: u16,
+    },
 }
 
 /// Returns the XDP action, or the counter naming why the packet must be dropped.
@@ -57,6 +66,8 @@ fn try_nat64(ctx: &XdpContext) -> Result<u32, Counter> {
             match xlat64::try_6to4(ctx)? {
                 Outcome::Action(a) => Ok(a),
                 Outcome::IcmpError { l4_off } => icmp_err::try_6to4(ctx, l4_off as usize),
+                // Nothing of the 6→4 direction needs the slow path.
+                Outcome::Slow { .. } => Err(Counter::DropInternal),
             }
         }
         EthProto::Ipv4 => {
@@ -64,6 +75,15 @@ fn try_nat64(ctx: &XdpContext) -> Result<u32, Counter> {
             match xlat46::try_4to6(ctx)? {
                 Outcome::Action(a) => Ok(a),
                 Outcome::IcmpError { l4_off } => icmp_err::try_4to6(ctx, l4_off as usize),
+                Outcome::Slow { kind, mtu, ident } => {
+                    let a = slow::punt(ctx, kind, u32::from(mtu), u32::from(ident))?;
+                    stats::count(if kind == SLOW_KIND_HELD_SYN {
+                        Counter::SlowPathHeldSyn
+                    } else {
+                        Counter::SlowPathFragment
+                    });
+                    Ok(a)
+                }
             }
         }
         EthProto::Other => {

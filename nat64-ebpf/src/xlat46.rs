@@ -11,8 +11,8 @@ use nat64_common::{
     icmp::{self, Icmp4Action},
     maps::{
         Bib4Key, SessionKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
-        CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
-        SESSION_KIND_FLOW,
+        CONFIG_F_ALLOW_NONGLOBAL, LOWEST_IPV6_MTU_DEFAULT, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
+        PROTO_UDP, SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN,
     },
     tcp,
     xlat::{self, Hop, OptionStep, XlatError},
@@ -24,7 +24,7 @@ use crate::{
     l4::{self, Kind},
     maps::{config, BIB4, POOL4},
     parse::{frame_len, read, view, view_mut, write, ETH_HLEN},
-    session, stats, sum, Outcome,
+    session, slow, stats, sum, Outcome,
 };
 
 const IPV6_HLEN: usize = 40;
@@ -56,6 +56,10 @@ struct Plan {
     opens: u8,
     /// Address-dependent filtering applies to this packet (see session::Track).
     filter: u8,
+    /// The DF flag: 0 lets the translator fragment (RFC 7915 §4).
+    df: u8,
+    /// IPv4 Identification, for the Fragment headers of a DF=0 packet split up.
+    ident: u16,
     counter: Counter,
 }
 
@@ -83,6 +87,8 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
         tcp_flags: 0,
         opens: 0,
         filter: 0,
+        df: 0,
+        ident: 0,
         counter: Counter::Xlat4to6Udp,
     };
     match parse(ctx, &mut plan)? {
@@ -97,21 +103,56 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
         }
         Parsed::Translate => {}
     }
-    bind(&mut plan)?;
+    if let Err(e) = bind(&mut plan) {
+        // An unsolicited SYN may be half of a simultaneous open (RFC 6146 §3.5.2.2):
+        // nat64-ctl holds it for 6 s instead of dropping it outright.
+        let syn_only = plan.tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) == tcp::SYN;
+        if e == Counter::DropNoBib4 && plan.kind == Kind::Tcp && syn_only && slow_path_on() {
+            return Ok(Outcome::Slow {
+                kind: SLOW_KIND_HELD_SYN,
+                mtu: 0,
+                ident: 0,
+            });
+        }
+        return Err(e);
+    }
     track(&plan)?;
-    let next = fwd::lookup_v6(
-        ctx,
-        &plan.src6,
-        &plan.dst6,
-        plan.nh,
-        IPV6_HLEN as u16 + plan.l4_len,
-    );
+    let len6 = IPV6_HLEN as u32 + u32::from(plan.l4_len);
+    let mut next = fwd::lookup_v6(ctx, &plan.src6, &plan.dst6, plan.nh, len6 as u16);
+    // DF=0 says the sender does no path MTU discovery: a translation larger than the
+    // IPv6 path surely carries goes out as fragments, which only the slow path can send.
+    let fragment_mtu = lowest_ipv6_mtu().min(next.egress_mtu());
+    let fragment = plan.df == 0 && len6 > fragment_mtu && slow_path_on();
+    if fragment {
+        next = fwd::Next::Slow;
+    }
     // Every check that can refuse the packet has passed: from here on it is rewritten
     // completely or dropped.
     rewrite_l4(ctx, &plan)?;
     rewrite_l3(ctx, &plan, &next)?;
     stats::count_bytes(plan.counter, IPV6_HLEN + usize::from(plan.l4_len));
+    if fragment {
+        return Ok(Outcome::Slow {
+            kind: SLOW_KIND_FRAGMENT,
+            mtu: fragment_mtu as u16,
+            ident: plan.ident,
+        });
+    }
     Ok(Outcome::Action(next.action()))
+}
+
+#[inline(always)]
+fn slow_path_on() -> bool {
+    config().is_some_and(slow::enabled)
+}
+
+/// `lowest-ipv6-mtu`, never below the IPv6 minimum (an unconfigured 0 included).
+#[inline(always)]
+fn lowest_ipv6_mtu() -> u32 {
+    config()
+        .map(|c| c.lowest_ipv6_mtu)
+        .unwrap_or(0)
+        .clamp(LOWEST_IPV6_MTU_DEFAULT, u32::from(u16::MAX))
 }
 
 enum Parsed {
@@ -215,6 +256,8 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     plan.ihl = ihl as u8;
     plan.tos = hdr4[1];
     plan.ttl = info.ttl;
+    plan.df = u8::from(info.df);
+    plan.ident = info.id;
     plan.nh = nh;
     plan.kind = kind;
     plan.counter = counter;

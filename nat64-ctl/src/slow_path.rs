@@ -1,0 +1,455 @@
+//! The slow path: what the XDP program queues on `NAT64_SLOW` because one packet in, one
+//! packet out cannot do it.
+//!
+//! - `SLOW_KIND_FRAGMENT`: an IPv4 packet with DF=0, already translated (hop limit
+//!   decremented), larger than `lowest-ipv6-mtu`. Split into IPv6 fragments
+//!   (`nat64_common::split`) and sent through a raw IPv6 socket: the kernel routes them and
+//!   resolves the neighbour, nothing else (IPPROTO_RAW implies IPV6_HDRINCL).
+//! - `SLOW_KIND_HELD_SYN`: an IPv4 SYN to a pool4 port with no binding. RFC 6146
+//!   §3.5.2.2: hold it 6 s; if the IPv6 side opens the same flow meanwhile (a simultaneous
+//!   open), discard it silently, otherwise answer ICMP port unreachable. A held SYN is never
+//!   translated and creates no state in the data plane, so holding opens no door; at most
+//!   [`HELD_SYNS_MAX`] are held at once (which also bounds the port unreachables to
+//!   `HELD_SYNS_MAX` per 6 s).
+//!
+//! The data plane queues only while `CONFIG_F_SLOW_PATH` is set, which `attach` sets
+//! once this reader runs and clears when nat64-ctl stops.
+use std::{
+    collections::HashMap,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+use aya::maps::{MapData, RingBuf};
+use nat64_common::{
+    csum,
+    maps::{
+        SessionKey, SlowPathHeader, PROTO_TCP, SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT,
+        SLOW_KIND_HELD_SYN,
+    },
+    split::Splitter,
+    Counter,
+};
+use tokio::io::unix::AsyncFd;
+
+use crate::{stats, tables::Tables};
+
+/// How long an unsolicited IPv4 SYN waits for the IPv6 side (RFC 6146 §3.5.2.2).
+pub const SYN_HOLD: Duration = Duration::from_secs(6);
+/// Most SYNs held at once; more are dropped and counted.
+pub const HELD_SYNS_MAX: usize = 1024;
+/// How often held SYNs are checked against the session table.
+const CHECK_EVERY: Duration = Duration::from_millis(200);
+const ETH_HLEN: usize = 14;
+
+/// A held SYN's flow as the IPv4 side names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SynKey {
+    pub src4: [u8; 4],
+    pub sport: u16,
+    pub dst4: [u8; 4],
+    pub dport: u16,
+}
+
+impl SynKey {
+    /// From an IPv4 packet carrying TCP; `None` if it is too short to say.
+    pub fn of(ip4: &[u8]) -> Option<SynKey> {
+        let ihl = usize::from(*ip4.first()? & 0x0f) * 4;
+        let tcp = ip4.get(ihl..ihl + 4)?;
+        Some(SynKey {
+            src4: ip4.get(12..16)?.try_into().ok()?,
+            dst4: ip4.get(16..20)?.try_into().ok()?,
+            sport: u16::from_be_bytes([tcp[0], tcp[1]]),
+            dport: u16::from_be_bytes([tcp[2], tcp[3]]),
+        })
+    }
+
+    /// The session an IPv6-side open of this flow creates.
+    pub fn session(&self) -> SessionKey {
+        SessionKey {
+            addr4: self.dst4,
+            remote4: self.src4,
+            port4: self.dport,
+            remote_port: self.sport,
+            proto: PROTO_TCP,
+            kind: SESSION_KIND_FLOW,
+            _pad: [0; 2],
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Hold {
+    Held,
+    /// A retransmission of a SYN already held: its clock is not restarted.
+    Duplicate,
+    Overflow,
+}
+
+/// SYNs waiting for their IPv6 side, with the IPv4 packet each ICMP error would quote.
+#[derive(Default)]
+pub struct HeldSyns {
+    held: HashMap<SynKey, (Instant, Vec<u8>)>,
+}
+
+/// What one check of the held SYNs decided.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Verdicts {
+    /// Discarded: the IPv6 side opened the flow.
+    pub matched: u64,
+    /// Held for [`SYN_HOLD`] without an IPv6 open: the IPv4 packets to refuse.
+    pub refuse: Vec<Vec<u8>>,
+}
+
+impl HeldSyns {
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    pub fn hold(&mut self, ip4: &[u8], now: Instant) -> Option<Hold> {
+        let key = SynKey::of(ip4)?;
+        if self.held.contains_key(&key) {
+            return Some(Hold::Duplicate);
+        }
+        if self.held.len() >= HELD_SYNS_MAX {
+            return Some(Hold::Overflow);
+        }
+        self.held.insert(key, (now, ip4.to_vec()));
+        Some(Hold::Held)
+    }
+
+    /// Settles every held SYN whose flow now has a session (`opened`) or whose time is up.
+    pub fn check(&mut self, now: Instant, opened: impl Fn(&SessionKey) -> bool) -> Verdicts {
+        let mut v = Verdicts::default();
+        self.held.retain(|key, (since, packet)| {
+            if opened(&key.session()) {
+                v.matched += 1;
+                false
+            } else if now.duration_since(*since) >= SYN_HOLD {
+                v.refuse.push(std::mem::take(packet));
+                false
+            } else {
+                true
+            }
+        });
+        v
+    }
+}
+
+/// ICMPv4 Destination Unreachable, Port Unreachable (type 3, code 3) answering `ip4` from
+/// the address it was sent to (the pool4 address: as the host behind it would answer),
+/// quoting as much of it as fits 576 bytes (RFC 1812 §4.3.2.3).
+pub fn port_unreachable(ip4: &[u8]) -> Option<Vec<u8>> {
+    let key = SynKey::of(ip4)?;
+    let total = usize::from(u16::from_be_bytes([*ip4.get(2)?, *ip4.get(3)?]));
+    let quoted = &ip4[..total.min(ip4.len()).min(576 - 28)];
+    let len = 28 + quoted.len();
+    let mut p = vec![0u8; len];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 1;
+    p[12..16].copy_from_slice(&key.dst4);
+    p[16..20].copy_from_slice(&key.src4);
+    let hc = csum::checksum(&p[..20], 0);
+    p[10..12].copy_from_slice(&hc.to_be_bytes());
+    p[20] = 3;
+    p[21] = 3;
+    p[28..].copy_from_slice(quoted);
+    let ic = csum::checksum(&p[20..], 0);
+    p[22..24].copy_from_slice(&ic.to_be_bytes());
+    Some(p)
+}
+
+/// Raw sockets that hand complete IP packets to the kernel's routing.
+pub struct RawSender {
+    v6: OwnedFd,
+    v4: OwnedFd,
+}
+
+impl RawSender {
+    pub fn new() -> Result<RawSender> {
+        let open = |family: i32| -> Result<OwnedFd> {
+            // IPPROTO_RAW: send-only, the header is ours (IPV6_HDRINCL / IP_HDRINCL implied).
+            let fd = unsafe {
+                libc::socket(
+                    family,
+                    libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                    libc::IPPROTO_RAW,
+                )
+            };
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error())
+                    .context("opening a raw socket for the slow path (needs CAP_NET_RAW)");
+            }
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        };
+        Ok(RawSender {
+            v6: open(libc::AF_INET6)?,
+            v4: open(libc::AF_INET)?,
+        })
+    }
+
+    pub fn send_v6(&self, packet: &[u8]) -> std::io::Result<()> {
+        let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+        sa.sin6_family = libc::AF_INET6 as u16;
+        sa.sin6_addr.s6_addr.copy_from_slice(&packet[24..40]);
+        self.send(
+            &self.v6,
+            packet,
+            (&sa as *const libc::sockaddr_in6).cast(),
+            size_of_val(&sa),
+        )
+    }
+
+    pub fn send_v4(&self, packet: &[u8]) -> std::io::Result<()> {
+        let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        sa.sin_family = libc::AF_INET as u16;
+        sa.sin_addr.s_addr = u32::from_ne_bytes([packet[16], packet[17], packet[18], packet[19]]);
+        self.send(
+            &self.v4,
+            packet,
+            (&sa as *const libc::sockaddr_in).cast(),
+            size_of_val(&sa),
+        )
+    }
+
+    fn send(
+        &self,
+        fd: &OwnedFd,
+        packet: &[u8],
+        sa: *const libc::sockaddr,
+        sa_len: usize,
+    ) -> std::io::Result<()> {
+        let n = unsafe {
+            libc::sendto(
+                fd.as_raw_fd(),
+                packet.as_ptr().cast(),
+                packet.len(),
+                0,
+                sa,
+                sa_len as libc::socklen_t,
+            )
+        };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// Splits a queued translated packet and sends the pieces; returns how many went out.
+pub fn send_fragments(sender: &RawSender, h: &SlowPathHeader, frame: &[u8]) -> Result<u64> {
+    let packet = frame
+        .get(ETH_HLEN..)
+        .context("frame shorter than Ethernet")?;
+    let mut split =
+        Splitter::new(packet, h.mtu, h.ident).map_err(|e| anyhow::anyhow!("{}", e.reason()))?;
+    let mut buf = vec![0u8; split.max_len()];
+    let mut sent = 0;
+    while let Some(n) = split.next_into(&mut buf) {
+        sender
+            .send_v6(&buf[..n])
+            .context("sending an IPv6 fragment")?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// Counts what the slow path did (userspace-owned counters only).
+struct Counts {
+    map: aya::maps::PerCpuArray<MapData, u64>,
+}
+
+impl Counts {
+    fn add(&mut self, c: Counter, n: u64) {
+        if let Err(e) = stats::add_userspace(&mut self.map, c, n) {
+            tracing::warn!("slow path: {e:#}");
+        }
+    }
+}
+
+/// Drains `NAT64_SLOW` until the task is dropped.
+pub async fn run(ring: RingBuf<MapData>, dir: PathBuf) {
+    if let Err(e) = serve(ring, dir).await {
+        tracing::error!("slow path stopped: {e:#}");
+    }
+}
+
+async fn serve(ring: RingBuf<MapData>, dir: PathBuf) -> Result<()> {
+    let sender = RawSender::new()?;
+    let tables = Tables::open(&dir)?;
+    let mut counts = Counts {
+        map: stats::open_pinned(&dir.join(stats::STATS_MAP))?,
+    };
+    // SAFETY: the ring buffer owns its fd for its whole life; the AsyncFd owns the ring.
+    let mut fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+        .context("watching the slow-path ring buffer")?;
+    let mut held = HeldSyns::default();
+    let mut tick = tokio::time::interval(CHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            guard = fd.readable_mut() => {
+                let mut guard = guard.context("slow-path ring buffer")?;
+                let ring = guard.get_inner_mut();
+                while let Some(item) = ring.next() {
+                    handle(&item, &sender, &mut held, &mut counts);
+                }
+                guard.clear_ready();
+            }
+            _ = tick.tick(), if !held.is_empty() => {
+                let v = held.check(Instant::now(), |k| tables.sessions.get(k, 0).is_ok());
+                counts.add(Counter::HeldSynMatched, v.matched);
+                for syn in &v.refuse {
+                    match port_unreachable(syn).map(|p| sender.send_v4(&p)) {
+                        Some(Ok(())) => counts.add(Counter::HeldSynRefused, 1),
+                        _ => counts.add(Counter::DropSlowPathSendFailed, 1),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn handle(item: &[u8], sender: &RawSender, held: &mut HeldSyns, counts: &mut Counts) {
+    let hlen = size_of::<SlowPathHeader>();
+    let Some(head) = item.get(..hlen) else {
+        counts.add(Counter::DropSlowPathSendFailed, 1);
+        return;
+    };
+    // SAFETY: SlowPathHeader is plain data and `head` holds all of its bytes.
+    let h: SlowPathHeader = unsafe { std::ptr::read_unaligned(head.as_ptr().cast()) };
+    let Some(frame) = item.get(hlen..hlen + h.len as usize) else {
+        counts.add(Counter::DropSlowPathSendFailed, 1);
+        return;
+    };
+    match h.kind {
+        SLOW_KIND_FRAGMENT => match send_fragments(sender, &h, frame) {
+            Ok(n) => counts.add(Counter::SlowPathFragmentsSent, n),
+            Err(e) => {
+                tracing::debug!("slow path: {e:#}");
+                counts.add(Counter::DropSlowPathSendFailed, 1);
+            }
+        },
+        SLOW_KIND_HELD_SYN => {
+            match frame
+                .get(ETH_HLEN..)
+                .and_then(|ip4| held.hold(ip4, Instant::now()))
+            {
+                Some(Hold::Held | Hold::Duplicate) => {}
+                Some(Hold::Overflow) => counts.add(Counter::DropHeldSynOverflow, 1),
+                None => counts.add(Counter::DropSlowPathSendFailed, 1),
+            }
+        }
+        _ => counts.add(Counter::DropSlowPathSendFailed, 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An IPv4 SYN 198.51.100.2:40000 → 203.0.113.1:61001 with a 20-byte TCP header.
+    fn syn() -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&40u16.to_be_bytes());
+        p[8] = 63;
+        p[9] = 6;
+        p[12..16].copy_from_slice(&[198, 51, 100, 2]);
+        p[16..20].copy_from_slice(&[203, 0, 113, 1]);
+        let c = csum::checksum(&p[..20], 0);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p[20..22].copy_from_slice(&40000u16.to_be_bytes());
+        p[22..24].copy_from_slice(&61001u16.to_be_bytes());
+        p[24..28].copy_from_slice(&[1, 2, 3, 4]);
+        p[32] = 0x50;
+        p[33] = 0x02;
+        p
+    }
+
+    #[test]
+    fn the_session_an_ipv6_open_creates_matches_the_held_syn() {
+        let k = SynKey::of(&syn()).unwrap();
+        assert_eq!(
+            k.session(),
+            SessionKey {
+                addr4: [203, 0, 113, 1],
+                remote4: [198, 51, 100, 2],
+                port4: 61001,
+                remote_port: 40000,
+                proto: PROTO_TCP,
+                kind: SESSION_KIND_FLOW,
+                _pad: [0; 2],
+            }
+        );
+    }
+
+    #[test]
+    fn held_syns_are_matched_refused_after_six_seconds_or_bounded() {
+        let t0 = Instant::now();
+        let mut h = HeldSyns::default();
+        assert_eq!(h.hold(&syn(), t0), Some(Hold::Held));
+        // A retransmission one second later does not restart the clock.
+        assert_eq!(
+            h.hold(&syn(), t0 + Duration::from_secs(1)),
+            Some(Hold::Duplicate)
+        );
+        let none = |_: &SessionKey| false;
+        assert_eq!(
+            h.check(t0 + Duration::from_millis(5999), none),
+            Verdicts::default()
+        );
+        let v = h.check(t0 + SYN_HOLD, none);
+        assert_eq!(v.matched, 0);
+        assert_eq!(v.refuse, vec![syn()]);
+        assert!(h.is_empty());
+
+        // The IPv6 side opens the flow: discarded silently, before or after 6 s alike.
+        h.hold(&syn(), t0);
+        let want = SynKey::of(&syn()).unwrap().session();
+        let v = h.check(t0 + Duration::from_secs(2), |k| *k == want);
+        assert_eq!((v.matched, v.refuse.len()), (1, 0));
+
+        for port in 0..HELD_SYNS_MAX as u16 {
+            let mut s = syn();
+            s[20..22].copy_from_slice(&port.to_be_bytes());
+            assert_eq!(h.hold(&s, t0), Some(Hold::Held));
+        }
+        assert_eq!(h.hold(&syn(), t0), Some(Hold::Overflow));
+        assert_eq!(h.len(), HELD_SYNS_MAX);
+        assert_eq!(h.hold(&[0x45, 0, 0], t0), None, "too short to name a flow");
+    }
+
+    #[test]
+    fn port_unreachable_bytes() {
+        let s = syn();
+        let p = port_unreachable(&s).unwrap();
+        let mut want = vec![
+            0x45, 0, 0, 68, 0, 0, 0, 0, 64, 1, 0, 0, 203, 0, 113, 1, 198, 51, 100, 2,
+        ];
+        let hc = csum::checksum(&want, 0);
+        want[10..12].copy_from_slice(&hc.to_be_bytes());
+        want.extend_from_slice(&[3, 3, 0, 0, 0, 0, 0, 0]);
+        want.extend_from_slice(&s);
+        let ic = csum::checksum(&want[20..], 0);
+        want[22..24].copy_from_slice(&ic.to_be_bytes());
+        assert_eq!(p, want);
+        // Both checksums verify.
+        assert_eq!(csum::checksum(&p[..20], 0), 0);
+        assert_eq!(csum::checksum(&p[20..], 0), 0);
+
+        // A long packet is quoted only up to the 576-byte limit.
+        let mut big = vec![0u8; 1500];
+        big[..40].copy_from_slice(&s);
+        big[2..4].copy_from_slice(&1500u16.to_be_bytes());
+        assert_eq!(port_unreachable(&big).unwrap().len(), 576);
+    }
+}

@@ -1,0 +1,64 @@
+//! The slow path's queue. XDP turns one packet into one packet; what needs more (an IPv4
+//! packet with DF=0 that must become several IPv6 fragments) or must wait (an IPv4 SYN
+//! held for a simultaneous open) is copied whole onto a ring buffer that nat64-ctl drains,
+//! and the original is dropped here. Only while nat64-ctl says it reads the ring
+//! (`CONFIG_F_SLOW_PATH`): a ring nobody drains would only lose packets later.
+use aya_ebpf::{
+    bindings::xdp_action, helpers::bpf_xdp_load_bytes, macros::map, maps::RingBuf,
+    programs::XdpContext,
+};
+use nat64_common::{
+    maps::{GatewayConfig, SlowPathRecord, CONFIG_F_SLOW_PATH, SLOW_FRAME_MAX},
+    Counter,
+};
+
+use crate::parse::{frame_len, opaque};
+
+/// 16 MiB: some 1,800 records of the largest size, many more of typical ones… records
+/// are fixed-size for the verifier, so 1,800 packets queued at once is the bound.
+#[map(name = "NAT64_SLOW")]
+static SLOW: RingBuf = RingBuf::with_byte_size(16 << 20, 0);
+
+#[inline(always)]
+pub fn enabled(cfg: &GatewayConfig) -> bool {
+    cfg.flags & CONFIG_F_SLOW_PATH != 0
+}
+
+/// Queues the frame as it is now (`kind`: `SLOW_KIND_*`) and returns XDP_DROP for the
+/// original; the caller counts what it queued.
+#[inline(never)]
+pub fn punt(ctx: &XdpContext, kind: u32, mtu: u32, ident: u32) -> Result<u32, Counter> {
+    crate::parse::pin(ctx);
+    let len = opaque(frame_len(ctx));
+    if len > SLOW_FRAME_MAX {
+        return Err(Counter::DropSlowPathTooBig);
+    }
+    if len == 0 {
+        return Err(Counter::DropTruncatedEth);
+    }
+    let Some(mut entry) = SLOW.reserve::<SlowPathRecord>(0) else {
+        return Err(Counter::DropSlowPathFull);
+    };
+    let rec = entry.as_mut_ptr();
+    // SAFETY: the reservation is one SlowPathRecord; the header is written in full, and
+    // the kernel copies `len ≤ SLOW_FRAME_MAX` bytes of frame after it.
+    let rc = unsafe {
+        (*rec).header.kind = kind;
+        (*rec).header.len = len as u32;
+        (*rec).header.mtu = mtu;
+        (*rec).header.ident = ident;
+        (*rec).header.time_ns = aya_ebpf::helpers::bpf_ktime_get_ns();
+        bpf_xdp_load_bytes(
+            ctx.ctx,
+            0,
+            (*rec).frame.as_mut_ptr() as *mut core::ffi::c_void,
+            len as u32,
+        )
+    };
+    if rc != 0 {
+        entry.discard(0);
+        return Err(Counter::DropInternal);
+    }
+    entry.submit(0);
+    Ok(xdp_action::XDP_DROP)
+}
