@@ -249,6 +249,19 @@ allow-nonstandard = true
             e,
             "pool4 203.0.113.1: tcp ports 61001-65535 overlap 61001-65535, already in pool4"
         );
+        let e = pool4_err("lowest-ipv6-mtu = 1200");
+        assert_eq!(
+            e,
+            "lowest-ipv6-mtu = 1200: must be between 1280 (the IPv6 minimum MTU, RFC 8200 §5) and 65535"
+        );
+        assert_eq!(
+            ConfigFile::parse("lowest-ipv6-mtu = 1400")
+                .unwrap()
+                .settings()
+                .unwrap()
+                .lowest_ipv6_mtu,
+            1400
+        );
         let e = ConfigFile::parse("pool6 = \"nonsense\"")
             .unwrap()
             .settings()

@@ -138,6 +138,17 @@ fn timeouts_below_the_rfc_minimums_are_refused_by_name() {
 }
 
 #[test]
+fn a_lowest_ipv6_mtu_below_1280_is_refused_by_name() {
+    // Refused while the settings are checked, before anything is loaded or attached.
+    let (code, stderr) = run(&["attach", "lo", "--lowest-ipv6-mtu", "1000"]);
+    assert_ne!(code, 0);
+    assert_eq!(
+        stderr.trim(),
+        "nat64-ctl: error: --lowest-ipv6-mtu 1000: must be between 1280 (the IPv6 minimum MTU, RFC 8200 §5) and 65535"
+    );
+}
+
+#[test]
 fn json_logs_are_one_object_per_line() {
     let (code, stderr) = run(&["--log-format", "json", "attach", "nosuchif0"]);
     assert_ne!(code, 0);
