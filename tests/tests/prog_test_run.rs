@@ -1620,23 +1620,9 @@ fn slow_path_fixtures(h: &mut Harness) {
     );
     assert!(h.slow_records().is_empty());
 
-    // Without nat64-ctl's slow path running, nothing is queued: DF=0 packets go out
-    // whole (as on a link that carries them) and unsolicited SYNs are dropped.
-    h.set_flag(CONFIG_F_SLOW_PATH, false);
-    h.check(Row {
-        name: "DF=0 over lowest-ipv6-mtu, no slow path: sent whole",
-        frame: from_server4(big4(0)),
-        action: XDP_REDIRECT,
-        output: Some(to_client6(big6.clone())),
-        counters: &[
-            RxIpv4,
-            Rx4to6Udp,
-            Xlat4to6Udp,
-            SessionCreated,
-            FwdRedirect,
-            VerdictRedirect,
-        ],
-    });
+    // Without nat64-ctl's slow path running, nothing is queued: unsolicited SYNs are
+    // dropped and DF=0 packets go out whole (as on a link that carries them), like DF=1
+    // packets under the link MTU always do.
     let syn = from_server4(ip4(
         SERVER4,
         POOL4,
@@ -1644,6 +1630,7 @@ fn slow_path_fixtures(h: &mut Harness) {
         64,
         &tcp4(SERVER4, POOL4, 80, 6999, b""),
     ));
+    h.set_flag(CONFIG_F_SLOW_PATH, false);
     h.check(Row {
         name: "unsolicited SYN, no slow path: dropped",
         frame: syn.clone(),
@@ -1651,9 +1638,38 @@ fn slow_path_fixtures(h: &mut Harness) {
         output: None,
         counters: &[RxIpv4, Rx4to6Tcp, DropNoBib4, VerdictDrop],
     });
+    let mut df = big4(0);
+    set_df(&mut df);
+    for (name, frame, slow_path) in [
+        (
+            "DF=0 over lowest-ipv6-mtu, no slow path: sent whole",
+            big4(0),
+            false,
+        ),
+        (
+            "DF=1 over lowest-ipv6-mtu, under the link MTU: sent whole",
+            df,
+            true,
+        ),
+    ] {
+        h.set_flag(CONFIG_F_SLOW_PATH, slow_path);
+        h.check(Row {
+            name,
+            frame: from_server4(frame),
+            action: XDP_REDIRECT,
+            output: Some(to_client6(big6.clone())),
+            counters: &[
+                RxIpv4,
+                Rx4to6Udp,
+                Xlat4to6Udp,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
+        });
+    }
     assert!(h.slow_records().is_empty());
 
-    h.set_flag(CONFIG_F_SLOW_PATH, true);
     h.check(Row {
         name: "DF=0 over lowest-ipv6-mtu: translated, queued to be fragmented",
         frame: from_server4(big4(0)),
@@ -1684,22 +1700,6 @@ fn slow_path_fixtures(h: &mut Harness) {
         "queued frame"
     );
 
-    let mut df = big4(0);
-    set_df(&mut df);
-    h.check(Row {
-        name: "DF=1 over lowest-ipv6-mtu, under the link MTU: sent whole",
-        frame: from_server4(df),
-        action: XDP_REDIRECT,
-        output: Some(to_client6(big6.clone())),
-        counters: &[
-            RxIpv4,
-            Rx4to6Udp,
-            Xlat4to6Udp,
-            SessionCreated,
-            FwdRedirect,
-            VerdictRedirect,
-        ],
-    });
     h.check(Row {
         name: "unsolicited SYN: queued to be held (simultaneous open)",
         frame: syn.clone(),
