@@ -468,6 +468,7 @@ fn fixture_tables() {
     translation_fixtures(&mut h);
     icmp_error_fixtures(&mut h);
     slow_path_fixtures(&mut h);
+    session_log_overflow(&mut h);
     {
         // Tables sized to the static bindings alone: a new flow finds them full.
         let mut full = Harness::new_sized(
@@ -1755,6 +1756,42 @@ fn slow_path_fixtures(h: &mut Harness) {
     assert_eq!(drained, queued - 1);
     eprintln!("ok: the slow-path ring held {drained} records, then dropped and counted");
     h.set_flag(CONFIG_F_SLOW_PATH, false);
+}
+
+/// The session log's ring buffer fills when nat64-ctl does not drain it: records are then
+/// lost and counted (`events_lost`), and the packets still go through.
+fn session_log_overflow(h: &mut Harness) {
+    h.clear_sessions();
+    h.set_flag(CONFIG_F_SESSION_EVENTS, true);
+    let mut frame = from_client6(ip6(
+        CLIENT6,
+        SERVER4_IN_POOL6,
+        PROTO_UDP,
+        64,
+        &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 1, b"log"),
+    ));
+    let lost = |h: &Harness| h.counters()[EventsLost.index() as usize];
+    let before = lost(h);
+    // Each destination port is a new session on the static binding: one record each.
+    let mut sent = 0u32;
+    while lost(h) == before {
+        sent += 1;
+        assert!(sent < 60_000, "the 1 MiB session-log ring never filled");
+        frame[14 + 40 + 2..14 + 40 + 4].copy_from_slice(&(sent as u16).to_be_bytes());
+        let (action, _) = h.run(&frame);
+        assert_eq!(action, XDP_REDIRECT, "a full log never holds a packet back");
+    }
+    let logged = h.events().len() as u32;
+    assert_eq!(
+        logged,
+        sent - 1,
+        "every session until the ring was full was logged"
+    );
+    assert_eq!(lost(h) - before, 1);
+    assert_eq!(h.sessions().len() as u32, sent);
+    eprintln!("ok: the session-log ring held {logged} records, then lost and counted one");
+    h.set_flag(CONFIG_F_SESSION_EVENTS, false);
+    h.clear_sessions();
 }
 
 fn set_df(ip4: &mut [u8]) {
