@@ -309,10 +309,7 @@ mod tests {
         hdr6[0] = 0x60;
         hdr6[7] = 64;
         let frag = parse_fragment_header(&[17, 0, 0x05, 0xa9, 0x12, 0x34, 0xab, 0xcd]);
-        assert_eq!(
-            (frag.offset, frag.more, frag.id),
-            (181, true, 0x1234_abcd)
-        );
+        assert_eq!((frag.offset, frag.more, frag.id), (181, true, 0x1234_abcd));
         let h = xlat::v6_fragment_to_v4_header(
             &hdr6,
             [203, 0, 113, 1],
@@ -356,6 +353,9 @@ mod tests {
         assert!(e.is_live(1_000 + FRAG_TIMEOUT_NS));
         assert!(!e.is_live(1_001 + FRAG_TIMEOUT_NS));
         assert!(e.is_live(999), "a stamp from a CPU slightly ahead");
-        assert!(FRAG_TIMEOUT_NS >= 2_000_000_000, "RFC 6146 §3.4 FRAGMENT_MIN");
+        assert!(
+            FRAG_TIMEOUT_NS >= 2_000_000_000,
+            "RFC 6146 §3.4 FRAGMENT_MIN"
+        );
     }
 }
