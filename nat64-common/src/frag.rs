@@ -21,6 +21,10 @@ pub const FRAGS_MAX_ENTRIES: u32 = 16384;
 /// How long a first fragment's record serves its later fragments. RFC 6146 §3.4 asks a
 /// NAT64 to keep fragments for at least FRAGMENT_MIN = 2 s.
 pub const FRAG_TIMEOUT_NS: u64 = 2_000_000_000;
+const _: () = assert!(
+    FRAG_TIMEOUT_NS >= 2_000_000_000,
+    "RFC 6146 §3.4 FRAGMENT_MIN"
+);
 
 /// `FragKey::dir` of a datagram crossing IPv6 → IPv4 (addresses are IPv6).
 pub const FRAG_DIR_6TO4: u8 = 6;
@@ -353,9 +357,5 @@ mod tests {
         assert!(e.is_live(1_000 + FRAG_TIMEOUT_NS));
         assert!(!e.is_live(1_001 + FRAG_TIMEOUT_NS));
         assert!(e.is_live(999), "a stamp from a CPU slightly ahead");
-        assert!(
-            FRAG_TIMEOUT_NS >= 2_000_000_000,
-            "RFC 6146 §3.4 FRAGMENT_MIN"
-        );
     }
 }
