@@ -225,6 +225,14 @@ pub const fn payload_len_4to6(payload_v4: u16) -> Option<u16> {
     payload_v4.checked_add(crate::xlat::IPV6_FRAG_HDR_LEN as u16)
 }
 
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain old data — repr(C), no padding holes (asserted sizes), any byte
+    // pattern is a valid value.
+    unsafe impl aya::Pod for super::FragKey {}
+    unsafe impl aya::Pod for super::FragEntry {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

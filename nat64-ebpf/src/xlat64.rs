@@ -100,9 +100,6 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
     if plan.pos != Position::Later {
         bind(&mut plan)?;
         let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.dst4) }.is_some();
-        if hairpin && plan.pos.is_fragmented() {
-            return Err(Counter::DropFragmentHairpin);
-        }
         track(&plan, hairpin)?;
         if hairpin {
             return hairpin::turn_back(ctx, &plan).map(Outcome::Action);
@@ -331,6 +328,10 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
         // parse() checked that dst6 is under pool6.
         Err(_) => return Err(Counter::DropNoBib6),
     };
+    // Hairpinned fragments are refused before they can claim a binding.
+    if plan.pos.is_fragmented() && unsafe { POOL4.get(&plan.dst4) }.is_some() {
+        return Err(Counter::DropFragmentHairpin);
+    }
     let key = Bib6Key {
         addr6: plan.src6,
         port6: plan.port6,

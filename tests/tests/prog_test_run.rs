@@ -15,6 +15,7 @@ use aya::{
     programs::{TestRun, TestRunOptions},
 };
 use nat64_common::{
+    frag::{FragEntry, FragKey, FRAG_TIMEOUT_NS, MAP_FRAGS},
     maps::{
         GatewayConfig, SessionEntry, SessionEvent, SessionKey,
         CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_SESSION_EVENTS,
@@ -215,6 +216,22 @@ impl Harness {
         let map: aya::maps::HashMap<_, SessionKey, SessionEntry> =
             aya::maps::HashMap::try_from(self.ebpf.map_mut(MAP_SESSIONS).unwrap()).unwrap();
         map.iter().map(|r| r.unwrap()).collect()
+    }
+
+    /// The fragment records, with their entries made `by_ns` older (as if that much
+    /// time had passed since their first fragments).
+    fn age_fragments(&mut self, by_ns: u64) -> Vec<(FragKey, FragEntry)> {
+        let mut map: aya::maps::HashMap<_, FragKey, FragEntry> =
+            aya::maps::HashMap::try_from(self.ebpf.map_mut(MAP_FRAGS).unwrap()).unwrap();
+        let all: Vec<(FragKey, FragEntry)> = map.iter().map(|r| r.unwrap()).collect();
+        for (k, e) in &all {
+            let older = FragEntry {
+                created_ns: e.created_ns - by_ns,
+                ..*e
+            };
+            map.insert(k, older, 0).unwrap();
+        }
+        all
     }
 
     fn clear_sessions(&mut self) {
@@ -2608,6 +2625,7 @@ fn fragment_fixtures(h: &mut Harness) {
         output: None,
         counters: &[RxIpv6, Rx6to4Icmp, DropFragmentIcmp, VerdictDrop],
     });
+    // From a source with no binding: refused before it could claim one (no bib_created).
     h.check(Row {
         name: "udp first fragment to a pool4 address (hairpin)",
         frame: from_client6(frag6(
@@ -2615,7 +2633,7 @@ fn fragment_fixtures(h: &mut Harness) {
             "64:ff9b::cb00:7101",
             64,
             frag_hdr(PROTO_UDP, 0, true, 10),
-            &udp6(CLIENT6, "64:ff9b::cb00:7101", 5000, 6004, &payload)[..24],
+            &udp6(CLIENT6, "64:ff9b::cb00:7101", 7100, 6004, &payload)[..24],
         )),
         action: XDP_DROP,
         output: None,
@@ -2745,6 +2763,63 @@ fn fragment_fixtures(h: &mut Harness) {
             h.sessions().is_empty(),
             "a refused first fragment opens nothing"
         );
+    }
+    {
+        // A record serves its datagram's later fragments for FRAG_TIMEOUT_NS, no longer.
+        h.check(Row {
+            name: "udp 4to6 first fragment, record to age",
+            frame: from_server4(frag4(
+                SERVER4,
+                POOL4,
+                PROTO_UDP,
+                64,
+                0xbef4,
+                MF,
+                &whole4[..24],
+            )),
+            action: XDP_REDIRECT,
+            output: Some(to_client6(frag6(
+                SERVER4_IN_POOL6,
+                CLIENT6,
+                63,
+                frag_hdr(PROTO_UDP, 0, true, 0xbef4),
+                &whole6[..24],
+            ))),
+            counters: &[
+                RxIpv4,
+                Rx4to6Udp,
+                Xlat4to6Udp,
+                Frag4to6,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
+        });
+        let records = h.age_fragments(FRAG_TIMEOUT_NS + 1);
+        let key = FragKey::v4(v4(SERVER4).octets(), v4(POOL4).octets(), 0xbef4, PROTO_UDP);
+        let (_, e) = records
+            .iter()
+            .find(|(k, _)| *k == key)
+            .expect("the first fragment's record");
+        assert_eq!(
+            (e.src, e.dst),
+            (v6(SERVER4_IN_POOL6).octets(), v6(CLIENT6).octets())
+        );
+        h.check_keep(Row {
+            name: "udp 4to6 later fragment after its record aged out",
+            frame: from_server4(frag4(
+                SERVER4,
+                POOL4,
+                PROTO_UDP,
+                64,
+                0xbef4,
+                3,
+                &whole4[24..],
+            )),
+            action: XDP_DROP,
+            output: None,
+            counters: &[RxIpv4, Rx4to6Udp, DropFragmentOutOfOrder, VerdictDrop],
+        });
     }
     let echo4 = icmp4(8, 0, echo_rest(7000, 1), &payload);
     h.check(Row {
