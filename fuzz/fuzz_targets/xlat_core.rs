@@ -536,6 +536,15 @@ fn ipv4_parsing(inp: &mut Input) {
         xlat::parse_fragment_header(&fh).is_fragment(),
         info.is_fragment
     );
+    // The data plane's builder (from the raw Flags/Fragment Offset word) agrees, and the
+    // position it reads from that word matches the header's.
+    assert_eq!(nat64_common::frag::header_4to6(info.proto, info.id, fo), fh);
+    let pos = nat64_common::frag::Position::of_v4(fo);
+    assert_eq!(pos.is_fragmented(), info.is_fragment);
+    assert_eq!(
+        pos == nat64_common::frag::Position::Later,
+        info.frag_offset != 0
+    );
 }
 
 /// The option scan terminates within 40 steps, each step moves forward, the one-shot scan

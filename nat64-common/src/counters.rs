@@ -98,7 +98,6 @@ counters! {
     DropExtHeaderUnknown = "drop_ext_header_unknown", "IPv6 packets with an extension header the translator cannot skip";
     DropExtHeaderChainTooLong = "drop_ext_header_chain_too_long", "IPv6 packets with more extension headers than the translator walks";
     DropRoutingHeader = "drop_routing_header", "IPv6 packets with a Routing header whose Segments Left is not zero (RFC 7915 §5.1)";
-    DropFragment = "drop_fragment", "fragmented packets (fragment translation is not implemented yet)";
     DropIpv4SourceRoute = "drop_ipv4_source_route", "IPv4 packets with a source-route option (RFC 7915 §4.1)";
     DropHopLimit = "drop_hop_limit_exceeded", "packets that would leave the gateway with TTL or hop limit 0";
     DropIcmp6Unsupported = "drop_icmpv6_untranslatable", "ICMPv6 types with no ICMPv4 equivalent (ND, MLD, RA, redirect, ...)";
@@ -125,6 +124,15 @@ counters! {
     DropSlowPathTooBig = "drop_slow_path_too_big", "packets for the slow path dropped because the frame exceeds its 9216-byte record";
     DropSlowPathSendFailed = "drop_slow_path_send_failed", "slow-path packets nat64-ctl could not split or send (malformed record, socket error)";
     DropHeldSynOverflow = "drop_held_syn_overflow", "IPv4 SYNs not held for a simultaneous open: nat64-ctl already holds the most it will";
+
+    // Fragments (RFC 7915 §4.1, §5.1.1; RFC 6146 §3.4).
+    Frag6to4 = "frag_6to4", "IPv6 fragments translated to IPv4 fragments (also counted in xlat_6to4_tcp/udp)";
+    Frag4to6 = "frag_4to6", "IPv4 fragments translated to IPv6 fragments (also counted in xlat_4to6_tcp/udp)";
+    DropFragmentOutOfOrder = "drop_fragment_out_of_order", "non-first fragments with no live first fragment (it came later, was refused, or is older than 2 s): they carry no ports to translate by";
+    DropFragmentIcmp = "drop_fragment_icmp", "fragmented ICMP packets (the ICMPv4/ICMPv6 checksum change needs the whole datagram's length)";
+    DropFragmentUdpZeroChecksum = "drop_fragment_udp_zero_checksum", "first fragments of IPv4 UDP datagrams without checksum (IPv6 needs one; no fragment holds the datagram)";
+    DropFragmentHairpin = "drop_fragment_hairpin", "fragments from an IPv6 client to a pool4 address (hairpinning fragments is not supported)";
+    DropFragmentMalformed = "drop_fragment_malformed", "IPv6 fragments with a second Fragment header or extension headers after it";
 
     VerdictPass = "verdict_pass", "packets handed to the kernel stack (XDP_PASS)";
     VerdictDrop = "verdict_drop", "packets dropped (XDP_DROP); the drop_* counters say why";

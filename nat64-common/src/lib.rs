@@ -6,6 +6,7 @@
 
 pub mod counters;
 pub mod csum;
+pub mod frag;
 pub mod icmp;
 pub mod maps;
 pub mod port;

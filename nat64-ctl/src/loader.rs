@@ -53,6 +53,8 @@ fn load_inner(log_level: BpfLogLevel, sizes: TableSizes, pin_dir: Option<&Path>)
         for name in crate::tables::PINNED_MAPS
             .iter()
             .chain(std::iter::once(&crate::stats::STATS_MAP))
+            // In-flight datagrams' first fragments, so that a restart loses none.
+            .chain(std::iter::once(&nat64_common::frag::MAP_FRAGS))
         {
             loader.map_pin_path(name, dir.join(name));
         }

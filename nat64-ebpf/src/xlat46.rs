@@ -8,6 +8,7 @@ use aya_ebpf::{
 };
 use nat64_common::{
     csum,
+    frag::{self, FragEntry, FragKey, Position},
     icmp::{self, Icmp4Action},
     maps::{
         Bib4Key, SessionKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
@@ -20,7 +21,7 @@ use nat64_common::{
 };
 
 use crate::{
-    fwd,
+    frags, fwd,
     l4::{self, Kind},
     maps::{config, BIB4, POOL4},
     parse::{frame_len, read, view, view_mut, write, ETH_HLEN},
@@ -28,6 +29,8 @@ use crate::{
 };
 
 const IPV6_HLEN: usize = 40;
+/// IPv6 Fragment header's Next Header value.
+const PROTO_FRAGMENT: u8 = 44;
 const IPV4_MAX_OPTIONS: usize = 40;
 /// Longest UDP datagram whose missing IPv4 checksum we compute in XDP (a 1500-byte MTU).
 const UDP_ZERO_CSUM_MAX: usize = sum::SUM_MAX;
@@ -61,6 +64,12 @@ struct Plan {
     /// IPv4 Identification, for the Fragment headers of a DF=0 packet split up.
     ident: u16,
     counter: Counter,
+    /// Where the packet sits in its datagram, and the IPv4 fields the Fragment header
+    /// carries over.
+    pos: Position,
+    frag_id: u16,
+    /// IPv4 Flags/Fragment Offset word.
+    frag_fo: u16,
 }
 
 /// Parsing, binding and rewriting each run in a frame of their own (BPF-to-BPF calls):
@@ -90,6 +99,9 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
         df: 0,
         ident: 0,
         counter: Counter::Xlat4to6Udp,
+        pos: Position::Whole,
+        frag_id: 0,
+        frag_fo: 0,
     };
     match parse(ctx, &mut plan)? {
         Parsed::NotOurs => {
@@ -102,35 +114,56 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
             })
         }
         Parsed::Translate => {}
+        // A later fragment: no ports, it follows its first fragment's translation.
+        Parsed::Later => follow(&mut plan)?,
     }
-    if let Err(e) = bind(&mut plan) {
-        // An unsolicited SYN may be half of a simultaneous open (RFC 6146 §3.5.2.2):
-        // nat64-ctl holds it for 6 s instead of dropping it outright.
-        let syn_only = plan.tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) == tcp::SYN;
-        if e == Counter::DropNoBib4 && plan.kind == Kind::Tcp && syn_only && slow_path_on() {
-            return Ok(Outcome::Slow {
-                kind: SLOW_KIND_HELD_SYN,
-                mtu: 0,
-                ident: 0,
-            });
+    if plan.pos != Position::Later {
+        if let Err(e) = bind(&mut plan) {
+            // An unsolicited SYN may be half of a simultaneous open (RFC 6146 §3.5.2.2):
+            // nat64-ctl holds it for 6 s instead of dropping it outright.
+            let syn_only = plan.tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) == tcp::SYN;
+            if e == Counter::DropNoBib4 && plan.kind == Kind::Tcp && syn_only && slow_path_on() {
+                return Ok(Outcome::Slow {
+                    kind: SLOW_KIND_HELD_SYN,
+                    mtu: 0,
+                    ident: 0,
+                });
+            }
+            return Err(e);
         }
-        return Err(e);
+        track(&plan)?;
+        if plan.pos == Position::First {
+            remember(&plan);
+        }
     }
-    track(&plan)?;
-    let len6 = IPV6_HLEN as u32 + u32::from(plan.l4_len);
+    // A fragment gains a Fragment header (RFC 7915 §4.1).
+    let frag_hlen = if plan.pos.is_fragmented() {
+        xlat::IPV6_FRAG_HDR_LEN as u32
+    } else {
+        0
+    };
+    let len6 = IPV6_HLEN as u32 + frag_hlen + u32::from(plan.l4_len);
     let mut next = fwd::lookup_v6(ctx, &plan.src6, &plan.dst6, plan.nh, len6 as u16);
     // DF=0 says the sender does no path MTU discovery: a translation larger than the
     // IPv6 path surely carries goes out as fragments, which only the slow path can send.
+    // An IPv4 fragment (always DF=0) is split further, keeping its identification and
+    // offsets in the Fragment header it already has.
     let fragment_mtu = lowest_ipv6_mtu().min(next.egress_mtu());
     let fragment = plan.df == 0 && len6 > fragment_mtu && slow_path_on();
     if fragment {
         next = fwd::Next::Slow;
     }
     // Every check that can refuse the packet has passed: from here on it is rewritten
-    // completely or dropped.
-    rewrite_l4(ctx, &plan)?;
+    // completely or dropped. A later fragment carries data only: the first fragment's
+    // header had the ports and the checksum, which covers the whole datagram.
+    if plan.pos != Position::Later {
+        rewrite_l4(ctx, &plan)?;
+    }
     rewrite_l3(ctx, &plan, &next)?;
-    stats::count_bytes(plan.counter, IPV6_HLEN + usize::from(plan.l4_len));
+    stats::count_bytes(plan.counter, len6 as usize);
+    if plan.pos.is_fragmented() {
+        stats::count(Counter::Frag4to6);
+    }
     if fragment {
         return Ok(Outcome::Slow {
             kind: SLOW_KIND_FRAGMENT,
@@ -155,9 +188,41 @@ fn lowest_ipv6_mtu() -> u32 {
         .clamp(LOWEST_IPV6_MTU_DEFAULT, u32::from(u16::MAX))
 }
 
+/// A first fragment's translation, for the later fragments of its datagram.
+#[inline(never)]
+fn remember(plan: &Plan) {
+    frags::remember(
+        &FragKey::v4(
+            plan.src4,
+            plan.dst4,
+            plan.frag_id,
+            xlat::proto_6to4(plan.nh),
+        ),
+        &FragEntry::v6(frags::now(), plan.src6, plan.dst6),
+    );
+}
+
+/// A later fragment takes its addresses from its first fragment's record. It touches
+/// no binding and no session: it has no ports, and refreshes nothing.
+#[inline(never)]
+fn follow(plan: &mut Plan) -> Result<(), Counter> {
+    let key = FragKey::v4(
+        plan.src4,
+        plan.dst4,
+        plan.frag_id,
+        xlat::proto_6to4(plan.nh),
+    );
+    let e = frags::find(&key).ok_or(Counter::DropFragmentOutOfOrder)?;
+    plan.src6 = e.src;
+    plan.dst6 = e.dst;
+    Ok(())
+}
+
 enum Parsed {
     NotOurs,
     Translate,
+    /// A non-first fragment (`plan.pos` is `Later`): addresses and lengths are set.
+    Later,
     /// An ICMPv4 error at `plan.l4_off`: icmp_err translates it, with its quoted packet.
     IcmpError,
 }
@@ -177,9 +242,8 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
             XlatError::BadTotalLength | XlatError::Truncated => Counter::DropBadLength,
             _ => Counter::DropBadIpv4Header,
         })?;
-    if info.is_fragment {
-        return Err(Counter::DropFragment);
-    }
+    let fo = u16::from_be_bytes([hdr4[6], hdr4[7]]);
+    let pos = Position::of_v4(fo);
     let ihl = info.ihl_bytes as usize & 0x3c;
     if ihl > 20 {
         check_options(ctx, hdr4, ihl)?;
@@ -208,6 +272,38 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     };
     // The total length field, validated against the frame above.
     stats::count_bytes(received, usize::from(info.total_len));
+    if pos != Position::Whole {
+        // A later fragment's bytes at the UDP checksum's place are data.
+        let zero_csum = pos == Position::First
+            && kind == Kind::Udp
+            && read::<[u8; 8]>(ctx, l4_off)
+                .map(|h| h[6] == 0 && h[7] == 0)
+                .ok_or(Counter::DropTruncatedL4)?;
+        if let Some(refused) = frag::refusal(pos, info.proto, zero_csum) {
+            return Err(refused);
+        }
+        plan.pos = pos;
+        plan.frag_id = info.id;
+        plan.frag_fo = fo;
+    }
+    if pos == Position::Later {
+        if info.ttl <= 1 {
+            return Err(Counter::DropHopLimit);
+        }
+        plan.src4 = xlat::ipv4_src(hdr4);
+        plan.dst4 = dst4;
+        plan.l4_off = l4_off as u16;
+        plan.l4_len = info.payload_len();
+        plan.ihl = ihl as u8;
+        plan.tos = hdr4[1];
+        plan.ttl = info.ttl;
+        plan.df = u8::from(info.df);
+        plan.ident = info.id;
+        plan.nh = nh;
+        plan.kind = kind;
+        plan.counter = counter;
+        return Ok(Parsed::Later);
+    }
     // The destination port, or the ICMP echo identifier, names the binding.
     plan.port4 = match kind {
         Kind::Tcp => {
@@ -371,13 +467,25 @@ fn rewrite_l3(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Cou
     } else {
         Hop::Keep
     };
-    let fixed = xlat::v4_to_v6_fixed(plan.tos, plan.ttl, plan.nh, plan.l4_len, hop)
+    let fragmented = plan.pos.is_fragmented();
+    // A fragment: Next Header 44 and 8 more bytes of payload, the Fragment header.
+    let (nh, payload_len, grow) = if fragmented {
+        (
+            PROTO_FRAGMENT,
+            frag::payload_len_4to6(plan.l4_len).ok_or(Counter::DropBadLength)?,
+            IPV6_HLEN as i32 + xlat::IPV6_FRAG_HDR_LEN as i32,
+        )
+    } else {
+        (plan.nh, plan.l4_len, IPV6_HLEN as i32)
+    };
+    let fixed = xlat::v4_to_v6_fixed(plan.tos, plan.ttl, nh, payload_len, hop)
         .map_err(|_| Counter::DropHopLimit)?;
+    let fh = frag::header_4to6(plan.nh, plan.frag_id, plan.frag_fo);
 
-    // Grow (or, with options, shrink) the front so that a 40-byte IPv6 header sits
-    // directly in front of the transport header.
+    // Grow (or, with options, shrink) the front so that a 40-byte IPv6 header (and for a
+    // fragment its Fragment header) sits directly in front of the transport header.
     let old_eth: [u8; 12] = read(ctx, 0).ok_or(Counter::DropTruncatedEth)?;
-    let delta = plan.ihl as i32 - IPV6_HLEN as i32;
+    let delta = plan.ihl as i32 - grow;
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) } != 0 {
         return Err(Counter::DropAdjustFailed);
     }
@@ -385,6 +493,9 @@ fn rewrite_l3(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Cou
     write(ctx, ETH_HLEN, &fixed).ok_or(Counter::DropAdjustFailed)?;
     write(ctx, ETH_HLEN + 8, &plan.src6).ok_or(Counter::DropAdjustFailed)?;
     write(ctx, ETH_HLEN + 24, &plan.dst6).ok_or(Counter::DropAdjustFailed)?;
+    if fragmented {
+        write(ctx, ETH_HLEN + IPV6_HLEN, &fh).ok_or(Counter::DropAdjustFailed)?;
+    }
     Ok(())
 }
 

@@ -2,18 +2,19 @@
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_head, programs::XdpContext};
 use nat64_common::{
     csum,
+    frag::{self, FragEntry, FragKey, Position},
     icmp::{self, Icmp6Action},
     maps::{
         Bib6Key, SessionKey, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
         PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW,
     },
     rfc6052::ExtractError,
-    xlat::{self, ExtHeader, Hop},
+    xlat::{self, ExtHeader, Frag6, Hop},
     Counter,
 };
 
 use crate::{
-    bib, fwd, hairpin,
+    bib, frags, fwd, hairpin,
     l4::{self, Kind},
     maps::{config, BIB6, POOL4},
     parse::{frame_len, read, view, write, ETH_HLEN, MAX_EXT_HEADERS, MAX_L3_OFFSET},
@@ -48,6 +49,11 @@ pub struct Plan {
     /// Destination port (TCP/UDP), for hairpinning.
     pub dport: u16,
     pub counter: Counter,
+    /// Where the packet sits in its datagram; the Fragment header's fields follow.
+    pub pos: Position,
+    pub frag_more: u8,
+    pub frag_offset: u16,
+    pub frag_id: u32,
 }
 
 /// The 512-byte BPF stack is shared by the whole call chain: parsing and rewriting each
@@ -72,6 +78,10 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
         tcp_flags: 0,
         dport: 0,
         counter: Counter::Xlat6to4Udp,
+        pos: Position::Whole,
+        frag_more: 0,
+        frag_offset: 0,
+        frag_id: 0,
     };
     match parse(ctx, &mut plan)? {
         Parsed::NotOurs => {
@@ -84,12 +94,19 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
             })
         }
         Parsed::Translate => {}
+        // A later fragment: no ports, it follows its first fragment's translation.
+        Parsed::Later => follow(&mut plan)?,
     }
-    bind(&mut plan)?;
-    let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.dst4) }.is_some();
-    track(&plan, hairpin)?;
-    if hairpin {
-        return hairpin::turn_back(ctx, &plan).map(Outcome::Action);
+    if plan.pos != Position::Later {
+        bind(&mut plan)?;
+        let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.dst4) }.is_some();
+        track(&plan, hairpin)?;
+        if hairpin {
+            return hairpin::turn_back(ctx, &plan).map(Outcome::Action);
+        }
+        if plan.pos == Position::First {
+            remember(&plan);
+        }
     }
     let tot_len4 = IPV4_HLEN as u16 + plan.l4_len;
     let next = fwd::lookup_v4(
@@ -102,12 +119,37 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
     );
     rewrite(ctx, &plan, &next)?;
     stats::count_bytes(plan.counter, usize::from(tot_len4));
+    if plan.pos.is_fragmented() {
+        stats::count(Counter::Frag6to4);
+    }
     Ok(Outcome::Action(next.action()))
+}
+
+/// A first fragment's translation, for the later fragments of its datagram.
+#[inline(never)]
+fn remember(plan: &Plan) {
+    frags::remember(
+        &FragKey::v6(plan.src6, plan.dst6, plan.frag_id, plan.proto4),
+        &FragEntry::v4(frags::now(), plan.src4, plan.dst4),
+    );
+}
+
+/// A later fragment takes its addresses from its first fragment's record. It touches
+/// no binding and no session: it has no ports, and refreshes nothing.
+#[inline(never)]
+fn follow(plan: &mut Plan) -> Result<(), Counter> {
+    let key = FragKey::v6(plan.src6, plan.dst6, plan.frag_id, plan.proto4);
+    let e = frags::find(&key).ok_or(Counter::DropFragmentOutOfOrder)?;
+    plan.src4 = e.src4();
+    plan.dst4 = e.dst4();
+    Ok(())
 }
 
 enum Parsed {
     NotOurs,
     Translate,
+    /// A non-first fragment (`plan.pos` is `Later`): addresses and lengths are set.
+    Later,
     /// An ICMPv6 error at `plan.l4_off`: icmp_err translates it, with its quoted packet.
     IcmpError,
 }
@@ -138,7 +180,30 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     for _ in 0..MAX_EXT_HEADERS {
         match xlat::classify_next_header(nh, 0) {
             ExtHeader::Upper => break,
-            ExtHeader::Fragment => return Err(Counter::DropFragment),
+            ExtHeader::Fragment => {
+                if plan.pos != Position::Whole {
+                    return Err(Counter::DropFragmentMalformed);
+                }
+                let fh: [u8; 8] = read(ctx, l4_off).ok_or(Counter::DropTruncatedIpv6)?;
+                let f = xlat::parse_fragment_header(&fh);
+                plan.pos = Position::of_v6(&f);
+                plan.frag_more = u8::from(f.more);
+                plan.frag_offset = f.offset;
+                plan.frag_id = f.id;
+                nh = f.next_header;
+                l4_off += xlat::IPV6_FRAG_HDR_LEN;
+                if plan.pos == Position::Atomic {
+                    // The whole datagram: what follows is walked as usual.
+                    continue;
+                }
+                // A fragment: the upper-layer header (first fragment) or data (later
+                // ones) follows. Headers in the fragmentable part are not removed, since
+                // that would shift every later fragment's offset.
+                if xlat::classify_next_header(nh, 0) != ExtHeader::Upper {
+                    return Err(Counter::DropFragmentMalformed);
+                }
+                break;
+            }
             ExtHeader::Unsupported => return Err(unsupported(nh)),
             ExtHeader::Skip | ExtHeader::RoutingNonZeroSegmentsLeft => {}
         }
@@ -186,6 +251,23 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     };
     // The length field, checked against the frame above (an Ethernet trailer is not ours).
     stats::count_bytes(received, IPV6_HLEN + payload_len);
+    if let Some(refused) = frag::refusal(plan.pos, proto4, false) {
+        return Err(refused);
+    }
+    if plan.pos == Position::Later {
+        if hdr6[7] <= 1 {
+            return Err(Counter::DropHopLimit);
+        }
+        plan.src6 = xlat::ipv6_src(hdr6);
+        plan.dst6 = dst6;
+        plan.l4_off = l4_off as u16;
+        plan.l4_len = (payload_len - ext_len) as u16;
+        plan.kind = kind;
+        plan.proto4 = proto4;
+        plan.tclass = xlat::traffic_class(hdr6);
+        plan.counter = counter;
+        return Ok(Parsed::Later);
+    }
     // The source port, or the ICMP echo identifier, names the binding.
     let port6 = match kind {
         Kind::Tcp => {
@@ -246,6 +328,10 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
         // parse() checked that dst6 is under pool6.
         Err(_) => return Err(Counter::DropNoBib6),
     };
+    // Hairpinned fragments are refused before they can claim a binding.
+    if plan.pos.is_fragmented() && unsafe { POOL4.get(&plan.dst4) }.is_some() {
+        return Err(Counter::DropFragmentHairpin);
+    }
     let key = Bib6Key {
         addr6: plan.src6,
         port6: plan.port6,
@@ -317,13 +403,31 @@ fn rewrite(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counte
         Hop::Keep
     };
     let hdr6: &[u8; 40] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
-    let hdr4 =
+    let hdr4 = if plan.pos.is_fragmented() {
+        // RFC 7915 §5.1.1: identification, MF and offset from the Fragment header, DF 0.
+        let f = Frag6 {
+            next_header: plan.proto4,
+            offset: plan.frag_offset,
+            more: plan.frag_more != 0,
+            id: plan.frag_id,
+        };
+        xlat::v6_fragment_to_v4_header(
+            hdr6,
+            plan.src4,
+            plan.dst4,
+            plan.proto4,
+            plan.l4_len,
+            &f,
+            hop,
+        )
+    } else {
         xlat::v6_to_v4_header_hop(hdr6, plan.src4, plan.dst4, plan.proto4, plan.l4_len, 0, hop)
-            .map_err(|e| match e {
-                // parse() refused hop limits ≤ 1; should that change, the reason stays right.
-                xlat::XlatError::HopLimitExceeded => Counter::DropHopLimit,
-                _ => Counter::DropBadLength,
-            })?;
+    }
+    .map_err(|e| match e {
+        // parse() refused hop limits ≤ 1; should that change, the reason stays right.
+        xlat::XlatError::HopLimitExceeded => Counter::DropHopLimit,
+        _ => Counter::DropBadLength,
+    })?;
 
     // Checksum: the pseudo-header addresses change (TCP/UDP), or the ICMPv6 pseudo-header
     // disappears entirely (ICMPv4 has none).
@@ -338,14 +442,18 @@ fn rewrite(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counte
             csum::add_bytes4(&plan.src4) + csum::add_bytes4(&plan.dst4),
         )
     };
-    l4::rewrite::<true>(
-        ctx,
-        l4_off,
-        plan.kind,
-        (plan.port6, plan.port4),
-        sums,
-        plan.echo_ty4,
-    )?;
+    // A later fragment carries data only: the first fragment's header had the ports and
+    // the checksum, which covers the whole datagram.
+    if plan.pos != Position::Later {
+        l4::rewrite::<true>(
+            ctx,
+            l4_off,
+            plan.kind,
+            (plan.port6, plan.port4),
+            sums,
+            plan.echo_ty4,
+        )?;
+    }
 
     // Shrink the front: the IPv6 header and its extension headers become a 20-byte IPv4
     // header directly in front of the (untouched) transport header.

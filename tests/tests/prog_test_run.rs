@@ -15,6 +15,7 @@ use aya::{
     programs::{TestRun, TestRunOptions},
 };
 use nat64_common::{
+    frag::{FragEntry, FragKey, FRAG_TIMEOUT_NS, MAP_FRAGS},
     maps::{
         GatewayConfig, SessionEntry, SessionEvent, SessionKey, SlowPathHeader,
         CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_SESSION_EVENTS,
@@ -231,6 +232,22 @@ impl Harness {
         let map: aya::maps::HashMap<_, SessionKey, SessionEntry> =
             aya::maps::HashMap::try_from(self.ebpf.map_mut(MAP_SESSIONS).unwrap()).unwrap();
         map.iter().map(|r| r.unwrap()).collect()
+    }
+
+    /// The fragment records, with their entries made `by_ns` older (as if that much
+    /// time had passed since their first fragments).
+    fn age_fragments(&mut self, by_ns: u64) -> Vec<(FragKey, FragEntry)> {
+        let mut map: aya::maps::HashMap<_, FragKey, FragEntry> =
+            aya::maps::HashMap::try_from(self.ebpf.map_mut(MAP_FRAGS).unwrap()).unwrap();
+        let all: Vec<(FragKey, FragEntry)> = map.iter().map(|r| r.unwrap()).collect();
+        for (k, e) in &all {
+            let older = FragEntry {
+                created_ns: e.created_ns - by_ns,
+                ..*e
+            };
+            map.insert(k, older, 0).unwrap();
+        }
+        all
     }
 
     fn clear_sessions(&mut self) {
@@ -468,6 +485,7 @@ fn fixture_tables() {
     translation_fixtures(&mut h);
     icmp_error_fixtures(&mut h);
     slow_path_fixtures(&mut h);
+    fragment_fixtures(&mut h);
     session_log_overflow(&mut h);
     {
         // Tables sized to the static bindings alone: a new flow finds them full.
@@ -1397,34 +1415,6 @@ fn translation_fixtures(h: &mut Harness) {
             )),
             &[RxIpv6],
             DropRoutingHeader,
-        ),
-        (
-            "ipv6 fragment",
-            from_client6(ip6_with_ext(
-                CLIENT6,
-                SERVER4_IN_POOL6,
-                &[(44, vec![0, 1, 0, 0, 0, 7])],
-                PROTO_UDP,
-                64,
-                &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
-            )),
-            &[RxIpv6],
-            DropFragment,
-        ),
-        (
-            "ipv4 fragment",
-            from_server4(ipv4(
-                v4(SERVER4),
-                v4(POOL4),
-                PROTO_UDP,
-                64,
-                0,
-                9,
-                0x2000,
-                &udp4(SERVER4, POOL4, 53, 6000, p),
-            )),
-            &[RxIpv4],
-            DropFragment,
         ),
         (
             "sctp to pool6",
@@ -2624,4 +2614,456 @@ fn session_fixtures(h: &mut Harness) {
     let (action, _) = h.run(&quiet);
     assert_eq!(action, XDP_REDIRECT);
     assert_eq!(h.events(), [], "no records while the log is off");
+}
+
+/// IPv6 Fragment header (RFC 8200 §4.5), built here from its fields.
+fn frag_hdr(nh: u8, offset: u16, more: bool, id: u32) -> Vec<u8> {
+    let mut f = vec![nh, 0];
+    f.extend_from_slice(&((offset << 3) | u16::from(more)).to_be_bytes());
+    f.extend_from_slice(&id.to_be_bytes());
+    f
+}
+
+/// An IPv6 fragment: fixed header (Next Header 44), Fragment header, `data`.
+fn frag6(src: &str, dst: &str, hop: u8, fh: Vec<u8>, data: &[u8]) -> Vec<u8> {
+    ipv6(v6(src), v6(dst), 44, hop, 0, &[fh, data.to_vec()].concat())
+}
+
+/// An IPv4 fragment: `flags_offset` is the Flags/Fragment Offset word.
+fn frag4(
+    src: &str,
+    dst: &str,
+    proto: u8,
+    ttl: u8,
+    id: u16,
+    flags_offset: u16,
+    data: &[u8],
+) -> Vec<u8> {
+    ipv4(v4(src), v4(dst), proto, ttl, 0, id, flags_offset, data)
+}
+
+const MF: u16 = 0x2000;
+
+/// RFC 7915 §4.1 and §5.1.1. One UDP datagram, built whole with its checksum and then cut
+/// into three fragments at 8-byte boundaries (24 and 40 bytes): the first fragment opens
+/// the session and carries the translated UDP header, the later ones follow it.
+fn fragment_fixtures(h: &mut Harness) {
+    let payload: Vec<u8> = (0..60u8).collect();
+    let cuts = [0usize, 24, 40, 68];
+    let redirected6 = &[
+        RxIpv6,
+        Rx6to4Udp,
+        Xlat6to4Udp,
+        Frag6to4,
+        FwdRedirect,
+        VerdictRedirect,
+    ];
+    let redirected4 = &[
+        RxIpv4,
+        Rx4to6Udp,
+        Xlat4to6Udp,
+        Frag4to6,
+        FwdRedirect,
+        VerdictRedirect,
+    ];
+
+    // ---- IPv6 → IPv4 ------------------------------------------------------------------
+    let whole6 = udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, &payload);
+    let whole4 = udp4(POOL4, SERVER4, 6000, 53, &payload);
+    assert_eq!(whole6.len(), 68);
+    let id6 = 0x1234_5678;
+    for i in 0..3 {
+        let (a, b) = (cuts[i], cuts[i + 1]);
+        let more = i < 2;
+        let offset = (a / 8) as u16;
+        let row = Row {
+            name: [
+                "udp 6to4 first fragment",
+                "udp 6to4 middle fragment",
+                "udp 6to4 last fragment",
+            ][i],
+            frame: from_client6(frag6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                64,
+                frag_hdr(PROTO_UDP, offset, more, id6),
+                &whole6[a..b],
+            )),
+            action: XDP_REDIRECT,
+            // ID: the low 16 bits; MF and offset carried over; DF 0.
+            output: Some(to_server4(frag4(
+                POOL4,
+                SERVER4,
+                PROTO_UDP,
+                63,
+                0x5678,
+                if more { MF } else { 0 } | offset,
+                &whole4[a..b],
+            ))),
+            counters: if i == 0 {
+                &[
+                    RxIpv6,
+                    Rx6to4Udp,
+                    Xlat6to4Udp,
+                    Frag6to4,
+                    SessionCreated,
+                    FwdRedirect,
+                    VerdictRedirect,
+                ]
+            } else {
+                redirected6
+            },
+        };
+        if i == 0 {
+            h.check(row);
+        } else {
+            h.check_keep(row);
+        }
+    }
+    // Later fragments refresh nothing: the one session is the first fragment's.
+    assert_eq!(h.sessions().len(), 1);
+    h.check_keep(Row {
+        name: "udp 6to4 later fragment without its first",
+        frame: from_client6(frag6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            64,
+            frag_hdr(PROTO_UDP, 3, false, id6 + 1),
+            &whole6[24..],
+        )),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv6, Rx6to4Udp, DropFragmentOutOfOrder, VerdictDrop],
+    });
+    h.check(Row {
+        name: "udp 6to4 atomic fragment",
+        frame: from_client6(frag6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            64,
+            frag_hdr(PROTO_UDP, 0, false, 0xabcd_0102),
+            &whole6,
+        )),
+        action: XDP_REDIRECT,
+        output: Some(to_server4(frag4(
+            POOL4, SERVER4, PROTO_UDP, 63, 0x0102, 0, &whole4,
+        ))),
+        counters: &[
+            RxIpv6,
+            Rx6to4Udp,
+            Xlat6to4Udp,
+            Frag6to4,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    {
+        // TCP: the first fragment's header gets the binding's port and the checksum update.
+        let t6 = tcp6(CLIENT6, SERVER4_IN_POOL6, 5001, 80, &payload);
+        let t4 = tcp4(POOL4, SERVER4, 6001, 80, &payload);
+        h.check(Row {
+            name: "tcp 6to4 first fragment",
+            frame: from_client6(frag6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                64,
+                frag_hdr(PROTO_TCP, 0, true, 77),
+                &t6[..40],
+            )),
+            action: XDP_REDIRECT,
+            output: Some(to_server4(frag4(
+                POOL4,
+                SERVER4,
+                PROTO_TCP,
+                63,
+                77,
+                MF,
+                &t4[..40],
+            ))),
+            counters: &[
+                RxIpv6,
+                Rx6to4Tcp,
+                Xlat6to4Tcp,
+                Frag6to4,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
+        });
+        h.check_keep(Row {
+            name: "tcp 6to4 last fragment",
+            frame: from_client6(frag6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                64,
+                frag_hdr(PROTO_TCP, 5, false, 77),
+                &t6[40..],
+            )),
+            action: XDP_REDIRECT,
+            output: Some(to_server4(frag4(
+                POOL4,
+                SERVER4,
+                PROTO_TCP,
+                63,
+                77,
+                5,
+                &t4[40..],
+            ))),
+            counters: &[
+                RxIpv6,
+                Rx6to4Tcp,
+                Xlat6to4Tcp,
+                Frag6to4,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
+        });
+    }
+    let echo6 = icmp6(
+        v6(CLIENT6),
+        v6(SERVER4_IN_POOL6),
+        128,
+        0,
+        echo_rest(1234, 1),
+        &payload,
+    );
+    h.check(Row {
+        name: "icmpv6 echo first fragment",
+        frame: from_client6(frag6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            64,
+            frag_hdr(PROTO_ICMPV6, 0, true, 9),
+            &echo6[..24],
+        )),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv6, Rx6to4Icmp, DropFragmentIcmp, VerdictDrop],
+    });
+    h.check(Row {
+        name: "icmpv6 echo later fragment",
+        frame: from_client6(frag6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            64,
+            frag_hdr(PROTO_ICMPV6, 3, false, 9),
+            &echo6[24..],
+        )),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv6, Rx6to4Icmp, DropFragmentIcmp, VerdictDrop],
+    });
+    // From a source with no binding: refused before it could claim one (no bib_created).
+    h.check(Row {
+        name: "udp first fragment to a pool4 address (hairpin)",
+        frame: from_client6(frag6(
+            CLIENT6,
+            "64:ff9b::cb00:7101",
+            64,
+            frag_hdr(PROTO_UDP, 0, true, 10),
+            &udp6(CLIENT6, "64:ff9b::cb00:7101", 7100, 6004, &payload)[..24],
+        )),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv6, Rx6to4Udp, DropFragmentHairpin, VerdictDrop],
+    });
+    h.check(Row {
+        name: "fragment with a destination options header after it",
+        frame: from_client6(frag6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            64,
+            frag_hdr(60, 0, true, 11),
+            &[&[PROTO_UDP, 0][..], &PADN6, &whole6[..16]].concat(),
+        )),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv6, DropFragmentMalformed, VerdictDrop],
+    });
+    h.check(Row {
+        name: "two fragment headers",
+        frame: from_client6(frag6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            64,
+            frag_hdr(44, 0, false, 12),
+            &[frag_hdr(PROTO_UDP, 0, true, 12), whole6[..24].to_vec()].concat(),
+        )),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv6, DropFragmentMalformed, VerdictDrop],
+    });
+
+    // ---- IPv4 → IPv6 ------------------------------------------------------------------
+    let whole4 = udp4(SERVER4, POOL4, 53, 6000, &payload);
+    let whole6 = udp6(SERVER4_IN_POOL6, CLIENT6, 53, 5000, &payload);
+    for i in 0..3 {
+        let (a, b) = (cuts[i], cuts[i + 1]);
+        let more = i < 2;
+        let offset = (a / 8) as u16;
+        let row = Row {
+            name: [
+                "udp 4to6 first fragment",
+                "udp 4to6 middle fragment",
+                "udp 4to6 last fragment",
+            ][i],
+            frame: from_server4(frag4(
+                SERVER4,
+                POOL4,
+                PROTO_UDP,
+                64,
+                0xbeef,
+                if more { MF } else { 0 } | offset,
+                &whole4[a..b],
+            )),
+            action: XDP_REDIRECT,
+            // A Fragment header: ID 0x0000beef, offset and M carried over.
+            output: Some(to_client6(frag6(
+                SERVER4_IN_POOL6,
+                CLIENT6,
+                63,
+                frag_hdr(PROTO_UDP, offset, more, 0xbeef),
+                &whole6[a..b],
+            ))),
+            counters: if i == 0 {
+                &[
+                    RxIpv4,
+                    Rx4to6Udp,
+                    Xlat4to6Udp,
+                    Frag4to6,
+                    SessionCreated,
+                    FwdRedirect,
+                    VerdictRedirect,
+                ]
+            } else {
+                redirected4
+            },
+        };
+        if i == 0 {
+            h.check(row);
+        } else {
+            h.check_keep(row);
+        }
+    }
+    assert_eq!(h.sessions().len(), 1);
+    h.check_keep(Row {
+        name: "udp 4to6 later fragment without its first",
+        frame: from_server4(frag4(
+            SERVER4,
+            POOL4,
+            PROTO_UDP,
+            64,
+            0xbef0,
+            3,
+            &whole4[24..],
+        )),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv4, Rx4to6Udp, DropFragmentOutOfOrder, VerdictDrop],
+    });
+    {
+        let mut zero = whole4.clone();
+        zero[6] = 0;
+        zero[7] = 0;
+        h.check(Row {
+            name: "udp 4to6 first fragment without checksum",
+            frame: from_server4(frag4(
+                SERVER4,
+                POOL4,
+                PROTO_UDP,
+                64,
+                0xbef1,
+                MF,
+                &zero[..24],
+            )),
+            action: XDP_DROP,
+            output: None,
+            counters: &[RxIpv4, Rx4to6Udp, DropFragmentUdpZeroChecksum, VerdictDrop],
+        });
+        h.check_keep(Row {
+            name: "udp 4to6 later fragment of a refused first",
+            frame: from_server4(frag4(SERVER4, POOL4, PROTO_UDP, 64, 0xbef1, 3, &zero[24..])),
+            action: XDP_DROP,
+            output: None,
+            counters: &[RxIpv4, Rx4to6Udp, DropFragmentOutOfOrder, VerdictDrop],
+        });
+        assert!(
+            h.sessions().is_empty(),
+            "a refused first fragment opens nothing"
+        );
+    }
+    {
+        // A record serves its datagram's later fragments for FRAG_TIMEOUT_NS, no longer.
+        h.check(Row {
+            name: "udp 4to6 first fragment, record to age",
+            frame: from_server4(frag4(
+                SERVER4,
+                POOL4,
+                PROTO_UDP,
+                64,
+                0xbef4,
+                MF,
+                &whole4[..24],
+            )),
+            action: XDP_REDIRECT,
+            output: Some(to_client6(frag6(
+                SERVER4_IN_POOL6,
+                CLIENT6,
+                63,
+                frag_hdr(PROTO_UDP, 0, true, 0xbef4),
+                &whole6[..24],
+            ))),
+            counters: &[
+                RxIpv4,
+                Rx4to6Udp,
+                Xlat4to6Udp,
+                Frag4to6,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
+        });
+        let records = h.age_fragments(FRAG_TIMEOUT_NS + 1);
+        let key = FragKey::v4(v4(SERVER4).octets(), v4(POOL4).octets(), 0xbef4, PROTO_UDP);
+        let (_, e) = records
+            .iter()
+            .find(|(k, _)| *k == key)
+            .expect("the first fragment's record");
+        assert_eq!(
+            (e.src, e.dst),
+            (v6(SERVER4_IN_POOL6).octets(), v6(CLIENT6).octets())
+        );
+        h.check_keep(Row {
+            name: "udp 4to6 later fragment after its record aged out",
+            frame: from_server4(frag4(
+                SERVER4,
+                POOL4,
+                PROTO_UDP,
+                64,
+                0xbef4,
+                3,
+                &whole4[24..],
+            )),
+            action: XDP_DROP,
+            output: None,
+            counters: &[RxIpv4, Rx4to6Udp, DropFragmentOutOfOrder, VerdictDrop],
+        });
+    }
+    let echo4 = icmp4(8, 0, echo_rest(7000, 1), &payload);
+    h.check(Row {
+        name: "icmpv4 echo first fragment",
+        frame: from_server4(frag4(
+            SERVER4,
+            POOL4,
+            PROTO_ICMP,
+            64,
+            0xbef2,
+            MF,
+            &echo4[..24],
+        )),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv4, Rx4to6Icmp, DropFragmentIcmp, VerdictDrop],
+    });
 }
