@@ -8,6 +8,7 @@ pub mod counters;
 pub mod csum;
 pub mod icmp;
 pub mod maps;
+pub mod origin;
 pub mod port;
 pub mod rfc6052;
 pub mod session;

@@ -65,8 +65,24 @@ pub struct GatewayConfig {
     /// Session lifetimes. The data plane only stamps sessions; nat64-ctl's sweeper reads
     /// these, here so that `nat64-ctl timeouts set` reaches a running gateway.
     pub timeouts: Timeouts,
+    // ---- ICMP errors the gateway originates (layout v3) ----
+    /// Source of the ICMPv6 errors the gateway sends (its own IPv6 address); all zero:
+    /// none are sent.
+    pub icmp_src6: [u8; 16],
+    /// Source of the ICMPv4 errors the gateway sends (its own IPv4 address); all zero:
+    /// none are sent.
+    pub icmp_src4: [u8; 4],
+    /// RFC 6791 pool: IPv4 sources for translated ICMPv6 errors whose IPv6 source has no
+    /// IPv4 form. `pool6791_len` 0: none configured (such errors are dropped).
+    pub pool6791: [u8; 4],
+    pub pool6791_len: u8,
+    pub _pad6791: [u8; 3],
+    /// Token bucket of originated errors, per CPU: tokens per second (0: send none) and
+    /// bucket size.
+    pub icmp_rate: u32,
+    pub icmp_burst: u32,
 }
-const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 52);
+const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 88);
 
 /// Translate non-global IPv4 addresses under the well-known prefix 64:ff9b::/96 although
 /// RFC 6052 §3.1 forbids it (labs, or operators who know why).
@@ -79,6 +95,11 @@ pub const CONFIG_F_ADDRESS_DEPENDENT_FILTERING: u32 = 1 << 1;
 /// Send a [`SessionEvent`] for every session and dynamic binding the data plane creates
 /// (nat64-ctl's `--session-log`). Off: no ring-buffer work at all.
 pub const CONFIG_F_SESSION_EVENTS: u32 = 1 << 2;
+
+/// Answer a packet address-dependent filtering drops with an ICMPv4 Destination
+/// Unreachable, communication administratively prohibited (RFC 6146 §3.5.2.2 MAY).
+/// Off by default: the drop is silent.
+pub const CONFIG_F_FILTERING_ICMP: u32 = 1 << 3;
 
 /// `NAT64_POOL4` value, keyed by the IPv4 address (network byte order bytes). An IPv4
 /// packet to an address not in this map is not ours and goes to the kernel untouched.
@@ -233,4 +254,5 @@ mod pod {
     unsafe impl aya::Pod for super::SessionKey {}
     unsafe impl aya::Pod for super::SessionEntry {}
     unsafe impl aya::Pod for super::SessionEvent {}
+    unsafe impl aya::Pod for crate::origin::TokenBucket {}
 }

@@ -20,6 +20,7 @@ const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 const BPF_FIB_LKUP_RET_SUCCESS: i64 = 0;
 const BPF_FIB_LKUP_RET_NO_NEIGH: i64 = 7;
+const BPF_FIB_LKUP_RET_FRAG_NEEDED: i64 = 8;
 
 pub enum Next {
     Redirect {
@@ -30,6 +31,10 @@ pub enum Next {
         mtu: u16,
     },
     Pass,
+    /// The packet (of the `tot_len` the lookup was given) exceeds the egress MTU `mtu`:
+    /// the caller answers with a Packet Too Big / Fragmentation Needed, or calls
+    /// [`Next::fragment_by_kernel`].
+    TooBig { mtu: u16 },
 }
 
 impl Next {
@@ -37,7 +42,7 @@ impl Next {
     #[inline(always)]
     pub fn egress_mtu(&self) -> u32 {
         match self {
-            Next::Redirect { mtu, .. } => u32::from(*mtu),
+            Next::Redirect { mtu, .. } | Next::TooBig { mtu } => u32::from(*mtu),
             Next::Pass => u32::MAX,
         }
     }
@@ -57,7 +62,7 @@ impl Next {
                 eth[..6].copy_from_slice(dmac);
                 eth[6..12].copy_from_slice(smac);
             }
-            Next::Pass => eth[..12].copy_from_slice(old),
+            Next::Pass | Next::TooBig { .. } => eth[..12].copy_from_slice(old),
         }
         eth[12] = ethertype[0];
         eth[13] = ethertype[1];
@@ -72,7 +77,20 @@ impl Next {
                 stats::count(Counter::FwdRedirect);
                 unsafe { bpf_redirect(*ifindex, 0) as u32 }
             }
-            Next::Pass => xdp_action::XDP_PASS,
+            Next::Pass | Next::TooBig { .. } => xdp_action::XDP_PASS,
+        }
+    }
+
+    /// An oversized packet that may be fragmented (IPv4, DF=0) goes to the kernel, which
+    /// fragments it on forwarding.
+    #[inline(always)]
+    pub fn fragment_by_kernel(self) -> Next {
+        match self {
+            Next::TooBig { .. } => {
+                stats::count(Counter::FwdPassFragment);
+                Next::Pass
+            }
+            n => n,
         }
     }
 }
@@ -109,6 +127,10 @@ fn finish(ctx: &XdpContext, p: Option<&mut FibParams>) -> Next {
             ifindex: p.ifindex,
             smac: p.smac,
             dmac: p.dmac,
+            mtu: unsafe { p.__bindgen_anon_1.mtu_result },
+        },
+        // Checked before the neighbour: the route's MTU is smaller than tot_len.
+        BPF_FIB_LKUP_RET_FRAG_NEEDED => Next::TooBig {
             mtu: unsafe { p.__bindgen_anon_1.mtu_result },
         },
         BPF_FIB_LKUP_RET_NO_NEIGH => {

@@ -12,6 +12,7 @@ mod hairpin;
 mod icmp_err;
 mod l4;
 mod maps;
+mod origin;
 mod parse;
 mod session;
 mod stats;
@@ -46,6 +47,9 @@ pub fn nat64(ctx: XdpContext) -> u32 {
 pub enum Outcome {
     Action(u32),
     IcmpError { l4_off: u16 },
+    /// The gateway answers the packet with an ICMP error of its own (`origin::send`),
+    /// instead of dropping it for `why`.
+    Originate { why: Counter, kind: u8, mtu: u32 },
 }
 
 /// Returns the XDP action, or the counter naming why the packet must be dropped.
@@ -57,6 +61,7 @@ fn try_nat64(ctx: &XdpContext) -> Result<u32, Counter> {
             match xlat64::try_6to4(ctx)? {
                 Outcome::Action(a) => Ok(a),
                 Outcome::IcmpError { l4_off } => icmp_err::try_6to4(ctx, l4_off as usize),
+                Outcome::Originate { why, kind, mtu } => origin::send(ctx, why, kind, mtu),
             }
         }
         EthProto::Ipv4 => {
@@ -64,6 +69,7 @@ fn try_nat64(ctx: &XdpContext) -> Result<u32, Counter> {
             match xlat46::try_4to6(ctx)? {
                 Outcome::Action(a) => Ok(a),
                 Outcome::IcmpError { l4_off } => icmp_err::try_4to6(ctx, l4_off as usize),
+                Outcome::Originate { why, kind, mtu } => origin::send(ctx, why, kind, mtu),
             }
         }
         EthProto::Other => {

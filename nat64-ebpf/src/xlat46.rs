@@ -9,9 +9,10 @@ use aya_ebpf::{
 use nat64_common::{
     csum,
     icmp::{self, Icmp4Action},
+    origin::{self, ORIGIN_ADMIN_PROHIBITED4, ORIGIN_FRAG_NEEDED, ORIGIN_TIME_EXCEEDED4},
     maps::{
         Bib4Key, SessionKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
-        CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+        CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
         SESSION_KIND_FLOW,
     },
     tcp,
@@ -56,6 +57,8 @@ struct Plan {
     opens: u8,
     /// Address-dependent filtering applies to this packet (see session::Track).
     filter: u8,
+    /// Don't Fragment was set.
+    df: u8,
     counter: Counter,
 }
 
@@ -83,6 +86,7 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
         tcp_flags: 0,
         opens: 0,
         filter: 0,
+        df: 0,
         counter: Counter::Xlat4to6Udp,
     };
     match parse(ctx, &mut plan)? {
@@ -95,10 +99,26 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
                 l4_off: plan.l4_off,
             })
         }
+        Parsed::HopLimit => {
+            return Ok(Outcome::Originate {
+                why: Counter::DropHopLimit,
+                kind: ORIGIN_TIME_EXCEEDED4,
+                mtu: 0,
+            })
+        }
         Parsed::Translate => {}
     }
     bind(&mut plan)?;
-    track(&plan)?;
+    match track(&plan) {
+        Err(Counter::DropFiltered) if filtering_icmp() => {
+            return Ok(Outcome::Originate {
+                why: Counter::DropFiltered,
+                kind: ORIGIN_ADMIN_PROHIBITED4,
+                mtu: 0,
+            })
+        }
+        r => r?,
+    }
     let next = fwd::lookup_v6(
         ctx,
         &plan.src6,
@@ -106,6 +126,18 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
         plan.nh,
         IPV6_HLEN as u16 + plan.l4_len,
     );
+    let next = match next {
+        fwd::Next::TooBig { mtu } if plan.df != 0 => {
+            return Ok(Outcome::Originate {
+                why: Counter::DropTooBig,
+                kind: ORIGIN_FRAG_NEEDED,
+                mtu: origin::frag_needed_mtu(u32::from(mtu)),
+            })
+        }
+        // slow path: DF=0 and larger than the IPv6 egress MTU must become IPv6 fragments
+        // (not done in XDP); until then the kernel gets the translated packet, as before.
+        n => n,
+    };
     // Every check that can refuse the packet has passed: from here on it is rewritten
     // completely or dropped.
     rewrite_l4(ctx, &plan)?;
@@ -114,9 +146,16 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
     Ok(Outcome::Action(next.action()))
 }
 
+#[inline(always)]
+fn filtering_icmp() -> bool {
+    config().is_some_and(|c| c.flags & CONFIG_F_FILTERING_ICMP != 0)
+}
+
 enum Parsed {
     NotOurs,
     Translate,
+    /// The TTL runs out here: Time Exceeded.
+    HopLimit,
     /// An ICMPv4 error at `plan.l4_off`: icmp_err translates it, with its quoted packet.
     IcmpError,
 }
@@ -206,8 +245,9 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
         }
     };
     if info.ttl <= 1 {
-        return Err(Counter::DropHopLimit);
+        return Ok(Parsed::HopLimit);
     }
+    plan.df = u8::from(info.df);
     plan.src4 = xlat::ipv4_src(hdr4);
     plan.dst4 = dst4;
     plan.l4_off = l4_off as u16;

@@ -3,6 +3,7 @@ use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_head, programs::Xdp
 use nat64_common::{
     csum,
     icmp::{self, Icmp6Action},
+    origin::{self, ORIGIN_ADMIN_PROHIBITED6, ORIGIN_PACKET_TOO_BIG, ORIGIN_TIME_EXCEEDED6},
     maps::{
         Bib6Key, SessionKey, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
         PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW,
@@ -83,11 +84,16 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
                 l4_off: plan.l4_off,
             })
         }
+        Parsed::HopLimit => return Ok(originate(Counter::DropHopLimit, ORIGIN_TIME_EXCEEDED6, 0)),
         Parsed::Translate => {}
     }
-    bind(&mut plan)?;
+    if let Err(why) = bind(&mut plan) {
+        return refused(why);
+    }
     let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.dst4) }.is_some();
-    track(&plan, hairpin)?;
+    if let Err(why) = track(&plan, hairpin) {
+        return refused(why);
+    }
     if hairpin {
         return hairpin::turn_back(ctx, &plan).map(Outcome::Action);
     }
@@ -100,14 +106,46 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
         plan.proto4,
         tot_len4,
     );
+    let next = match next {
+        // DF=1 once translated: the IPv6 source must send smaller packets.
+        fwd::Next::TooBig { mtu } if xlat::df_for_len(tot_len4) => {
+            return Ok(originate(
+                Counter::DropTooBig,
+                ORIGIN_PACKET_TOO_BIG,
+                origin::ptb_mtu(u32::from(mtu)),
+            ))
+        }
+        // ≤ 1260 bytes translated: DF=0, IPv4 fragments it (RFC 7915 §5.1).
+        n => n.fragment_by_kernel(),
+    };
     rewrite(ctx, &plan, &next)?;
     stats::count_bytes(plan.counter, usize::from(tot_len4));
     Ok(Outcome::Action(next.action()))
 }
 
+#[inline(always)]
+fn originate(why: Counter, kind: u8, mtu: u32) -> Outcome {
+    Outcome::Originate { why, kind, mtu }
+}
+
+/// A new flow refused for want of resources is told so (ICMPv6 administratively
+/// prohibited); every other reason stays a silent drop.
+#[inline(always)]
+fn refused(why: Counter) -> Result<Outcome, Counter> {
+    match why {
+        Counter::DropPool4Exhausted
+        | Counter::DropPool4Empty
+        | Counter::DropBibFull
+        | Counter::DropSessionTableFull => Ok(originate(why, ORIGIN_ADMIN_PROHIBITED6, 0)),
+        _ => Err(why),
+    }
+}
+
 enum Parsed {
     NotOurs,
     Translate,
+    /// The hop limit runs out here: Time Exceeded.
+    HopLimit,
     /// An ICMPv6 error at `plan.l4_off`: icmp_err translates it, with its quoted packet.
     IcmpError,
 }
@@ -219,7 +257,7 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     };
 
     if hdr6[7] <= 1 {
-        return Err(Counter::DropHopLimit);
+        return Ok(Parsed::HopLimit);
     }
     plan.src6 = xlat::ipv6_src(hdr6);
     plan.dst6 = dst6;
