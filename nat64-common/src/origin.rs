@@ -241,8 +241,14 @@ mod tests {
 
     #[test]
     fn headers() {
-        assert_eq!(icmp_header(ORIGIN_TIME_EXCEEDED6, 0), [3, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(icmp_header(ORIGIN_TIME_EXCEEDED4, 0), [11, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            icmp_header(ORIGIN_TIME_EXCEEDED6, 0),
+            [3, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            icmp_header(ORIGIN_TIME_EXCEEDED4, 0),
+            [11, 0, 0, 0, 0, 0, 0, 0]
+        );
         assert_eq!(
             icmp_header(ORIGIN_PACKET_TOO_BIG, 1280),
             [2, 0, 0, 0, 0, 0, 5, 0]
@@ -255,14 +261,24 @@ mod tests {
             icmp_header(ORIGIN_FRAG_NEEDED, 100_000),
             [3, 4, 0, 0, 0, 0, 0xff, 0xff]
         );
-        assert_eq!(icmp_header(ORIGIN_ADMIN_PROHIBITED6, 9), [1, 1, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(icmp_header(ORIGIN_ADMIN_PROHIBITED4, 9), [3, 13, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            icmp_header(ORIGIN_ADMIN_PROHIBITED6, 9),
+            [1, 1, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            icmp_header(ORIGIN_ADMIN_PROHIBITED4, 9),
+            [3, 13, 0, 0, 0, 0, 0, 0]
+        );
     }
 
     #[test]
     fn ipv4_header_checksum_verifies() {
         let h = ipv4_header([192, 0, 2, 1], [198, 51, 100, 7], 556);
-        assert_eq!(csum::checksum(&h, 0), 0, "header with its checksum sums to zero");
+        assert_eq!(
+            csum::checksum(&h, 0),
+            0,
+            "header with its checksum sums to zero"
+        );
         assert_eq!(u16::from_be_bytes([h[2], h[3]]), 576);
         assert_eq!((h[8], h[9]), (64, 1));
     }
@@ -287,9 +303,13 @@ mod tests {
 
     #[test]
     fn who_may_be_answered() {
-        assert!(may_answer_v6(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]));
+        assert!(may_answer_v6(&[
+            0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1
+        ]));
         assert!(!may_answer_v6(&[0; 16]));
-        assert!(!may_answer_v6(&[0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]));
+        assert!(!may_answer_v6(&[
+            0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1
+        ]));
         assert!(may_answer_v4([198, 51, 100, 1]));
         assert!(!may_answer_v4([0, 0, 0, 0]));
         assert!(!may_answer_v4([127, 0, 0, 1]));
@@ -307,7 +327,10 @@ mod tests {
         assert!(take_token(&mut b, t0, 10, 3));
         assert!(!take_token(&mut b, t0, 10, 3));
         assert!(!take_token(&mut b, t0 + 99_999_999, 10, 3));
-        assert!(take_token(&mut b, t0 + 100_000_000, 10, 3), "one token per 100 ms");
+        assert!(
+            take_token(&mut b, t0 + 100_000_000, 10, 3),
+            "one token per 100 ms"
+        );
         assert!(!take_token(&mut b, t0 + 100_000_001, 10, 3));
         // A long pause refills to the burst, no more.
         let t1 = t0 + 3_600_000_000_000;
@@ -331,11 +354,18 @@ mod tests {
         r2[15] = 2;
         assert_eq!(rfc6791_source([192, 0, 2, 1], 32, &r1), [192, 0, 2, 1]);
         let a = rfc6791_source([198, 51, 100, 0], 24, &r1);
-        assert_eq!(a, rfc6791_source([198, 51, 100, 0], 24, &r1), "deterministic");
+        assert_eq!(
+            a,
+            rfc6791_source([198, 51, 100, 0], 24, &r1),
+            "deterministic"
+        );
         assert_eq!(&a[..3], &[198, 51, 100]);
         assert!(a[3] != 0 && a[3] != 255);
         let b = rfc6791_source([198, 51, 100, 0], 24, &r2);
-        assert_ne!(a, b, "different routers, different addresses (for these two)");
+        assert_ne!(
+            a, b,
+            "different routers, different addresses (for these two)"
+        );
         // /30: only the two host addresses.
         for last in 0..=255u8 {
             let mut r = r1;

@@ -10,11 +10,12 @@ use anyhow::{bail, Context, Result};
 pub const BPFFS: &str = "/sys/fs/bpf";
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
-/// Version of the pinned layout (v2: per-protocol pool4 slots). Bumped whenever a pinned
+/// Version of the pinned layout (v2: per-protocol pool4 slots; v3: ICMP error settings
+/// in the config, the ICMP rate-limit bucket map). Bumped whenever a pinned
 /// map changes shape, so that a new nat64-ctl never misreads an older instance's maps.
-pub const LAYOUT_VERSION: &str = "v2";
+pub const LAYOUT_VERSION: &str = "v3";
 
-/// `/sys/fs/bpf/nat64/<instance>/v2`
+/// `/sys/fs/bpf/nat64/<instance>/v3`
 pub fn instance_dir(instance: &str) -> PathBuf {
     Path::new(BPFFS)
         .join("nat64")

@@ -34,7 +34,9 @@ pub enum Next {
     /// The packet (of the `tot_len` the lookup was given) exceeds the egress MTU `mtu`:
     /// the caller answers with a Packet Too Big / Fragmentation Needed, or calls
     /// [`Next::fragment_by_kernel`].
-    TooBig { mtu: u16 },
+    TooBig {
+        mtu: u16,
+    },
 }
 
 impl Next {
@@ -82,15 +84,13 @@ impl Next {
     }
 
     /// An oversized packet that may be fragmented (IPv4, DF=0) goes to the kernel, which
-    /// fragments it on forwarding.
+    /// fragments it on forwarding. (In place: moving the enum would copy the bytes the
+    /// variant leaves undefined, which the verifier refuses.)
     #[inline(always)]
-    pub fn fragment_by_kernel(self) -> Next {
-        match self {
-            Next::TooBig { .. } => {
-                stats::count(Counter::FwdPassFragment);
-                Next::Pass
-            }
-            n => n,
+    pub fn fragment_by_kernel(&mut self) {
+        if let Next::TooBig { .. } = self {
+            stats::count(Counter::FwdPassFragment);
+            *self = Next::Pass;
         }
     }
 }

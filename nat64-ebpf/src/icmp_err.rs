@@ -19,10 +19,10 @@ use aya_ebpf::{
 use nat64_common::{
     csum,
     icmp::{self, ErrorExtra, Icmp4Action, Icmp6Action},
-    origin,
     maps::{
         Bib4Key, Bib6Key, CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
     },
+    origin,
     rfc6052::ExtractError,
     xlat::{self, Hop},
     Counter,

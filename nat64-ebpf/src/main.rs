@@ -46,10 +46,16 @@ pub fn nat64(ctx: XdpContext) -> u32 {
 /// stack is shared by the whole call chain).
 pub enum Outcome {
     Action(u32),
-    IcmpError { l4_off: u16 },
+    IcmpError {
+        l4_off: u16,
+    },
     /// The gateway answers the packet with an ICMP error of its own (`origin::send`),
     /// instead of dropping it for `why`.
-    Originate { why: Counter, kind: u8, mtu: u32 },
+    Originate {
+        why: Counter,
+        kind: u8,
+        mtu: u32,
+    },
 }
 
 /// Returns the XDP action, or the counter naming why the packet must be dropped.

@@ -88,8 +88,20 @@ pub fn send(ctx: &XdpContext, why: Counter, kind: u8, mtu: u32) -> Result<u32, C
     }
     let ethertype: [u8; 2] = if v6 { [0x86, 0xdd] } else { [0x08, 0x00] };
     let eth = [
-        old[6], old[7], old[8], old[9], old[10], old[11], old[0], old[1], old[2], old[3], old[4],
-        old[5], ethertype[0], ethertype[1],
+        old[6],
+        old[7],
+        old[8],
+        old[9],
+        old[10],
+        old[11],
+        old[0],
+        old[1],
+        old[2],
+        old[3],
+        old[4],
+        old[5],
+        ethertype[0],
+        ethertype[1],
     ];
     write(ctx, 0, &eth).ok_or(Counter::DropAdjustFailed)?;
     let (icmp_off, pseudo) = if v6 {

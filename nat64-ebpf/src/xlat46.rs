@@ -9,12 +9,12 @@ use aya_ebpf::{
 use nat64_common::{
     csum,
     icmp::{self, Icmp4Action},
-    origin::{self, ORIGIN_ADMIN_PROHIBITED4, ORIGIN_FRAG_NEEDED, ORIGIN_TIME_EXCEEDED4},
     maps::{
         Bib4Key, SessionKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
-        CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
-        SESSION_KIND_FLOW,
+        CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
+        PROTO_UDP, SESSION_KIND_FLOW,
     },
+    origin::{self, ORIGIN_ADMIN_PROHIBITED4, ORIGIN_FRAG_NEEDED, ORIGIN_TIME_EXCEEDED4},
     tcp,
     xlat::{self, Hop, OptionStep, XlatError},
     Counter,
@@ -109,6 +109,27 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
         Parsed::Translate => {}
     }
     bind(&mut plan)?;
+    let mut next = fwd::lookup_v6(
+        ctx,
+        &plan.src6,
+        &plan.dst6,
+        plan.nh,
+        IPV6_HLEN as u16 + plan.l4_len,
+    );
+    if let fwd::Next::TooBig { mtu } = next {
+        if plan.df != 0 {
+            return Ok(Outcome::Originate {
+                why: Counter::DropTooBig,
+                kind: ORIGIN_FRAG_NEEDED,
+                mtu: origin::frag_needed_mtu(u32::from(mtu)),
+            });
+        }
+        // slow path: DF=0 and larger than the IPv6 egress MTU must become IPv6 fragments
+        // (not done in XDP); until then the kernel gets the translated packet, as before.
+        stats::count(Counter::FwdPassNoRoute);
+        next = fwd::Next::Pass;
+    }
+    // After the size check: a packet answered with Fragmentation Needed opens no session.
     match track(&plan) {
         Err(Counter::DropFiltered) if filtering_icmp() => {
             return Ok(Outcome::Originate {
@@ -119,25 +140,6 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
         }
         r => r?,
     }
-    let next = fwd::lookup_v6(
-        ctx,
-        &plan.src6,
-        &plan.dst6,
-        plan.nh,
-        IPV6_HLEN as u16 + plan.l4_len,
-    );
-    let next = match next {
-        fwd::Next::TooBig { mtu } if plan.df != 0 => {
-            return Ok(Outcome::Originate {
-                why: Counter::DropTooBig,
-                kind: ORIGIN_FRAG_NEEDED,
-                mtu: origin::frag_needed_mtu(u32::from(mtu)),
-            })
-        }
-        // slow path: DF=0 and larger than the IPv6 egress MTU must become IPv6 fragments
-        // (not done in XDP); until then the kernel gets the translated packet, as before.
-        n => n,
-    };
     // Every check that can refuse the packet has passed: from here on it is rewritten
     // completely or dropped.
     rewrite_l4(ctx, &plan)?;

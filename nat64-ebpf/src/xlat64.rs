@@ -3,11 +3,11 @@ use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_head, programs::Xdp
 use nat64_common::{
     csum,
     icmp::{self, Icmp6Action},
-    origin::{self, ORIGIN_ADMIN_PROHIBITED6, ORIGIN_PACKET_TOO_BIG, ORIGIN_TIME_EXCEEDED6},
     maps::{
         Bib6Key, SessionKey, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
         PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW,
     },
+    origin::{self, ORIGIN_ADMIN_PROHIBITED6, ORIGIN_PACKET_TOO_BIG, ORIGIN_TIME_EXCEEDED6},
     rfc6052::ExtractError,
     xlat::{self, ExtHeader, Hop},
     Counter,
@@ -91,14 +91,14 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
         return refused(why);
     }
     let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.dst4) }.is_some();
-    if let Err(why) = track(&plan, hairpin) {
-        return refused(why);
-    }
     if hairpin {
+        if let Err(why) = track(&plan, hairpin) {
+            return refused(why);
+        }
         return hairpin::turn_back(ctx, &plan).map(Outcome::Action);
     }
     let tot_len4 = IPV4_HLEN as u16 + plan.l4_len;
-    let next = fwd::lookup_v4(
+    let mut next = fwd::lookup_v4(
         ctx,
         plan.src4,
         plan.dst4,
@@ -106,18 +106,22 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
         plan.proto4,
         tot_len4,
     );
-    let next = match next {
+    if let fwd::Next::TooBig { mtu } = next {
         // DF=1 once translated: the IPv6 source must send smaller packets.
-        fwd::Next::TooBig { mtu } if xlat::df_for_len(tot_len4) => {
+        if xlat::df_for_len(tot_len4) {
             return Ok(originate(
                 Counter::DropTooBig,
                 ORIGIN_PACKET_TOO_BIG,
                 origin::ptb_mtu(u32::from(mtu)),
-            ))
+            ));
         }
         // ≤ 1260 bytes translated: DF=0, IPv4 fragments it (RFC 7915 §5.1).
-        n => n.fragment_by_kernel(),
-    };
+        next.fragment_by_kernel();
+    }
+    // After the size check: a packet answered with a Packet Too Big opens no session.
+    if let Err(why) = track(&plan, false) {
+        return refused(why);
+    }
     rewrite(ctx, &plan, &next)?;
     stats::count_bytes(plan.counter, usize::from(tot_len4));
     Ok(Outcome::Action(next.action()))
