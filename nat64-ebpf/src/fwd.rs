@@ -19,7 +19,9 @@ use crate::stats;
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 const BPF_FIB_LKUP_RET_SUCCESS: i64 = 0;
+const BPF_FIB_LKUP_RET_FWD_DISABLED: i64 = 5;
 const BPF_FIB_LKUP_RET_NO_NEIGH: i64 = 7;
+const LOOPBACK_IFINDEX: u32 = 1;
 const BPF_FIB_LKUP_RET_FRAG_NEEDED: i64 = 8;
 
 pub enum Next {
@@ -114,7 +116,7 @@ fn params(ctx: &XdpContext, family: u8, proto: u8, tot_len: u16) -> Option<&'sta
 #[inline(always)]
 fn finish(ctx: &XdpContext, p: Option<&mut FibParams>) -> Next {
     let Some(p) = p else { return Next::Pass };
-    let rc = unsafe {
+    let lookup = |p: &mut FibParams| unsafe {
         bpf_fib_lookup(
             ctx.as_ptr(),
             p as *mut FibParams,
@@ -122,6 +124,15 @@ fn finish(ctx: &XdpContext, p: Option<&mut FibParams>) -> Next {
             0,
         )
     };
+    let mut rc = lookup(p);
+    if rc == BPF_FIB_LKUP_RET_FWD_DISABLED {
+        // The lookup stands in for the ingress interface, which may not have the other
+        // family at all: an IPv4 link with an MTU below 1280 has no IPv6 (the kernel
+        // removes it). The translator is the packet's ingress into that family: look up
+        // as if it came in on the loopback (checked before anything is written).
+        p.ifindex = LOOPBACK_IFINDEX;
+        rc = lookup(p);
+    }
     match rc {
         BPF_FIB_LKUP_RET_SUCCESS => Next::Redirect {
             ifindex: p.ifindex,
