@@ -106,7 +106,7 @@ counters! {
     DropIcmpInnerUntranslatable = "drop_icmp_inner_untranslatable", "ICMP errors whose quoted packet is truncated, carries extension headers or an unknown protocol";
     DropIcmpBadChecksum = "drop_icmp_error_bad_checksum", "ICMP errors whose checksum does not verify (a rebuilt error must not launder them)";
     DropIcmpPointerUnmappable = "drop_icmp_pointer_unmappable", "Parameter Problem errors pointing at a field with no counterpart (RFC 7915)";
-    DropIcmpUnmappableSource = "drop_icmp_unmappable_source", "ICMPv6 errors from an IPv6 router whose address has no IPv4 form (RFC 6791 pool not implemented yet)";
+    DropIcmpUnmappableSource = "drop_icmp_unmappable_source", "ICMPv6 errors from an IPv6 router whose address has no IPv4 form, with no --pool6791 configured (RFC 6791)";
     DropUnsupportedProto = "drop_unsupported_protocol", "packets to pool6/pool4 carrying a protocol other than TCP, UDP and ICMP";
     DropNonGlobalIpv4 = "drop_nonglobal_ipv4", "non-global IPv4 addresses under the well-known prefix 64:ff9b::/96 (RFC 6052 §3.1)";
     DropNoBib6 = "drop_no_bib6", "IPv6 packets whose source has no binding and may not create one (TCP without SYN, echo reply)";
@@ -133,6 +133,18 @@ counters! {
     DropFragmentUdpZeroChecksum = "drop_fragment_udp_zero_checksum", "first fragments of IPv4 UDP datagrams without checksum (IPv6 needs one; no fragment holds the datagram)";
     DropFragmentHairpin = "drop_fragment_hairpin", "fragments from an IPv6 client to a pool4 address (hairpinning fragments is not supported)";
     DropFragmentMalformed = "drop_fragment_malformed", "IPv6 fragments with a second Fragment header or extension headers after it";
+
+    // ---- ICMP errors the gateway originates (issue 7: PMTUD, RFC 6791) ----
+    IcmpSentTimeExceeded6 = "icmp_sent_time_exceeded6", "ICMPv6 Time Exceeded sent for IPv6 packets whose hop limit ran out at the gateway";
+    IcmpSentTimeExceeded4 = "icmp_sent_time_exceeded4", "ICMPv4 Time Exceeded sent for IPv4 packets whose TTL ran out at the gateway";
+    IcmpSentPacketTooBig = "icmp_sent_packet_too_big", "ICMPv6 Packet Too Big sent for IPv6 packets too large for the IPv4 egress link once translated";
+    IcmpSentFragNeeded = "icmp_sent_frag_needed", "ICMPv4 Fragmentation Needed sent for DF=1 IPv4 packets too large for the IPv6 egress link once translated";
+    IcmpSentAdminProhibited6 = "icmp_sent_admin_prohibited6", "ICMPv6 Destination Unreachable (administratively prohibited) sent for IPv6 flows refused (pool4 or a table exhausted)";
+    IcmpSentAdminProhibited4 = "icmp_sent_admin_prohibited4", "ICMPv4 Destination Unreachable (administratively prohibited) sent for packets address-dependent filtering refused (--filtering-icmp)";
+    IcmpErrorsRateLimited = "icmp_errors_rate_limited", "ICMP errors the gateway would have sent but the rate limit (--icmp-errors-rate/--icmp-errors-burst) held back";
+    IcmpRfc6791Source = "icmp_rfc6791_source", "translated ICMPv6 errors whose IPv6 source has no IPv4 form, given a --pool6791 source (RFC 6791)";
+    DropTooBig = "drop_too_big", "packets larger than the egress link's MTU once translated that may not be fragmented (a Packet Too Big / Fragmentation Needed answers them)";
+    FwdPassFragment = "fwd_pass_fragment", "translated IPv4 packets (DF=0) larger than the egress MTU, handed to the kernel to fragment";
 
     VerdictPass = "verdict_pass", "packets handed to the kernel stack (XDP_PASS)";
     VerdictDrop = "verdict_drop", "packets dropped (XDP_DROP); the drop_* counters say why";

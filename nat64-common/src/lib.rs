@@ -9,6 +9,7 @@ pub mod csum;
 pub mod frag;
 pub mod icmp;
 pub mod maps;
+pub mod origin;
 pub mod port;
 pub mod rfc6052;
 pub mod session;

@@ -70,8 +70,24 @@ pub struct GatewayConfig {
     /// larger than this is sent as IPv6 fragments no larger than it (by the slow path).
     /// At least 1280.
     pub lowest_ipv6_mtu: u32,
+    // ---- ICMP errors the gateway originates (layout v3) ----
+    /// Source of the ICMPv6 errors the gateway sends (its own IPv6 address); all zero:
+    /// none are sent.
+    pub icmp_src6: [u8; 16],
+    /// Source of the ICMPv4 errors the gateway sends (its own IPv4 address); all zero:
+    /// none are sent.
+    pub icmp_src4: [u8; 4],
+    /// RFC 6791 pool: IPv4 sources for translated ICMPv6 errors whose IPv6 source has no
+    /// IPv4 form. `pool6791_len` 0: none configured (such errors are dropped).
+    pub pool6791: [u8; 4],
+    pub pool6791_len: u8,
+    pub _pad6791: [u8; 3],
+    /// Token bucket of originated errors, per CPU: tokens per second (0: send none) and
+    /// bucket size.
+    pub icmp_rate: u32,
+    pub icmp_burst: u32,
 }
-const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 56);
+const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 92);
 
 /// Default of [`GatewayConfig::lowest_ipv6_mtu`]: the IPv6 minimum MTU (RFC 8200 §5),
 /// which every IPv6 path carries.
@@ -93,6 +109,11 @@ pub const CONFIG_F_SESSION_EVENTS: u32 = 1 << 2;
 /// packet that must become several IPv6 fragments, IPv4 SYNs held for simultaneous open)
 /// go there. Off: they are dropped and counted as before, never queued for nobody.
 pub const CONFIG_F_SLOW_PATH: u32 = 1 << 3;
+
+/// Answer a packet address-dependent filtering drops with an ICMPv4 Destination
+/// Unreachable, communication administratively prohibited (RFC 6146 §3.5.2.2 MAY).
+/// Off by default: the drop is silent.
+pub const CONFIG_F_FILTERING_ICMP: u32 = 1 << 4;
 
 /// `NAT64_POOL4` value, keyed by the IPv4 address (network byte order bytes). An IPv4
 /// packet to an address not in this map is not ours and goes to the kernel untouched.
@@ -285,4 +306,5 @@ mod pod {
     unsafe impl aya::Pod for super::SessionEntry {}
     unsafe impl aya::Pod for super::SessionEvent {}
     unsafe impl aya::Pod for super::SlowPathHeader {}
+    unsafe impl aya::Pod for crate::origin::TokenBucket {}
 }

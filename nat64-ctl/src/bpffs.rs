@@ -10,8 +10,9 @@ use anyhow::{bail, Context, Result};
 pub const BPFFS: &str = "/sys/fs/bpf";
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
-/// Version of the pinned layout (v2: per-protocol pool4 slots; v3: the fragment map and
-/// the fragment counters). Bumped whenever a pinned
+/// Version of the pinned layout (v2: per-protocol pool4 slots; v3: fragment map and
+/// counters, slow-path ring, lowest-ipv6-mtu and ICMP error settings
+/// in the config, the ICMP rate-limit bucket map). Bumped whenever a pinned
 /// map changes shape, so that a new nat64-ctl never misreads an older instance's maps.
 pub const LAYOUT_VERSION: &str = "v3";
 

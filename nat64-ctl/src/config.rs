@@ -11,8 +11,8 @@ use nat64_common::{
     maps::{
         pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry,
         BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
-        CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP,
-        PROTO_UDP,
+        CONFIG_F_FILTERING_ICMP, CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, POOL4_SLOTS_MAX,
+        PROTO_ICMP, PROTO_TCP, PROTO_UDP,
     },
     rfc6052::Pool6,
     timeouts::Timeouts,
@@ -39,6 +39,8 @@ pub struct Settings {
     pub address_dependent_filtering: bool,
     /// IPv4 DF=0 packets whose translation is larger go out as IPv6 fragments this big.
     pub lowest_ipv6_mtu: u32,
+    /// ICMP errors the gateway sends itself.
+    pub icmp: IcmpSettings,
 }
 
 /// `--lowest-ipv6-mtu`: from the IPv6 minimum MTU (RFC 8200 §5) to the largest packet.
@@ -47,6 +49,198 @@ pub fn validate_lowest_ipv6_mtu(mtu: u32, field: &str) -> Result<()> {
         bail!("{field} {mtu}: must be between 1280 (the IPv6 minimum MTU, RFC 8200 §5) and 65535");
     }
     Ok(())
+}
+
+/// Default `--icmp-errors-rate` (per second, per CPU) and `--icmp-errors-burst`: Linux's
+/// own defaults for ICMP errors (net.ipv4.icmp_msgs_per_sec, icmp_msgs_burst).
+pub const DEFAULT_ICMP_RATE: u32 = 1000;
+pub const DEFAULT_ICMP_BURST: u32 = 50;
+/// Highest `--icmp-errors-rate` (the bucket counts in nanoseconds per token).
+pub const MAX_ICMP_RATE: u32 = 1_000_000;
+
+/// The ICMP errors the gateway originates (Time Exceeded, Packet Too Big / Fragmentation
+/// Needed, administratively prohibited) and the RFC 6791 pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IcmpSettings {
+    /// Source of the ICMPv6 errors; None: the first global IPv6 address of the attached
+    /// interfaces (or, for a running gateway, the one it has).
+    pub source6: Option<Ipv6Addr>,
+    /// Source of the ICMPv4 errors; None: the first IPv4 address of the attached interfaces.
+    pub source4: Option<Ipv4Addr>,
+    /// RFC 6791 pool; None: the ICMPv4 source address alone.
+    pub pool6791: Option<ipnet::Ipv4Net>,
+    /// Tokens per second of each CPU's bucket; 0 sends no errors at all.
+    pub rate: u32,
+    pub burst: u32,
+    /// Answer address-dependent filtering drops with ICMP admin-prohibited.
+    pub filtering_icmp: bool,
+}
+
+impl Default for IcmpSettings {
+    fn default() -> Self {
+        IcmpSettings {
+            source6: None,
+            source4: None,
+            pool6791: None,
+            rate: DEFAULT_ICMP_RATE,
+            burst: DEFAULT_ICMP_BURST,
+            filtering_icmp: false,
+        }
+    }
+}
+
+/// `--icmp-source6`.
+pub fn parse_icmp_source6(s: &str, field: &str) -> Result<Ipv6Addr> {
+    let a: Ipv6Addr = s
+        .parse()
+        .map_err(|_| anyhow!("{field} {s:?}: not an IPv6 address"))?;
+    if a.is_unspecified() || a.is_multicast() || a.is_loopback() {
+        bail!("{field} {s:?}: must be a unicast address of the gateway");
+    }
+    Ok(a)
+}
+
+/// `--icmp-source4`.
+pub fn parse_icmp_source4(s: &str, field: &str) -> Result<Ipv4Addr> {
+    let a: Ipv4Addr = s
+        .parse()
+        .map_err(|_| anyhow!("{field} {s:?}: not an IPv4 address"))?;
+    if a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.is_loopback() {
+        bail!("{field} {s:?}: must be a unicast address of the gateway");
+    }
+    Ok(a)
+}
+
+/// `--pool6791`: ADDR or ADDR/LEN, no host bits.
+pub fn parse_pool6791(s: &str, field: &str) -> Result<ipnet::Ipv4Net> {
+    let net: ipnet::Ipv4Net = if s.contains('/') {
+        s.parse()
+            .map_err(|e| anyhow!("{field} {s:?}: not an IPv4 prefix ({e})"))?
+    } else {
+        let a: Ipv4Addr = s
+            .parse()
+            .map_err(|_| anyhow!("{field} {s:?}: not an IPv4 address or prefix"))?;
+        ipnet::Ipv4Net::new(a, 32).unwrap()
+    };
+    if net.network() != net.addr() {
+        bail!(
+            "{field} {s:?}: host bits set (did you mean {}?)",
+            net.trunc()
+        );
+    }
+    if net.prefix_len() == 0 {
+        bail!("{field} {s:?}: a /0 is not a pool");
+    }
+    Ok(net)
+}
+
+/// `--icmp-errors-rate`.
+pub fn check_icmp_rate(rate: u32, field: &str) -> Result<u32> {
+    if rate > MAX_ICMP_RATE {
+        bail!("{field} {rate}: at most {MAX_ICMP_RATE} per second (0 sends none)");
+    }
+    Ok(rate)
+}
+
+/// `--icmp-errors-burst`.
+pub fn check_icmp_burst(burst: u32, field: &str) -> Result<u32> {
+    if burst == 0 || burst > MAX_ICMP_RATE {
+        bail!("{field} {burst}: between 1 and {MAX_ICMP_RATE} (use a rate of 0 to send no errors)");
+    }
+    Ok(burst)
+}
+
+/// The first global (not link-local, loopback or multicast) IPv6 address and the first
+/// IPv4 address of `interfaces`, in their order: the gateway's own addresses, default
+/// sources of the ICMP errors it sends.
+pub fn interface_addresses(interfaces: &[String]) -> (Option<Ipv6Addr>, Option<Ipv4Addr>) {
+    let mut found: Vec<(usize, std::net::IpAddr)> = Vec::new();
+    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
+    if unsafe { libc::getifaddrs(&mut ifap) } != 0 {
+        return (None, None);
+    }
+    let mut p = ifap;
+    while !p.is_null() {
+        let ifa = unsafe { &*p };
+        p = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }.to_string_lossy();
+        let Some(i) = interfaces.iter().position(|n| *n == name) else {
+            continue;
+        };
+        match unsafe { (*ifa.ifa_addr).sa_family } as i32 {
+            libc::AF_INET6 => {
+                let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                let a = Ipv6Addr::from(sa.sin6_addr.s6_addr);
+                let link_local = a.segments()[0] & 0xffc0 == 0xfe80;
+                if !link_local && !a.is_loopback() && !a.is_multicast() && !a.is_unspecified() {
+                    found.push((i, a.into()));
+                }
+            }
+            libc::AF_INET => {
+                let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                let a = Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr));
+                if !a.is_loopback() && !a.is_unspecified() {
+                    found.push((i, a.into()));
+                }
+            }
+            _ => {}
+        }
+    }
+    unsafe { libc::freeifaddrs(ifap) };
+    // Stable: among one interface's addresses, the kernel's order.
+    found.sort_by_key(|(i, _)| *i);
+    let v6 = found.iter().find_map(|(_, a)| match a {
+        std::net::IpAddr::V6(a) => Some(*a),
+        _ => None,
+    });
+    let v4 = found.iter().find_map(|(_, a)| match a {
+        std::net::IpAddr::V4(a) => Some(*a),
+        _ => None,
+    });
+    (v6, v4)
+}
+
+impl IcmpSettings {
+    /// Fills the sources not given from the attached interfaces' addresses; an error names
+    /// the option to give when an interface has none.
+    pub fn resolve(&mut self, interfaces: &[String]) -> Result<()> {
+        if self.source6.is_some() && self.source4.is_some() {
+            return Ok(());
+        }
+        let (v6, v4) = interface_addresses(interfaces);
+        let list = interfaces.join(", ");
+        if self.source6.is_none() {
+            self.source6 = Some(v6.ok_or_else(|| {
+                anyhow!("--icmp-source6: not given, and no global IPv6 address on {list} to send ICMPv6 errors from")
+            })?);
+        }
+        if self.source4.is_none() {
+            self.source4 = Some(v4.ok_or_else(|| {
+                anyhow!("--icmp-source4: not given, and no IPv4 address on {list} to send ICMPv4 errors from")
+            })?);
+        }
+        Ok(())
+    }
+
+    /// Writes these settings into `cfg`; a source not given keeps the one `cfg` has.
+    fn write(&self, cfg: &mut GatewayConfig, old: &GatewayConfig) {
+        cfg.icmp_src6 = self.source6.map(|a| a.octets()).unwrap_or(old.icmp_src6);
+        cfg.icmp_src4 = self.source4.map(|a| a.octets()).unwrap_or(old.icmp_src4);
+        let pool = match self.pool6791 {
+            Some(n) => Some((n.network().octets(), n.prefix_len())),
+            None if cfg.icmp_src4 != [0; 4] => Some((cfg.icmp_src4, 32)),
+            None => None,
+        };
+        (cfg.pool6791, cfg.pool6791_len) = pool.unwrap_or(([0; 4], 0));
+        cfg.icmp_rate = self.rate;
+        cfg.icmp_burst = self.burst;
+        if self.filtering_icmp {
+            cfg.flags |= CONFIG_F_FILTERING_ICMP;
+        }
+    }
 }
 
 /// `--pool6`: an RFC 6052 prefix.
@@ -235,7 +429,7 @@ impl Settings {
     }
 
     pub fn gateway_config(&self) -> GatewayConfig {
-        GatewayConfig {
+        let mut cfg = GatewayConfig {
             pool6: self.pool6,
             flags: if self.allow_nonglobal {
                 CONFIG_F_ALLOW_NONGLOBAL
@@ -250,7 +444,25 @@ impl Settings {
             pool4_slots: self.pool4.counts(),
             timeouts: self.timeouts,
             lowest_ipv6_mtu: self.lowest_ipv6_mtu,
-        }
+            icmp_src6: [0; 16],
+            icmp_src4: [0; 4],
+            pool6791: [0; 4],
+            pool6791_len: 0,
+            _pad6791: [0; 3],
+            icmp_rate: 0,
+            icmp_burst: 0,
+        };
+        let old = cfg;
+        self.icmp.write(&mut cfg, &old);
+        cfg
+    }
+
+    /// Like [`Settings::gateway_config`], keeping the ICMP sources of `old` (a running
+    /// gateway's) where these settings give none.
+    pub fn gateway_config_over(&self, old: &GatewayConfig) -> GatewayConfig {
+        let mut cfg = self.gateway_config();
+        self.icmp.write(&mut cfg, old);
+        cfg
     }
 }
 
@@ -291,8 +503,8 @@ impl StaticBib {
 /// [`crate::manage::forget_stale`].
 pub fn apply(t: &mut Tables, s: &Settings) -> Result<()> {
     s.validate()?;
-    let mut new = s.gateway_config();
     let mut cfg = t.gateway_config()?;
+    let mut new = s.gateway_config_over(&cfg);
     if cfg.secret != 0 {
         new.secret = cfg.secret;
     }
@@ -411,6 +623,7 @@ mod tests {
             timeouts: Timeouts::DEFAULT,
             address_dependent_filtering: false,
             lowest_ipv6_mtu: 1280,
+            icmp: IcmpSettings::default(),
         };
         assert!(format!("{:#}", s.validate().unwrap_err()).contains("is not a --pool4 address"));
     }

@@ -69,6 +69,13 @@ pub struct ConfigFile {
     #[serde(default)]
     pub address_dependent_filtering: bool,
     pub lowest_ipv6_mtu: Option<u32>,
+    pub icmp_source6: Option<String>,
+    pub icmp_source4: Option<String>,
+    pub pool6791: Option<String>,
+    pub icmp_errors_rate: Option<u32>,
+    pub icmp_errors_burst: Option<u32>,
+    #[serde(default)]
+    pub filtering_icmp: bool,
     #[serde(default)]
     pub timeouts: TimeoutKeys,
 }
@@ -160,6 +167,32 @@ impl ConfigFile {
             lowest_ipv6_mtu: self
                 .lowest_ipv6_mtu
                 .unwrap_or(nat64_common::maps::LOWEST_IPV6_MTU_DEFAULT),
+            icmp: config::IcmpSettings {
+                source6: self
+                    .icmp_source6
+                    .as_deref()
+                    .map(|a| config::parse_icmp_source6(a, "icmp-source6"))
+                    .transpose()?,
+                source4: self
+                    .icmp_source4
+                    .as_deref()
+                    .map(|a| config::parse_icmp_source4(a, "icmp-source4"))
+                    .transpose()?,
+                pool6791: self
+                    .pool6791
+                    .as_deref()
+                    .map(|a| config::parse_pool6791(a, "pool6791"))
+                    .transpose()?,
+                rate: config::check_icmp_rate(
+                    self.icmp_errors_rate.unwrap_or(config::DEFAULT_ICMP_RATE),
+                    "icmp-errors-rate",
+                )?,
+                burst: config::check_icmp_burst(
+                    self.icmp_errors_burst.unwrap_or(config::DEFAULT_ICMP_BURST),
+                    "icmp-errors-burst",
+                )?,
+                filtering_icmp: self.filtering_icmp,
+            },
         };
         config::validate_lowest_ipv6_mtu(s.lowest_ipv6_mtu, "lowest-ipv6-mtu =")?;
         s.validate()?;
@@ -205,6 +238,75 @@ allow-nonstandard = true
         assert!(s.address_dependent_filtering);
         assert_eq!(s.timeouts.udp_s, 30);
         assert_eq!(s.timeouts.tcp_est_s, 7440);
+    }
+
+    #[test]
+    fn icmp_error_keys() {
+        let s = ConfigFile::parse(
+            r#"
+icmp-source6 = "2001:db8:6::1"
+icmp-source4 = "192.0.2.1"
+pool6791 = "198.51.100.0/28"
+icmp-errors-rate = 10
+icmp-errors-burst = 2
+filtering-icmp = true
+"#,
+        )
+        .unwrap()
+        .settings()
+        .unwrap();
+        assert_eq!(s.icmp.source6, Some("2001:db8:6::1".parse().unwrap()));
+        assert_eq!(s.icmp.source4, Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(s.icmp.pool6791, Some("198.51.100.0/28".parse().unwrap()));
+        assert_eq!((s.icmp.rate, s.icmp.burst), (10, 2));
+        assert!(s.icmp.filtering_icmp);
+        let c = s.gateway_config();
+        assert_eq!((c.pool6791, c.pool6791_len), ([198, 51, 100, 0], 28));
+        assert_eq!(c.icmp_src4, [192, 0, 2, 1]);
+        assert_ne!(c.flags & nat64_common::maps::CONFIG_F_FILTERING_ICMP, 0);
+        // Defaults: the pool is the ICMPv4 source alone; Linux's rate and burst.
+        let d = ConfigFile::parse(r#"icmp-source4 = "192.0.2.9""#)
+            .unwrap()
+            .settings()
+            .unwrap();
+        let c = d.gateway_config();
+        assert_eq!((c.pool6791, c.pool6791_len), ([192, 0, 2, 9], 32));
+        assert_eq!((c.icmp_rate, c.icmp_burst), (1000, 50));
+        assert_eq!(c.flags & nat64_common::maps::CONFIG_F_FILTERING_ICMP, 0);
+        let err = |t: &str| {
+            ConfigFile::parse(t)
+                .unwrap()
+                .settings()
+                .unwrap_err()
+                .to_string()
+        };
+        for (text, start) in [
+            (
+                r#"icmp-source6 = "192.0.2.1""#,
+                r#"icmp-source6 "192.0.2.1": not an IPv6 address"#,
+            ),
+            (
+                r#"icmp-source6 = "ff02::1""#,
+                r#"icmp-source6 "ff02::1": must be a unicast"#,
+            ),
+            (
+                r#"icmp-source4 = "224.0.0.1""#,
+                r#"icmp-source4 "224.0.0.1": must be a unicast"#,
+            ),
+            (
+                r#"pool6791 = "198.51.100.1/24""#,
+                r#"pool6791 "198.51.100.1/24": host bits set"#,
+            ),
+            (r#"pool6791 = "x""#, r#"pool6791 "x": not an IPv4"#),
+            (
+                "icmp-errors-rate = 2000000",
+                "icmp-errors-rate 2000000: at most",
+            ),
+            ("icmp-errors-burst = 0", "icmp-errors-burst 0: between 1"),
+        ] {
+            let e = err(text);
+            assert!(e.starts_with(start), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -85,6 +85,8 @@ enum Cmd {
             "address_dependent_filtering", "udp_timeout", "tcp_est_timeout",
             "tcp_trans_timeout", "icmp_timeout", "allow_nonstandard_timeouts",
             "lowest_ipv6_mtu",
+            "icmp_source6", "icmp_source4", "pool6791", "icmp_errors_rate",
+            "icmp_errors_burst", "filtering_icmp",
         ])]
         config: Option<std::path::PathBuf>,
         #[command(flatten)]
@@ -248,6 +250,29 @@ struct XlatArgs {
     /// fragments of at most this size (RFC 7915 §4): the smallest MTU of the IPv6 paths.
     #[arg(long, value_name = "BYTES", default_value_t = nat64_common::maps::LOWEST_IPV6_MTU_DEFAULT)]
     lowest_ipv6_mtu: u32,
+    /// Source of the ICMPv6 errors the gateway sends (Time Exceeded, Packet Too Big,
+    /// administratively prohibited) [default: the first global IPv6 address of the interfaces].
+    #[arg(long, value_name = "ADDR")]
+    icmp_source6: Option<String>,
+    /// Source of the ICMPv4 errors the gateway sends (Time Exceeded, Fragmentation Needed,
+    /// administratively prohibited) [default: the first IPv4 address of the interfaces].
+    #[arg(long, value_name = "ADDR")]
+    icmp_source4: Option<String>,
+    /// RFC 6791 pool: IPv4 sources (ADDR or ADDR/LEN) for translated ICMPv6 errors from
+    /// IPv6 routers with no IPv4-embedded address [default: the --icmp-source4 address].
+    #[arg(long, value_name = "PREFIX")]
+    pool6791: Option<String>,
+    /// ICMP errors the gateway may send per second, per CPU (token bucket, RFC 4443 §2.4 f);
+    /// 0 sends none [default: 1000].
+    #[arg(long, value_name = "N")]
+    icmp_errors_rate: Option<u32>,
+    /// Token bucket size: errors that may go out at once [default: 50].
+    #[arg(long, value_name = "N")]
+    icmp_errors_burst: Option<u32>,
+    /// Answer IPv4 packets that address-dependent filtering drops with ICMP Destination
+    /// Unreachable, administratively prohibited (default: drop silently).
+    #[arg(long)]
+    filtering_icmp: bool,
     #[command(flatten)]
     timeouts: TimeoutArgs,
 }
@@ -319,6 +344,32 @@ impl XlatArgs {
             timeouts: self.timeouts.apply(Timeouts::DEFAULT)?,
             address_dependent_filtering: self.address_dependent_filtering,
             lowest_ipv6_mtu: self.lowest_ipv6_mtu,
+            icmp: config::IcmpSettings {
+                source6: self
+                    .icmp_source6
+                    .as_deref()
+                    .map(|a| config::parse_icmp_source6(a, "--icmp-source6"))
+                    .transpose()?,
+                source4: self
+                    .icmp_source4
+                    .as_deref()
+                    .map(|a| config::parse_icmp_source4(a, "--icmp-source4"))
+                    .transpose()?,
+                pool6791: self
+                    .pool6791
+                    .as_deref()
+                    .map(|a| config::parse_pool6791(a, "--pool6791"))
+                    .transpose()?,
+                rate: config::check_icmp_rate(
+                    self.icmp_errors_rate.unwrap_or(config::DEFAULT_ICMP_RATE),
+                    "--icmp-errors-rate",
+                )?,
+                burst: config::check_icmp_burst(
+                    self.icmp_errors_burst.unwrap_or(config::DEFAULT_ICMP_BURST),
+                    "--icmp-errors-burst",
+                )?,
+                filtering_icmp: self.filtering_icmp,
+            },
         };
         s.validate()?;
         Ok(s)
@@ -813,6 +864,8 @@ async fn attach(
         loader::ifindex(iface)?;
     }
     require_root()?;
+    let mut settings = settings;
+    settings.icmp.resolve(&interfaces)?;
     bpffs::ensure_mounted()?;
     let _lock = nat64_ctl::instance::lock(&instance)?;
     if fresh {

@@ -19,7 +19,10 @@ use crate::stats;
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 const BPF_FIB_LKUP_RET_SUCCESS: i64 = 0;
+const BPF_FIB_LKUP_RET_FWD_DISABLED: i64 = 5;
 const BPF_FIB_LKUP_RET_NO_NEIGH: i64 = 7;
+const LOOPBACK_IFINDEX: u32 = 1;
+const BPF_FIB_LKUP_RET_FRAG_NEEDED: i64 = 8;
 
 pub enum Next {
     Redirect {
@@ -33,6 +36,12 @@ pub enum Next {
     /// The slow path sends it (nat64-ctl, through the kernel's routing): we forward, so we
     /// decrement; the Ethernet header is not used.
     Slow,
+    /// The packet (of the `tot_len` the lookup was given) exceeds the egress MTU `mtu`:
+    /// the caller answers with a Packet Too Big / Fragmentation Needed, or calls
+    /// [`Next::fragment_by_kernel`].
+    TooBig {
+        mtu: u16,
+    },
 }
 
 impl Next {
@@ -40,7 +49,7 @@ impl Next {
     #[inline(always)]
     pub fn egress_mtu(&self) -> u32 {
         match self {
-            Next::Redirect { mtu, .. } => u32::from(*mtu),
+            Next::Redirect { mtu, .. } | Next::TooBig { mtu } => u32::from(*mtu),
             Next::Pass | Next::Slow => u32::MAX,
         }
     }
@@ -60,7 +69,7 @@ impl Next {
                 eth[..6].copy_from_slice(dmac);
                 eth[6..12].copy_from_slice(smac);
             }
-            Next::Pass | Next::Slow => eth[..12].copy_from_slice(old),
+            Next::Pass | Next::Slow | Next::TooBig { .. } => eth[..12].copy_from_slice(old),
         }
         eth[12] = ethertype[0];
         eth[13] = ethertype[1];
@@ -75,8 +84,19 @@ impl Next {
                 stats::count(Counter::FwdRedirect);
                 unsafe { bpf_redirect(*ifindex, 0) as u32 }
             }
-            Next::Pass => xdp_action::XDP_PASS,
+            Next::Pass | Next::TooBig { .. } => xdp_action::XDP_PASS,
             Next::Slow => xdp_action::XDP_DROP,
+        }
+    }
+
+    /// An oversized packet that may be fragmented (IPv4, DF=0) goes to the kernel, which
+    /// fragments it on forwarding. (In place: moving the enum would copy the bytes the
+    /// variant leaves undefined, which the verifier refuses.)
+    #[inline(always)]
+    pub fn fragment_by_kernel(&mut self) {
+        if let Next::TooBig { .. } = self {
+            stats::count(Counter::FwdPassFragment);
+            *self = Next::Pass;
         }
     }
 }
@@ -100,7 +120,7 @@ fn params(ctx: &XdpContext, family: u8, proto: u8, tot_len: u16) -> Option<&'sta
 #[inline(always)]
 fn finish(ctx: &XdpContext, p: Option<&mut FibParams>) -> Next {
     let Some(p) = p else { return Next::Pass };
-    let rc = unsafe {
+    let lookup = |p: &mut FibParams| unsafe {
         bpf_fib_lookup(
             ctx.as_ptr(),
             p as *mut FibParams,
@@ -108,11 +128,24 @@ fn finish(ctx: &XdpContext, p: Option<&mut FibParams>) -> Next {
             0,
         )
     };
+    let mut rc = lookup(p);
+    if rc == BPF_FIB_LKUP_RET_FWD_DISABLED {
+        // The lookup stands in for the ingress interface, which may not have the other
+        // family at all: an IPv4 link with an MTU below 1280 has no IPv6 (the kernel
+        // removes it). The translator is the packet's ingress into that family: look up
+        // as if it came in on the loopback (checked before anything is written).
+        p.ifindex = LOOPBACK_IFINDEX;
+        rc = lookup(p);
+    }
     match rc {
         BPF_FIB_LKUP_RET_SUCCESS => Next::Redirect {
             ifindex: p.ifindex,
             smac: p.smac,
             dmac: p.dmac,
+            mtu: unsafe { p.__bindgen_anon_1.mtu_result },
+        },
+        // Checked before the neighbour: the route's MTU is smaller than tot_len.
+        BPF_FIB_LKUP_RET_FRAG_NEEDED => Next::TooBig {
             mtu: unsafe { p.__bindgen_anon_1.mtu_result },
         },
         BPF_FIB_LKUP_RET_NO_NEIGH => {

@@ -22,6 +22,7 @@ use nat64_common::{
     maps::{
         Bib4Key, Bib6Key, CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
     },
+    origin,
     rfc6052::ExtractError,
     xlat::{self, Hop},
     Counter,
@@ -375,6 +376,11 @@ fn bind_6to4(plan: &mut Plan) -> Result<(), Counter> {
         match cfg.pool6.extract_checked(&plan.out_src6, allow) {
             Ok(a) => a,
             Err(ExtractError::NonGlobalUnderWellKnown) => return Err(Counter::DropNonGlobalIpv4),
+            // RFC 6791: an address from the pool, the same one for the same router.
+            Err(_) if cfg.pool6791_len != 0 => {
+                stats::count(Counter::IcmpRfc6791Source);
+                origin::rfc6791_source(cfg.pool6791, cfg.pool6791_len, &plan.out_src6)
+            }
             Err(_) => return Err(Counter::DropIcmpUnmappableSource),
         }
     };

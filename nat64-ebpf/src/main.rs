@@ -13,6 +13,7 @@ mod hairpin;
 mod icmp_err;
 mod l4;
 mod maps;
+mod origin;
 mod parse;
 mod session;
 mod slow;
@@ -56,6 +57,13 @@ pub enum Outcome {
         mtu: u16,
         ident: u16,
     },
+    /// The gateway answers the packet with an ICMP error of its own (`origin::send`),
+    /// instead of dropping it for `why`.
+    Originate {
+        why: Counter,
+        kind: u8,
+        mtu: u32,
+    },
 }
 
 /// Returns the XDP action, or the counter naming why the packet must be dropped.
@@ -69,6 +77,7 @@ fn try_nat64(ctx: &XdpContext) -> Result<u32, Counter> {
                 Outcome::IcmpError { l4_off } => icmp_err::try_6to4(ctx, l4_off as usize),
                 // Nothing of the 6→4 direction needs the slow path.
                 Outcome::Slow { .. } => Err(Counter::DropInternal),
+                Outcome::Originate { why, kind, mtu } => origin::send(ctx, why, kind, mtu),
             }
         }
         EthProto::Ipv4 => {
@@ -85,6 +94,7 @@ fn try_nat64(ctx: &XdpContext) -> Result<u32, Counter> {
                     });
                     Ok(a)
                 }
+                Outcome::Originate { why, kind, mtu } => origin::send(ctx, why, kind, mtu),
             }
         }
         EthProto::Other => {

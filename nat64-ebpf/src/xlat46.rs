@@ -12,9 +12,11 @@ use nat64_common::{
     icmp::{self, Icmp4Action},
     maps::{
         Bib4Key, SessionKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
-        CONFIG_F_ALLOW_NONGLOBAL, LOWEST_IPV6_MTU_DEFAULT, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
-        PROTO_UDP, SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN,
+        CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP, LOWEST_IPV6_MTU_DEFAULT, PROTO_ICMP,
+        PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT,
+        SLOW_KIND_HELD_SYN,
     },
+    origin::{self, ORIGIN_ADMIN_PROHIBITED4, ORIGIN_FRAG_NEEDED, ORIGIN_TIME_EXCEEDED4},
     tcp,
     xlat::{self, Hop, OptionStep, XlatError},
     Counter,
@@ -113,6 +115,13 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
                 l4_off: plan.l4_off,
             })
         }
+        Parsed::HopLimit => {
+            return Ok(Outcome::Originate {
+                why: Counter::DropHopLimit,
+                kind: ORIGIN_TIME_EXCEEDED4,
+                mtu: 0,
+            })
+        }
         Parsed::Translate => {}
         // A later fragment: no ports, it follows its first fragment's translation.
         Parsed::Later => follow(&mut plan)?,
@@ -131,10 +140,6 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
             }
             return Err(e);
         }
-        track(&plan)?;
-        if plan.pos == Position::First {
-            remember(&plan);
-        }
     }
     // A fragment gains a Fragment header (RFC 7915 §4.1).
     let frag_hlen = if plan.pos.is_fragmented() {
@@ -150,8 +155,39 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
     // offsets in the Fragment header it already has.
     let fragment_mtu = lowest_ipv6_mtu().min(next.egress_mtu());
     let fragment = plan.df == 0 && len6 > fragment_mtu && slow_path_on();
+    if let fwd::Next::TooBig { mtu } = next {
+        if plan.df != 0 {
+            return Ok(Outcome::Originate {
+                why: Counter::DropTooBig,
+                kind: ORIGIN_FRAG_NEEDED,
+                mtu: origin::frag_needed_mtu(u32::from(mtu)),
+            });
+        }
+        if !fragment {
+            // DF=0 without the slow path (nat64-ctl not running): the kernel gets the
+            // translated packet, as before.
+            stats::count(Counter::FwdPassNoRoute);
+            next = fwd::Next::Pass;
+        }
+    }
     if fragment {
         next = fwd::Next::Slow;
+    }
+    // After the size check: a packet answered with Fragmentation Needed opens no session.
+    if plan.pos != Position::Later {
+        match track(&plan) {
+            Err(Counter::DropFiltered) if filtering_icmp() => {
+                return Ok(Outcome::Originate {
+                    why: Counter::DropFiltered,
+                    kind: ORIGIN_ADMIN_PROHIBITED4,
+                    mtu: 0,
+                })
+            }
+            r => r?,
+        }
+        if plan.pos == Position::First {
+            remember(&plan);
+        }
     }
     // Every check that can refuse the packet has passed: from here on it is rewritten
     // completely or dropped. A later fragment carries data only: the first fragment's
@@ -218,11 +254,18 @@ fn follow(plan: &mut Plan) -> Result<(), Counter> {
     Ok(())
 }
 
+#[inline(always)]
+fn filtering_icmp() -> bool {
+    config().is_some_and(|c| c.flags & CONFIG_F_FILTERING_ICMP != 0)
+}
+
 enum Parsed {
     NotOurs,
     Translate,
     /// A non-first fragment (`plan.pos` is `Later`): addresses and lengths are set.
     Later,
+    /// The TTL runs out here: Time Exceeded.
+    HopLimit,
     /// An ICMPv4 error at `plan.l4_off`: icmp_err translates it, with its quoted packet.
     IcmpError,
 }
@@ -343,8 +386,9 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
         }
     };
     if info.ttl <= 1 {
-        return Err(Counter::DropHopLimit);
+        return Ok(Parsed::HopLimit);
     }
+    plan.df = u8::from(info.df);
     plan.src4 = xlat::ipv4_src(hdr4);
     plan.dst4 = dst4;
     plan.l4_off = l4_off as u16;

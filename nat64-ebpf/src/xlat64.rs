@@ -8,6 +8,7 @@ use nat64_common::{
         Bib6Key, SessionKey, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
         PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW,
     },
+    origin::{self, ORIGIN_ADMIN_PROHIBITED6, ORIGIN_PACKET_TOO_BIG, ORIGIN_TIME_EXCEEDED6},
     rfc6052::ExtractError,
     xlat::{self, ExtHeader, Frag6, Hop},
     Counter,
@@ -93,23 +94,25 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
                 l4_off: plan.l4_off,
             })
         }
+        Parsed::HopLimit => return Ok(originate(Counter::DropHopLimit, ORIGIN_TIME_EXCEEDED6, 0)),
         Parsed::Translate => {}
         // A later fragment: no ports, it follows its first fragment's translation.
         Parsed::Later => follow(&mut plan)?,
     }
     if plan.pos != Position::Later {
-        bind(&mut plan)?;
-        let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.dst4) }.is_some();
-        track(&plan, hairpin)?;
-        if hairpin {
-            return hairpin::turn_back(ctx, &plan).map(Outcome::Action);
+        if let Err(why) = bind(&mut plan) {
+            return refused(why);
         }
-        if plan.pos == Position::First {
-            remember(&plan);
+        let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.dst4) }.is_some();
+        if hairpin {
+            if let Err(why) = track(&plan, hairpin) {
+                return refused(why);
+            }
+            return hairpin::turn_back(ctx, &plan).map(Outcome::Action);
         }
     }
     let tot_len4 = IPV4_HLEN as u16 + plan.l4_len;
-    let next = fwd::lookup_v4(
+    let mut next = fwd::lookup_v4(
         ctx,
         plan.src4,
         plan.dst4,
@@ -117,6 +120,28 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
         plan.proto4,
         tot_len4,
     );
+    if let fwd::Next::TooBig { mtu } = next {
+        // DF=1 once translated: the IPv6 source must send smaller packets. A fragment
+        // becomes an IPv4 fragment with DF=0 (RFC 7915 §5.1.1), which IPv4 may split.
+        if !plan.pos.is_fragmented() && xlat::df_for_len(tot_len4) {
+            return Ok(originate(
+                Counter::DropTooBig,
+                ORIGIN_PACKET_TOO_BIG,
+                origin::ptb_mtu(u32::from(mtu)),
+            ));
+        }
+        // ≤ 1260 bytes translated: DF=0, IPv4 fragments it (RFC 7915 §5.1).
+        next.fragment_by_kernel();
+    }
+    // After the size check: a packet answered with a Packet Too Big opens no session.
+    if plan.pos != Position::Later {
+        if let Err(why) = track(&plan, false) {
+            return refused(why);
+        }
+        if plan.pos == Position::First {
+            remember(&plan);
+        }
+    }
     rewrite(ctx, &plan, &next)?;
     stats::count_bytes(plan.counter, usize::from(tot_len4));
     if plan.pos.is_fragmented() {
@@ -145,11 +170,31 @@ fn follow(plan: &mut Plan) -> Result<(), Counter> {
     Ok(())
 }
 
+#[inline(always)]
+fn originate(why: Counter, kind: u8, mtu: u32) -> Outcome {
+    Outcome::Originate { why, kind, mtu }
+}
+
+/// A new flow refused for want of resources is told so (ICMPv6 administratively
+/// prohibited); every other reason stays a silent drop.
+#[inline(always)]
+fn refused(why: Counter) -> Result<Outcome, Counter> {
+    match why {
+        Counter::DropPool4Exhausted
+        | Counter::DropPool4Empty
+        | Counter::DropBibFull
+        | Counter::DropSessionTableFull => Ok(originate(why, ORIGIN_ADMIN_PROHIBITED6, 0)),
+        _ => Err(why),
+    }
+}
+
 enum Parsed {
     NotOurs,
     Translate,
     /// A non-first fragment (`plan.pos` is `Later`): addresses and lengths are set.
     Later,
+    /// The hop limit runs out here: Time Exceeded.
+    HopLimit,
     /// An ICMPv6 error at `plan.l4_off`: icmp_err translates it, with its quoted packet.
     IcmpError,
 }
@@ -301,7 +346,7 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     };
 
     if hdr6[7] <= 1 {
-        return Err(Counter::DropHopLimit);
+        return Ok(Parsed::HopLimit);
     }
     plan.src6 = xlat::ipv6_src(hdr6);
     plan.dst6 = dst6;

@@ -351,7 +351,17 @@ fn pins_of_another_layout_are_refused_by_path_and_detach_removes_them() {
     // or attached, so `lo` is never touched.
     nat64_ctl::bpffs::ensure_mounted().unwrap();
     std::fs::create_dir_all(root.join("v1")).unwrap();
-    let (code, stderr) = run(&["attach", "lo", "--instance", &instance]);
+    // ICMP sources given: lo has no address to take them from, and that check comes first.
+    let (code, stderr) = run(&[
+        "attach",
+        "lo",
+        "--instance",
+        &instance,
+        "--icmp-source6",
+        "2001:db8::1",
+        "--icmp-source4",
+        "192.0.2.1",
+    ]);
     assert_ne!(code, 0);
     assert!(
         stderr.contains("incompatible nat64-ctl")

@@ -7,7 +7,8 @@
 //!   out6 2001:db8:6::1/64, neighbour 2001:db8:6::2 at MAC6_NEXT (permanent)
 //!   out4 192.0.2.1/24,     neighbour 192.0.2.2 at MAC4_NEXT (permanent)
 //!   198.51.100.0/24 and 2001:db8:7::/64 via next hops with no neighbour entry (→ XDP_PASS);
-//!   198.51.100.77 and 2001:db8:8::5 via the known neighbours over 1300-byte routes.
+//!   198.51.100.77 and 2001:db8:8::5 via the known neighbours over 1300-byte routes,
+//!   198.51.100.78 over a 1000-byte one.
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use aya::{
@@ -18,11 +19,11 @@ use nat64_common::{
     frag::{FragEntry, FragKey, FRAG_TIMEOUT_NS, MAP_FRAGS},
     maps::{
         GatewayConfig, SessionEntry, SessionEvent, SessionKey, SlowPathHeader,
-        CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_SESSION_EVENTS,
-        CONFIG_F_SLOW_PATH, EVENT_BIB_CREATED, EVENT_SESSION_CREATED, MAP_CONFIG, MAP_EVENTS,
-        MAP_SESSIONS, MAP_SLOW, PROTO_ICMP, PROTO_TCP, PROTO_UDP, SESSION_F_FROM_V4,
-        SESSION_KIND_FLOW, SESSION_KIND_PEER, SLOW_FRAME_MAX, SLOW_KIND_FRAGMENT,
-        SLOW_KIND_HELD_SYN,
+        CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP,
+        CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, EVENT_BIB_CREATED, EVENT_SESSION_CREATED,
+        MAP_CONFIG, MAP_EVENTS, MAP_SESSIONS, MAP_SLOW, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+        SESSION_F_FROM_V4, SESSION_KIND_FLOW, SESSION_KIND_PEER, SLOW_FRAME_MAX,
+        SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN,
     },
     Counter,
 };
@@ -37,6 +38,7 @@ use nat64_tests::{lab_available, packet::*, Netns};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
 const XDP_REDIRECT: u32 = 4;
 
 const MAC6_SELF: [u8; 6] = [0x02, 0, 0, 0, 0x06, 0x01];
@@ -55,6 +57,9 @@ const CLIENT6: &str = "2001:db8:6::2";
 const SERVER4: &str = "192.0.2.2";
 const SERVER4_IN_POOL6: &str = "64:ff9b::c000:202";
 const POOL4: &str = "203.0.113.1";
+/// The gateway's own addresses (out6, out4): the sources of the errors it originates.
+const GATEWAY6: &str = "2001:db8:6::1";
+const GATEWAY4: &str = "192.0.2.1";
 /// How many static bindings `Harness::new_sized` configures.
 const STATIC_BINDINGS: u32 = 6;
 
@@ -95,7 +100,8 @@ impl Harness {
              ip route add 198.51.100.0/24 via 192.0.2.99 && \
              ip -6 route add 2001:db8:7::/64 via 2001:db8:6::99 && \
              ip route add 198.51.100.77/32 via {SERVER4} mtu lock 1300 && \
-             ip -6 route add 2001:db8:8::5/128 via {CLIENT6} mtu lock 1300",
+             ip -6 route add 2001:db8:8::5/128 via {CLIENT6} mtu lock 1300 && \
+             ip route add 198.51.100.78/32 via {SERVER4} mtu lock 1000",
             mac(MAC6_SELF),
             mac(MAC4_SELF),
             mac(MAC6_NEXT),
@@ -144,6 +150,12 @@ impl Harness {
             timeouts: nat64_common::timeouts::Timeouts::DEFAULT,
             address_dependent_filtering: false,
             lowest_ipv6_mtu: 1280,
+            // The gateway's own addresses on the two links (see the namespace above).
+            icmp: config::IcmpSettings {
+                source6: Some(v6(GATEWAY6)),
+                source4: Some(v4(GATEWAY4)),
+                ..Default::default()
+            },
         };
         config::apply(&mut Tables::from_ebpf(&ebpf).unwrap(), &settings).unwrap();
         let stats = stats::take(&mut ebpf).unwrap();
@@ -484,6 +496,7 @@ fn fixture_tables() {
     };
     translation_fixtures(&mut h);
     icmp_error_fixtures(&mut h);
+    originated_error_fixtures(&mut h);
     slow_path_fixtures(&mut h);
     fragment_fixtures(&mut h);
     session_log_overflow(&mut h);
@@ -498,18 +511,25 @@ fn fixture_tables() {
         )
         .expect("second harness");
         let p = b"table full";
+        let refused = ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_UDP,
+            64,
+            &udp6(CLIENT6, SERVER4_IN_POOL6, 7002, 53, p),
+        );
         full.check(Row {
-            name: "a new flow when the binding table is full",
-            frame: from_client6(ip6(
-                CLIENT6,
-                SERVER4_IN_POOL6,
-                PROTO_UDP,
-                64,
-                &udp6(CLIENT6, SERVER4_IN_POOL6, 7002, 53, p),
-            )),
-            action: XDP_DROP,
-            output: None,
-            counters: &[RxIpv6, Rx6to4Udp, DropBibFull, VerdictDrop],
+            name: "a new flow when the binding table is full → admin prohibited",
+            frame: from_client6(refused.clone()),
+            action: XDP_TX,
+            output: Some(originated6(CLIENT6, 1, 1, [0; 4], &refused)),
+            counters: &[
+                RxIpv6,
+                Rx6to4Udp,
+                DropBibFull,
+                IcmpSentAdminProhibited6,
+                VerdictTx,
+            ],
         });
         full.check(Row {
             name: "static bindings go on when the table is full",
@@ -1146,22 +1166,29 @@ fn translation_fixtures(h: &mut Harness) {
     });
     {
         // Every candidate is the one taken port: refused, counted, nothing evicted.
-        let mut counters = vec![RxIpv6, Rx6to4Udp, DropPool4Exhausted, VerdictDrop];
+        let mut counters = vec![
+            RxIpv6,
+            Rx6to4Udp,
+            DropPool4Exhausted,
+            IcmpSentAdminProhibited6,
+            VerdictTx,
+        ];
         counters.extend(std::iter::repeat_n(
             PortAllocRetries,
             nat64_common::port::MAX_PROBES as usize,
         ));
+        let refused = ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_UDP,
+            64,
+            &udp6(CLIENT6, SERVER4_IN_POOL6, 7001, 53, p),
+        );
         h.check(Row {
-            name: "a second new source finds the pool exhausted",
-            frame: from_client6(ip6(
-                CLIENT6,
-                SERVER4_IN_POOL6,
-                PROTO_UDP,
-                64,
-                &udp6(CLIENT6, SERVER4_IN_POOL6, 7001, 53, p),
-            )),
-            action: XDP_DROP,
-            output: None,
+            name: "a second new source finds the pool exhausted → admin prohibited",
+            frame: from_client6(refused.clone()),
+            action: XDP_TX,
+            output: Some(originated6(CLIENT6, 1, 1, [0; 4], &refused)),
             counters: Box::leak(counters.into_boxed_slice()),
         });
         h.check(Row {
@@ -1194,25 +1221,32 @@ fn translation_fixtures(h: &mut Harness) {
         // `--proto tcp,udp`): a new ping is refused under its own reason, not as if it
         // were an echo reply without a binding.
         let slots = h.update_config(|c| std::mem::replace(&mut c.pool4_slots[2], 0));
+        let ping = ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_ICMPV6,
+            64,
+            &icmp6(
+                v6(CLIENT6),
+                v6(SERVER4_IN_POOL6),
+                128,
+                0,
+                echo_rest(4321, 1),
+                p,
+            ),
+        );
         h.check(Row {
-            name: "a new ping when no pool4 address serves icmp",
-            frame: from_client6(ip6(
-                CLIENT6,
-                SERVER4_IN_POOL6,
-                PROTO_ICMPV6,
-                64,
-                &icmp6(
-                    v6(CLIENT6),
-                    v6(SERVER4_IN_POOL6),
-                    128,
-                    0,
-                    echo_rest(4321, 1),
-                    p,
-                ),
-            )),
-            action: XDP_DROP,
-            output: None,
-            counters: &[RxIpv6, Rx6to4Icmp, DropPool4Empty, VerdictDrop],
+            name: "a new ping when no pool4 address serves icmp → admin prohibited",
+            frame: from_client6(ping.clone()),
+            action: XDP_TX,
+            output: Some(originated6(CLIENT6, 1, 1, [0; 4], &ping)),
+            counters: &[
+                RxIpv6,
+                Rx6to4Icmp,
+                DropPool4Empty,
+                IcmpSentAdminProhibited6,
+                VerdictTx,
+            ],
         });
         h.update_config(|c| c.pool4_slots[2] = slots);
     }
@@ -1300,24 +1334,6 @@ fn translation_fixtures(h: &mut Harness) {
         ))
     };
     let drops: Vec<(&'static str, Vec<u8>, &[Counter], Counter)> = vec![
-        (
-            "hop limit 1 is not forwarded",
-            udp_to_pool6(1),
-            &[RxIpv6, Rx6to4Udp],
-            DropHopLimit,
-        ),
-        (
-            "ttl 1 is not forwarded",
-            from_server4(ip4(
-                SERVER4,
-                POOL4,
-                PROTO_UDP,
-                1,
-                &udp4(SERVER4, POOL4, 53, 6000, p),
-            )),
-            &[RxIpv4, Rx4to6Udp],
-            DropHopLimit,
-        ),
         (
             "tcp without SYN from a source with no binding",
             from_client6(ip6(
@@ -2220,12 +2236,6 @@ fn icmp_error_fixtures(h: &mut Harness) {
             DropIcmpPointerUnmappable,
         ),
         (
-            "icmpv6 error from a router without an IPv4 form",
-            error6_from("2001:db8:6::99", 3, 0, [0; 4], &quoted_from_server(p)),
-            &[RxIpv6, Rx6to4Icmp],
-            DropIcmpUnmappableSource,
-        ),
-        (
             "icmpv6 error quoting too little",
             error6_from(CLIENT6, 1, 4, [0; 4], &quoted_from_server(p)[..44]),
             &[RxIpv6, Rx6to4Icmp],
@@ -2459,6 +2469,31 @@ fn session_fixtures(h: &mut Harness) {
         output: None,
         counters: &[RxIpv4, Rx4to6Udp, DropFiltered, VerdictDrop],
     });
+    {
+        // With --filtering-icmp the drop is answered (RFC 6146 §3.5.2.2).
+        let filtered = ip4(
+            OTHER4,
+            POOL4,
+            PROTO_UDP,
+            64,
+            &udp4(OTHER4, POOL4, 53, 6100, p),
+        );
+        h.set_flag(CONFIG_F_FILTERING_ICMP, true);
+        h.check_keep(Row {
+            name: "adf with --filtering-icmp: admin prohibited 3/13",
+            frame: from_server4(filtered.clone()),
+            action: XDP_TX,
+            output: Some(originated4(OTHER4, 3, 13, [0; 4], &filtered)),
+            counters: &[
+                RxIpv4,
+                Rx4to6Udp,
+                DropFiltered,
+                IcmpSentAdminProhibited4,
+                VerdictTx,
+            ],
+        });
+        h.set_flag(CONFIG_F_FILTERING_ICMP, false);
+    }
     h.check_keep(Row {
         name: "adf: the same address from another port passes",
         frame: from_server4(ip4(
@@ -3066,4 +3101,430 @@ fn fragment_fixtures(h: &mut Harness) {
         output: None,
         counters: &[RxIpv4, Rx4to6Icmp, DropFragmentIcmp, VerdictDrop],
     });
+}
+
+// ---- ICMP errors the gateway originates ------------------------------------------------
+
+/// The ICMPv6 error the gateway sends back (XDP_TX) to `to` about `orig`, an IPv6 packet
+/// as it arrived: from the gateway's own address, hop limit 64, quoting as much of `orig`
+/// as fits 1280 bytes.
+fn originated6(to: &str, ty: u8, code: u8, rest: [u8; 4], orig: &[u8]) -> Vec<u8> {
+    let q = &orig[..orig.len().min(1280 - 40 - 8)];
+    to_client6(ip6(
+        GATEWAY6,
+        to,
+        PROTO_ICMPV6,
+        64,
+        &icmp6(v6(GATEWAY6), v6(to), ty, code, rest, q),
+    ))
+}
+
+/// The ICMPv4 error the gateway sends back (XDP_TX) to `to` about `orig`, an IPv4 packet
+/// as it arrived: quoting as much of it as fits 576 bytes.
+fn originated4(to: &str, ty: u8, code: u8, rest: [u8; 4], orig: &[u8]) -> Vec<u8> {
+    let q = &orig[..orig.len().min(576 - 20 - 8)];
+    to_server4(ip4(GATEWAY4, to, PROTO_ICMP, 64, &icmp4(ty, code, rest, q)))
+}
+
+/// Refills the rate limiter's buckets (every CPU's), as a long pause would.
+fn refill_buckets(h: &mut Harness) {
+    use nat64_common::origin::TokenBucket;
+    let mut map: aya::maps::PerCpuArray<_, TokenBucket> =
+        aya::maps::PerCpuArray::try_from(h.ebpf.map_mut("NAT64_ICMP_BUCKET").unwrap()).unwrap();
+    let n = aya::util::nr_cpus().unwrap();
+    map.set(
+        0,
+        aya::maps::PerCpuValues::try_from(vec![TokenBucket::default(); n]).unwrap(),
+        0,
+    )
+    .unwrap();
+}
+
+/// RFC 6791 source choice, written out independently of nat64-common: FNV-1a of the
+/// IPv6 source, host part in 1 ..= 2^(32-len) - 2.
+fn expected_6791(prefix: Ipv4Addr, len: u32, src: Ipv6Addr) -> Ipv4Addr {
+    let mut h: u32 = 0x811c9dc5;
+    for b in src.octets() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(16777619);
+    }
+    let size = 1u64 << (32 - len);
+    let host = (u64::from(h) % (size - 2)) as u32 + 1;
+    Ipv4Addr::from(u32::from(prefix) | host)
+}
+
+fn originated_error_fixtures(h: &mut Harness) {
+    h.set_allow_nonglobal(true);
+    refill_buckets(h);
+    let p = b"originated";
+    let udp_to_server = |hop: u8, payload: &[u8], dst6: &str| {
+        ip6(
+            CLIENT6,
+            dst6,
+            PROTO_UDP,
+            hop,
+            &udp6(CLIENT6, dst6, 5000, 53, payload),
+        )
+    };
+
+    // Time Exceeded, both ways, from the gateway's own addresses (traceroute shows it).
+    let late6 = udp_to_pool6_hop(1, p);
+    h.check(Row {
+        name: "hop limit 1 → icmpv6 time exceeded from the gateway",
+        frame: from_client6(late6.clone()),
+        action: XDP_TX,
+        output: Some(originated6(CLIENT6, 3, 0, [0; 4], &late6)),
+        counters: &[
+            RxIpv6,
+            Rx6to4Udp,
+            DropHopLimit,
+            IcmpSentTimeExceeded6,
+            VerdictTx,
+        ],
+    });
+    let late4 = ip4(
+        SERVER4,
+        POOL4,
+        PROTO_UDP,
+        1,
+        &udp4(SERVER4, POOL4, 53, 6000, p),
+    );
+    h.check(Row {
+        name: "ttl 1 → icmpv4 time exceeded from the gateway",
+        frame: from_server4(late4.clone()),
+        action: XDP_TX,
+        output: Some(originated4(SERVER4, 11, 0, [0; 4], &late4)),
+        counters: &[
+            RxIpv4,
+            Rx4to6Udp,
+            DropHopLimit,
+            IcmpSentTimeExceeded4,
+            VerdictTx,
+        ],
+    });
+    // A long packet is quoted up to the size limit: 1280 bytes in all for ICMPv6.
+    let long6 = udp_to_pool6_hop(1, &[0xa5; 1400]);
+    h.check(Row {
+        name: "time exceeded quoting a 1448-byte packet is cut to 1280 bytes",
+        frame: from_client6(long6.clone()),
+        action: XDP_TX,
+        output: Some(originated6(CLIENT6, 3, 0, [0; 4], &long6[..1232])),
+        counters: &[
+            RxIpv6,
+            Rx6to4Udp,
+            DropHopLimit,
+            IcmpSentTimeExceeded6,
+            VerdictTx,
+        ],
+    });
+    // ... and 576 for ICMPv4.
+    let long4 = ip4(
+        SERVER4,
+        POOL4,
+        PROTO_UDP,
+        1,
+        &udp4(SERVER4, POOL4, 53, 6000, &[0xa5; 1000]),
+    );
+    h.check(Row {
+        name: "time exceeded quoting a 1028-byte packet is cut to 576 bytes",
+        frame: from_server4(long4.clone()),
+        action: XDP_TX,
+        output: Some(originated4(SERVER4, 11, 0, [0; 4], &long4[..548])),
+        counters: &[
+            RxIpv4,
+            Rx4to6Udp,
+            DropHopLimit,
+            IcmpSentTimeExceeded4,
+            VerdictTx,
+        ],
+    });
+
+    // Packet Too Big: 1348 bytes of IPv6 are 1328 of IPv4 (DF=1), over the 1300-byte
+    // route to 198.51.100.77: MTU 1300 + 20. No session is opened for it.
+    let far6 = "64:ff9b::c633:644d";
+    let big6 = udp_to_server(64, &[0x3c; 1300], far6);
+    h.check(Row {
+        name: "ipv6 packet too big for the ipv4 link → packet too big 1320",
+        frame: from_client6(big6.clone()),
+        action: XDP_TX,
+        output: Some(originated6(CLIENT6, 2, 0, 1320u32.to_be_bytes(), &big6)),
+        counters: &[
+            RxIpv6,
+            Rx6to4Udp,
+            DropTooBig,
+            IcmpSentPacketTooBig,
+            VerdictTx,
+        ],
+    });
+    assert!(h.sessions().is_empty(), "a refused packet opens no session");
+    // Over the 1000-byte route the MTU would be 1020: raised to IPv6's minimum 1280.
+    let far6_small = "64:ff9b::c633:644e";
+    let big6 = udp_to_server(64, &[0x3c; 1300], far6_small);
+    h.check(Row {
+        name: "packet too big toward a 1000-byte ipv4 link announces 1280",
+        frame: from_client6(big6.clone()),
+        action: XDP_TX,
+        output: Some(originated6(CLIENT6, 2, 0, 1280u32.to_be_bytes(), &big6)),
+        counters: &[
+            RxIpv6,
+            Rx6to4Udp,
+            DropTooBig,
+            IcmpSentPacketTooBig,
+            VerdictTx,
+        ],
+    });
+    // 1148 bytes of IPv6 are 1128 of IPv4 (≤ 1260: DF=0): translated and handed to the
+    // kernel, which fragments it for the 1000-byte route.
+    let payload = [0x3c; 1100];
+    let mid6 = udp_to_server(64, &payload, far6_small);
+    let far4 = "198.51.100.78";
+    h.check(Row {
+        name: "df=0 over the 1000-byte link → translated, the kernel fragments",
+        frame: from_client6(mid6),
+        action: XDP_PASS,
+        output: Some(with_macs(
+            ethernet(
+                0x0800,
+                &ip4(
+                    POOL4,
+                    far4,
+                    PROTO_UDP,
+                    64,
+                    &udp4(POOL4, far4, 6000, 53, &payload),
+                ),
+            ),
+            MAC6_SELF,
+            MAC6_NEXT,
+        )),
+        counters: &[
+            RxIpv6,
+            Rx6to4Udp,
+            Xlat6to4Udp,
+            SessionCreated,
+            FwdPassFragment,
+            VerdictPass,
+        ],
+    });
+
+    // Fragmentation Needed: 1288 bytes of IPv4 with DF=1 are 1308 of IPv6, over the
+    // 1300-byte route to 2001:db8:8::5 (static binding 6003): MTU 1300 - 20.
+    let mut big4 = ip4(
+        SERVER4,
+        POOL4,
+        PROTO_UDP,
+        64,
+        &udp4(SERVER4, POOL4, 53, 6003, &[0xc3; 1260]),
+    );
+    set_df(&mut big4);
+    h.check(Row {
+        name: "df=1 ipv4 packet too big for the ipv6 link → frag needed 1280",
+        frame: from_server4(big4.clone()),
+        action: XDP_TX,
+        output: Some(originated4(SERVER4, 3, 4, [0, 0, 0x05, 0x00], &big4)),
+        counters: &[RxIpv4, Rx4to6Udp, DropTooBig, IcmpSentFragNeeded, VerdictTx],
+    });
+
+    // Errors about packets from non-unicast sources are never sent (RFC 4443 §2.4 e).
+    let mcast = ip6(
+        "ff02::1",
+        SERVER4_IN_POOL6,
+        PROTO_UDP,
+        1,
+        &udp6("ff02::1", SERVER4_IN_POOL6, 5000, 53, p),
+    );
+    h.check(Row {
+        name: "hop limit 1 from a multicast source: dropped, no error",
+        frame: from_client6(mcast),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv6, Rx6to4Udp, DropHopLimit, VerdictDrop],
+    });
+
+    // Rate limit: a burst of 2, then the bucket is empty (1 token a second).
+    h.update_config(|c| {
+        c.icmp_rate = 1;
+        c.icmp_burst = 2;
+    });
+    refill_buckets(h);
+    for i in 0..2 {
+        let name: &'static str =
+            Box::leak(format!("rate limit: error {} of the burst", i + 1).into_boxed_str());
+        h.check(Row {
+            name,
+            frame: from_client6(late6.clone()),
+            action: XDP_TX,
+            output: Some(originated6(CLIENT6, 3, 0, [0; 4], &late6)),
+            counters: &[
+                RxIpv6,
+                Rx6to4Udp,
+                DropHopLimit,
+                IcmpSentTimeExceeded6,
+                VerdictTx,
+            ],
+        });
+    }
+    h.check(Row {
+        name: "rate limit: past the burst the packet is dropped, counted",
+        frame: from_client6(late6.clone()),
+        action: XDP_DROP,
+        output: None,
+        counters: &[
+            RxIpv6,
+            Rx6to4Udp,
+            DropHopLimit,
+            IcmpErrorsRateLimited,
+            VerdictDrop,
+        ],
+    });
+    // Rate 0: no errors at all.
+    h.update_config(|c| c.icmp_rate = 0);
+    refill_buckets(h);
+    h.check(Row {
+        name: "rate 0: errors disabled",
+        frame: from_server4(late4.clone()),
+        action: XDP_DROP,
+        output: None,
+        counters: &[
+            RxIpv4,
+            Rx4to6Udp,
+            DropHopLimit,
+            IcmpErrorsRateLimited,
+            VerdictDrop,
+        ],
+    });
+    h.update_config(|c| {
+        c.icmp_rate = config::DEFAULT_ICMP_RATE;
+        c.icmp_burst = config::DEFAULT_ICMP_BURST;
+    });
+    // No source address configured: no errors either, and nothing is rate-limited.
+    let src6 = h.update_config(|c| std::mem::take(&mut c.icmp_src6));
+    h.check(Row {
+        name: "no icmp source6: hop limit 1 silently dropped",
+        frame: from_client6(late6.clone()),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv6, Rx6to4Udp, DropHopLimit, VerdictDrop],
+    });
+    h.update_config(|c| c.icmp_src6 = src6);
+
+    // RFC 6791: an ICMPv6 error from a router with no IPv4 form.
+    let router = "2001:db8:6::99";
+    let e64 = &[
+        RxIpv6,
+        Rx6to4Icmp,
+        IcmpRfc6791Source,
+        Xlat6to4IcmpError,
+        FwdRedirect,
+        VerdictRedirect,
+    ][..];
+    let translated_from = |src4: Ipv4Addr| {
+        to_server4(ipv4(
+            src4,
+            v4(SERVER4),
+            PROTO_ICMP,
+            63,
+            0,
+            0,
+            0,
+            &icmp4(11, 0, [0; 4], &quoted_from_server_v4(p)),
+        ))
+    };
+    h.check(Row {
+        name: "rfc 6791: default pool is the gateway's ipv4 address",
+        frame: error6_from(router, 3, 0, [0; 4], &quoted_from_server(p)),
+        action: XDP_REDIRECT,
+        output: Some(translated_from(v4(GATEWAY4))),
+        counters: e64,
+    });
+    let old = h.update_config(|c| {
+        let old = (c.pool6791, c.pool6791_len);
+        (c.pool6791, c.pool6791_len) = ([198, 51, 100, 0], 24);
+        old
+    });
+    let chosen = expected_6791(v4("198.51.100.0"), 24, v6(router));
+    h.check(Row {
+        name: "rfc 6791: a /24 pool, address chosen by hash of the router",
+        frame: error6_from(router, 3, 0, [0; 4], &quoted_from_server(p)),
+        action: XDP_REDIRECT,
+        output: Some(translated_from(chosen)),
+        counters: e64,
+    });
+    h.update_config(|c| c.pool6791_len = 0);
+    h.check(Row {
+        name: "icmpv6 error from a router without an IPv4 form, no pool6791",
+        frame: error6_from(router, 3, 0, [0; 4], &quoted_from_server(p)),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv6, Rx6to4Icmp, DropIcmpUnmappableSource, VerdictDrop],
+    });
+    h.update_config(|c| (c.pool6791, c.pool6791_len) = old);
+
+    // Translated Fragmentation Needed from a pre-RFC 1191 router (MTU 0): the plateau
+    // below the quoted datagram's Total Length (1000 → 508) + 20.
+    let q4 = ip4(
+        POOL4,
+        SERVER4,
+        PROTO_UDP,
+        63,
+        &udp4(POOL4, SERVER4, 6000, 53, &[0x11; 972]),
+    );
+    let q6 = ip6(
+        CLIENT6,
+        SERVER4_IN_POOL6,
+        PROTO_UDP,
+        63,
+        &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, &[0x11; 972]),
+    );
+    let e46 = &[
+        RxIpv4,
+        Rx4to6Icmp,
+        Xlat4to6IcmpError,
+        FwdRedirect,
+        VerdictRedirect,
+    ][..];
+    h.check(Row {
+        name: "frag needed mtu 0 (quoting 1000 bytes) → packet too big 528 (plateau 508)",
+        frame: error4_from_server(3, 4, [0; 4], &q4[..28 + 64]),
+        action: XDP_REDIRECT,
+        output: Some(error6_to_client(2, 0, 528u32.to_be_bytes(), &q6[..48 + 64])),
+        counters: e46,
+    });
+    // Quoting 1500 bytes: plateau 1492 + 20 = 1512, capped by the 1500-byte IPv6 link.
+    let q4 = ip4(
+        POOL4,
+        SERVER4,
+        PROTO_UDP,
+        63,
+        &udp4(POOL4, SERVER4, 6000, 53, &[0x22; 1472]),
+    );
+    let q6 = ip6(
+        CLIENT6,
+        SERVER4_IN_POOL6,
+        PROTO_UDP,
+        63,
+        &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, &[0x22; 1472]),
+    );
+    h.check(Row {
+        name: "frag needed mtu 0 (quoting 1500 bytes) → plateau 1492 + 20, capped at 1500",
+        frame: error4_from_server(3, 4, [0; 4], &q4[..28 + 64]),
+        action: XDP_REDIRECT,
+        output: Some(error6_to_client(
+            2,
+            0,
+            1500u32.to_be_bytes(),
+            &q6[..48 + 64],
+        )),
+        counters: e46,
+    });
+}
+
+/// UDP from client6's static binding (5000) to server4 under pool6, with hop limit `hop`.
+fn udp_to_pool6_hop(hop: u8, payload: &[u8]) -> Vec<u8> {
+    ip6(
+        CLIENT6,
+        SERVER4_IN_POOL6,
+        PROTO_UDP,
+        hop,
+        &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, payload),
+    )
 }

@@ -23,6 +23,8 @@ const LAB_PACKAGES: &[(&str, &str)] = &[
     ("dig", "dnsutils"),
     ("iperf3", "iperf3"),
     ("ping", "iputils-ping"),
+    // lab_pmtu: the gateway shows as a hop.
+    ("traceroute", "traceroute"),
     ("python3", "python3"),
     // promtool validates the metrics endpoint's output.
     ("promtool", "prometheus"),
