@@ -7,6 +7,7 @@
 
 mod bib;
 mod events;
+mod floor;
 mod fwd;
 mod hairpin;
 mod icmp_err;
