@@ -1,0 +1,624 @@
+//! Measurements on the netns lab (`Lab::reference()`: client6 ─ router ─ server4): the
+//! same topology forwards through nat64 (XDP), through the kernel's own IPv6 forwarding
+//! (server4 also gets an IPv6 address: no translation) and through TAYGA (a TUN-based
+//! stateless NAT64 in userspace, Debian's package, with a dynamic pool).
+//!
+//! Generator: `trafgen` (netsniff-ng) pinned to one CPU, sending prebuilt frames from a
+//! packet socket (`-q`: through the qdisc, so that a full veth pushes back instead of
+//! dropping). It is the fastest generator here that needs no XDP program on the sender
+//! and can vary the source port per packet; its own ceiling into a drop sink is measured
+//! and reported, so a figure near it says "generator-bound", not "router-bound".
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nat64_tests::{
+    addr,
+    bench::{median, Better, Row, Section},
+    Daemon, Lab, Netns,
+};
+
+use crate::Opts;
+
+const SERVER6: &str = "2001:db8:4::2";
+const ROUTER6_ON_4: &str = "2001:db8:4::1";
+const TAYGA_PREFIX: &str = "2001:db8:64::/96";
+const SERVER4_IN_TAYGA: &str = "2001:db8:64::c000:202";
+const TAYGA_POOL: &str = "198.51.100.0/24";
+const UDP_FLOWS: u32 = 256;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    Nat64,
+    Kernel,
+    Tayga,
+}
+
+const SUBJECTS: [Subject; 3] = [Subject::Nat64, Subject::Kernel, Subject::Tayga];
+
+impl Subject {
+    fn name(self) -> &'static str {
+        match self {
+            Subject::Nat64 => "nat64",
+            Subject::Kernel => "kernel IPv6 forwarding",
+            Subject::Tayga => "TAYGA",
+        }
+    }
+    /// Where client6 sends to reach server4 through this subject.
+    fn dst(self) -> &'static str {
+        match self {
+            Subject::Nat64 => addr::SERVER4_IN_POOL6,
+            Subject::Kernel => SERVER6,
+            Subject::Tayga => SERVER4_IN_TAYGA,
+        }
+    }
+}
+
+/// Puts a global sysctl back on drop (trafgen needs bigger socket buffers).
+struct Sysctl(&'static str, String);
+
+impl Sysctl {
+    fn raise(name: &'static str, value: u64) -> Result<Sysctl> {
+        let path = format!("/proc/sys/{}", name.replace('.', "/"));
+        let old = std::fs::read_to_string(&path)?.trim().to_string();
+        if old.parse::<u64>().map_or(true, |o| o < value) {
+            std::fs::write(&path, value.to_string())?;
+        }
+        Ok(Sysctl(name, old))
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        let _ = std::fs::write(format!("/proc/sys/{}", self.0.replace('.', "/")), &self.1);
+    }
+}
+
+fn read_u64(ns: &Netns, path: &str) -> Result<u64> {
+    ns.sh(&format!("cat {path}"))?
+        .trim()
+        .parse()
+        .with_context(|| format!("{path} in {}", ns.name))
+}
+
+/// Busy (system + irq + softirq) and total jiffies of the whole machine.
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    if f.len() < 7 {
+        return (0, 0);
+    }
+    (f[2] + f[5] + f[6], f.iter().sum())
+}
+
+/// A counting drop sink on `dev`'s ingress (tc matchall drop); returns its count.
+struct Sink<'a> {
+    ns: &'a Netns,
+    dev: &'a str,
+}
+
+impl<'a> Sink<'a> {
+    fn new(ns: &'a Netns, dev: &'a str) -> Result<Sink<'a>> {
+        ns.sh(&format!(
+            "tc qdisc replace dev {dev} clsact && tc filter add dev {dev} ingress matchall action drop"
+        ))?;
+        Ok(Sink { ns, dev })
+    }
+    fn count(&self) -> Result<u64> {
+        let out = self
+            .ns
+            .sh(&format!("tc -s filter show dev {} ingress", self.dev))?;
+        // "Sent 1234 bytes 56 pkt"
+        out.split("Sent ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().nth(2))
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no packet count in `tc -s filter show`: {out}"))
+    }
+}
+
+impl Drop for Sink<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .ns
+            .sh(&format!("tc qdisc del dev {} clsact", self.dev));
+    }
+}
+
+struct Bench {
+    lab: Lab,
+    tayga: Option<Daemon>,
+    client_mac: String,
+    router_mac: String,
+    dir: std::path::PathBuf,
+    /// Source addresses handed out for new-flow steps (each step's flows are new).
+    next_client_addr: u32,
+}
+
+/// Figures of one forwarding run.
+struct Blast {
+    rx_pps: f64,
+    loss: f64,
+    cpu_ns: f64,
+}
+
+impl Bench {
+    fn new() -> Result<Bench> {
+        let lab = Lab::reference()?;
+        let dir = std::env::temp_dir().join(format!("{}-bench", lab.gateway.name));
+        std::fs::create_dir_all(&dir)?;
+        lab.server4.sh(&format!(
+            "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.eth0.accept_dad=0 \
+               net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0 && \
+             ip -6 addr add {SERVER6}/64 dev eth0 nodad && \
+             ip -6 route add default via {ROUTER6_ON_4} dev eth0"
+        ))?;
+        lab.gateway.sh(&format!(
+            "ip -6 addr add {ROUTER6_ON_4}/64 dev eth4 nodad && sysctl -qw net.ipv6.icmp.ratelimit=0"
+        ))?;
+        // pfifo on every veth, so that a full ring pushes back on the sender.
+        for (ns, dev) in [
+            (&lab.client6, "eth0"),
+            (&lab.gateway, "eth6"),
+            (&lab.gateway, "eth4"),
+            (&lab.server4, "eth0"),
+        ] {
+            ns.sh(&format!(
+                "ip link set {dev} txqueuelen 5000 && tc qdisc replace dev {dev} root pfifo limit 5000"
+            ))?;
+        }
+        let client_mac = lab.client6.sh("cat /sys/class/net/eth0/address")?.trim().to_string();
+        let router_mac = lab.gateway.sh("cat /sys/class/net/eth6/address")?.trim().to_string();
+        // Neighbours known everywhere before any timing.
+        lab.client6.sh(&format!("ping -c1 -W2 {SERVER6} >/dev/null"))?;
+        lab.gateway.sh(&format!("ping -c1 -W2 {} >/dev/null", addr::SERVER4))?;
+        Ok(Bench {
+            lab,
+            tayga: None,
+            client_mac,
+            router_mac,
+            dir,
+            next_client_addr: 1,
+        })
+    }
+
+    fn start_tayga(&mut self) -> Result<()> {
+        let conf = self.dir.join("tayga.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "tun-device nat64\nipv4-addr 192.0.2.100\nprefix {TAYGA_PREFIX}\n\
+                 dynamic-pool {TAYGA_POOL}\ndata-dir {}\n",
+                self.dir.join("tayga").display()
+            ),
+        )?;
+        std::fs::create_dir_all(self.dir.join("tayga"))?;
+        let c = conf.display();
+        self.lab.gateway.sh(&format!(
+            "tayga -c {c} --mktun >/dev/null && ip link set nat64 up && \
+             ip link set nat64 txqueuelen 5000 && \
+             ip route add {TAYGA_POOL} dev nat64 && ip route add 192.0.2.100/32 dev nat64 && \
+             ip -6 route add {TAYGA_PREFIX} dev nat64"
+        ))?;
+        let mut cmd = self.lab.gateway.cmd("tayga");
+        cmd.args(["-d", "-c"]).arg(&conf);
+        let d = self.lab.gateway.spawn(cmd, "tayga")?;
+        self.tayga = Some(d);
+        // Up when a ping crosses it.
+        let start = Instant::now();
+        while self
+            .lab
+            .client6
+            .sh(&format!("ping -c1 -W1 {SERVER4_IN_TAYGA} >/dev/null"))
+            .is_err()
+        {
+            if start.elapsed() > Duration::from_secs(10) {
+                bail!(
+                    "no ping through TAYGA:\n{}",
+                    self.tayga.as_ref().map(|d| d.output()).unwrap_or_default()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn start_nat64(&mut self) -> Result<()> {
+        self.lab.start_gateway(&[
+            "--pool6",
+            "64:ff9b:1::/48",
+            "--pool4",
+            addr::POOL4,
+            "--ports",
+            "1024-65535",
+            "--max-bindings",
+            "262144",
+            "--max-sessions",
+            "1048576",
+            "--bpf-log-level",
+            "off",
+        ])?;
+        self.lab.client6.sh(&format!(
+            "ping -c1 -W2 {} >/dev/null",
+            addr::SERVER4_IN_POOL6
+        ))?;
+        Ok(())
+    }
+
+    fn stop_nat64(&mut self) {
+        if let Some(mut d) = self.lab.gateway_daemon.take() {
+            d.stop();
+        }
+        let _ = self.lab.ctl(&["detach"]);
+    }
+
+    /// With `subject` active (nat64 attached only while it is measured), runs `f`.
+    fn with<T>(&mut self, subject: Subject, f: impl FnOnce(&mut Bench) -> Result<T>) -> Result<T> {
+        if subject == Subject::Nat64 {
+            self.start_nat64()?;
+        }
+        let r = f(self);
+        if subject == Subject::Nat64 {
+            self.stop_nat64();
+        }
+        r
+    }
+
+    /// A trafgen config: 64-byte frames on the IPv4 side (82 bytes as IPv6: 18 bytes of
+    /// UDP payload) from `src` to `dst`, UDP source port counting through `ports`.
+    fn trafgen_conf(&self, name: &str, src: &str, dst: &str, ports: (u32, u32)) -> Result<String> {
+        let path = self.dir.join(format!("{name}.cfg"));
+        std::fs::write(
+            &path,
+            format!(
+                "{{\n  eth(da={}, sa={}),\n  ipv6(sa={src}, da={dst}, hl=64, nh=17),\n  \
+                 udp(sp=dinc({}, {}), dp=9),\n  fill(0x42, 18)\n}}\n",
+                self.router_mac, self.client_mac, ports.0, ports.1
+            ),
+        )?;
+        Ok(path.display().to_string())
+    }
+
+    /// Sends as fast as trafgen can from client6 for `secs` (after 1 s of warm-up), counting
+    /// what `sink` receives.
+    fn blast(&self, dst: &str, sink: &Sink<'_>, secs: f64) -> Result<Blast> {
+        let conf = self.trafgen_conf(
+            "blast",
+            addr::CLIENT6,
+            dst,
+            (10000, 10000 + UDP_FLOWS - 1),
+        )?;
+        let c6 = &self.lab.client6;
+        let mut cmd = c6.cmd("taskset");
+        cmd.args(["-c", "0", "trafgen", "-q", "-P", "1", "-C", "-o", "eth0", "-i", &conf]);
+        let mut gen = c6.spawn(cmd, "trafgen")?;
+        std::thread::sleep(Duration::from_secs(1));
+        let tx_path = "/sys/class/net/eth0/statistics/tx_packets";
+        let (tx0, rx0, cpu0, t0) = (read_u64(c6, tx_path)?, sink.count()?, cpu_ticks(), Instant::now());
+        std::thread::sleep(Duration::from_secs_f64(secs));
+        let (tx1, rx1, cpu1, dt) = (
+            read_u64(c6, tx_path)?,
+            sink.count()?,
+            cpu_ticks(),
+            t0.elapsed().as_secs_f64(),
+        );
+        let exited = gen.output();
+        gen.stop();
+        let (tx, rx) = (tx1 - tx0, rx1 - rx0);
+        if tx == 0 {
+            bail!("trafgen sent nothing:\n{exited}");
+        }
+        let tick_ns = 1e9 / 100.0; // USER_HZ
+        Ok(Blast {
+            rx_pps: rx as f64 / dt,
+            loss: 100.0 * (1.0 - rx as f64 / tx as f64).max(0.0),
+            cpu_ns: if rx == 0 {
+                f64::NAN
+            } else {
+                (cpu1.0 - cpu0.0) as f64 * tick_ns / rx as f64
+            },
+        })
+    }
+
+    /// `n` new flows (unique source ports, from a fresh source address) at `rate` per
+    /// second; returns (achieved send rate, replies). Replies are server4's ICMP port
+    /// unreachables, translated back where the subject translates.
+    fn new_flows(&mut self, dst: &str, n: u32, rate: u32) -> Result<(f64, u64)> {
+        let k = self.next_client_addr;
+        self.next_client_addr += 1;
+        let src = format!("2001:db8:6::1:{k:x}");
+        let c6 = &self.lab.client6;
+        c6.sh(&format!("ip -6 addr add {src}/64 dev eth0 nodad"))?;
+        let conf = self.trafgen_conf("flows", &src, dst, (1024, 1024 + n - 1))?;
+        let replies = || -> Result<u64> {
+            let snmp = c6.sh("cat /proc/net/snmp6")?;
+            Ok(snmp
+                .lines()
+                .find_map(|l| l.strip_prefix("Icmp6InDestUnreachs"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0))
+        };
+        let before = replies()?;
+        let gap_ns = 1_000_000_000u64 / u64::from(rate);
+        let t = Instant::now();
+        let out = c6.sh_output(
+            &format!("taskset -c 0 trafgen -q -P 1 -C -o eth0 -i {conf} -n {n} -t {gap_ns}ns >/dev/null"),
+            Duration::from_secs(60),
+        )?;
+        let took = t.elapsed().as_secs_f64();
+        if !out.status.success() {
+            bail!("trafgen: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(700));
+        let got = replies()? - before;
+        c6.sh(&format!("ip -6 addr del {src}/64 dev eth0"))?;
+        Ok((f64::from(n) / took, got))
+    }
+
+    fn iperf(&self, dst: &str, streams: u32, secs: u32) -> Result<f64> {
+        let out = self.lab.client6.sh_output(
+            &format!("iperf3 -c {dst} -t {secs} -P {streams} -J"),
+            Duration::from_secs(u64::from(secs) + 30),
+        )?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("iperf3 output: {}", String::from_utf8_lossy(&out.stdout)))?;
+        if let Some(e) = v.get("error") {
+            bail!("iperf3 to {dst}: {e}");
+        }
+        v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .map(|b| b / 1e9)
+            .context("iperf3: no end.sum_received.bits_per_second")
+    }
+}
+
+pub fn run(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>) -> Result<()> {
+    let _wmem = (
+        Sysctl::raise("net.core.wmem_max", 4 << 20)?,
+        Sysctl::raise("net.core.wmem_default", 4 << 20)?,
+    );
+    let mut b = Bench::new()?;
+    let mut subjects: Vec<Subject> = SUBJECTS.to_vec();
+    if let Err(e) = b.start_tayga() {
+        skipped.push(format!("TAYGA: could not start it: {e:#}"));
+        subjects.retain(|s| *s != Subject::Tayga);
+    }
+    let rounds = if opts.quick { 1 } else { 3 };
+    let secs = if opts.quick { 3.0 } else { 8.0 };
+
+    // 1. Forwarding rate, rounds interleaved across subjects; generator ceiling each round.
+    eprintln!("  forwarding: {rounds} round(s) of {secs} s per subject, {UDP_FLOWS} flows");
+    let mut ceiling = Vec::new();
+    let mut per: Vec<(Subject, Vec<Blast>)> = subjects.iter().map(|s| (*s, Vec::new())).collect();
+    for _ in 0..rounds {
+        {
+            let sink = Sink::new(&b.lab.gateway, "eth6")?;
+            let bl = b.blast(addr::SERVER4_IN_POOL6, &sink, secs)?;
+            eprintln!("  generator into a drop sink: {:.0} pps", bl.rx_pps);
+            ceiling.push(bl.rx_pps);
+        }
+        for (s, results) in per.iter_mut() {
+            let s = *s;
+            let r = b.with(s, |b| {
+                let sink = Sink::new(&b.lab.server4, "eth0")?;
+                if s == Subject::Nat64 {
+                    // Sessions exist before the measurement: one short burst opens them.
+                    let _ = b.blast(s.dst(), &sink, 0.5)?;
+                }
+                b.blast(s.dst(), &sink, secs)
+            });
+            match r {
+                Ok(bl) => {
+                    eprintln!(
+                        "  {}: {:.0} pps received, {:.1} % loss, {:.0} ns CPU/packet",
+                        s.name(),
+                        bl.rx_pps,
+                        bl.loss,
+                        bl.cpu_ns
+                    );
+                    results.push(bl);
+                }
+                Err(e) => skipped.push(format!("forwarding through {}: {e:#}", s.name())),
+            }
+        }
+    }
+    let ceiling = median(&ceiling);
+    let pick = |f: fn(&Blast) -> f64| -> Vec<(Subject, Option<f64>)> {
+        per.iter()
+            .map(|(s, r)| (*s, median(&r.iter().map(f).collect::<Vec<_>>())))
+            .collect()
+    };
+    let row = |label: &str, vals: Vec<(Subject, Option<f64>)>| {
+        vals.into_iter()
+            .fold(Row::new(label), |r, (s, v)| r.with(s.name(), v))
+    };
+    let names: Vec<String> = subjects.iter().map(|s| s.name().to_string()).collect();
+    let baseline = Some(Subject::Kernel.name().to_string());
+    let flows_label = format!("64-byte UDP, {UDP_FLOWS} flows");
+    let mut pps = row(&flows_label, pick(|b| b.rx_pps / 1000.0));
+    let generator = "generator into a drop sink";
+    pps = pps.with(generator, ceiling.map(|c| c / 1000.0));
+    let mut pps_subjects = names.clone();
+    pps_subjects.push(generator.into());
+    let gen_note = format!(
+        "Generator: trafgen 0.6.8 (netsniff-ng), one process pinned to CPU 0, packet socket \
+         through the qdisc (`-q`, pfifo, so a full veth pushes back rather than drops); its \
+         ceiling into a tc drop sink on the router's ingress was {} kpps in the same run. \
+         trafgen was chosen because it is the fastest generator here that needs no XDP \
+         program on the sending side and varies the source port per packet (`dinc`). Where a \
+         subject's rate is close to the ceiling, the generator is the limit and the CPU cost \
+         per packet below is the comparable figure.",
+        ceiling.map_or("—".into(), |c| format!("{:.0}", c / 1000.0))
+    );
+    sections.push(Section {
+        id: "forwarding_rate".into(),
+        title: "Forwarding rate".into(),
+        method: format!(
+            "The netns lab (client6 ─ router ─ server4, veth pairs, 2 CPUs shared by all three \
+             namespaces and the generator). client6 sends 64-byte (IPv4 side) UDP frames with \
+             {UDP_FLOWS} source ports as fast as the generator can for {secs} s (after 1 s of \
+             warm-up; for nat64 the sessions exist before), median of {rounds} interleaved \
+             round(s); server4 counts what arrives in a tc drop sink. Subjects: **nat64** (XDP on \
+             the router's veths), **kernel IPv6 forwarding** (server4 also has an IPv6 address; \
+             no translation: the floor of the same topology), **TAYGA** 0.9.2 (Debian; \
+             stateless TUN translator in userspace, prefix {TAYGA_PREFIX}, dynamic pool \
+             {TAYGA_POOL}, TUN txqueuelen 5000)."
+        ),
+        unit: "kpps received".into(),
+        better: Better::Higher,
+        subjects: pps_subjects,
+        baseline: baseline.clone(),
+        subject: "nat64".into(),
+        rows: vec![pps],
+        notes: vec![gen_note],
+        chart: true,
+    });
+    sections.push(Section {
+        id: "forwarding_loss".into(),
+        title: "Forwarding loss".into(),
+        method: "Same runs: packets the generator's veth sent that never reached server4.".into(),
+        unit: "% lost".into(),
+        better: Better::Lower,
+        subjects: names.clone(),
+        baseline: None,
+        subject: "nat64".into(),
+        rows: vec![row(&flows_label, pick(|b| b.loss))],
+        notes: vec![],
+        chart: false,
+    });
+    sections.push(Section {
+        id: "forwarding_cpu".into(),
+        title: "CPU per delivered packet".into(),
+        method: "Same runs: the whole machine's system + irq + softirq time (from /proc/stat) \
+                 divided by the packets server4 received. It includes the generator's and the \
+                 end hosts' kernel work, the same for every subject, so differences are the \
+                 router's; other jobs on this shared machine add noise."
+            .into(),
+        unit: "ns CPU/packet".into(),
+        better: Better::Lower,
+        subjects: names.clone(),
+        baseline: baseline.clone(),
+        subject: "nat64".into(),
+        rows: vec![row(&flows_label, pick(|b| b.cpu_ns))],
+        notes: vec![],
+        chart: true,
+    });
+
+    // 2. TCP bulk.
+    let iperf_secs = if opts.quick { 3 } else { 10 };
+    let mut cmd = b.lab.server4.cmd("iperf3");
+    cmd.arg("-s");
+    let _server = b.lab.server4.spawn(cmd, "iperf3")?;
+    std::thread::sleep(Duration::from_millis(500));
+    let mut bulk_rows = Vec::new();
+    for streams in [1u32, 4] {
+        let mut vals = Vec::new();
+        for s in &subjects {
+            let s = *s;
+            let mut got = Vec::new();
+            for _ in 0..rounds {
+                match b.with(s, |b| b.iperf(s.dst(), streams, iperf_secs)) {
+                    Ok(g) => got.push(g),
+                    Err(e) => skipped.push(format!("iperf3 through {}: {e:#}", s.name())),
+                }
+            }
+            let m = median(&got);
+            eprintln!("  TCP {streams} stream(s) through {}: {m:?} Gbit/s", s.name());
+            vals.push((s, m));
+        }
+        bulk_rows.push(row(
+            &format!("{streams} stream{}", if streams > 1 { "s" } else { "" }),
+            vals,
+        ));
+    }
+    sections.push(Section {
+        id: "tcp_bulk".into(),
+        title: "TCP bulk throughput".into(),
+        method: format!(
+            "iperf3 from client6 to server4, {iperf_secs} s per run, median of {rounds} run(s), \
+             1 and 4 parallel streams; received rate."
+        ),
+        unit: "Gbit/s".into(),
+        better: Better::Higher,
+        subjects: names.clone(),
+        baseline: baseline.clone(),
+        subject: "nat64".into(),
+        rows: bulk_rows,
+        notes: vec![
+            "TX checksum offload is off on the lab's veths (partial checksums would break any \
+             translator's rewrites), so there is no TSO: every subject handles MTU-sized \
+             segments, and the kernel baseline forwards them as they come. nat64 translates \
+             each of them in XDP on a veth, which copies the frame into an XDP buffer and \
+             rebuilds an skb after the redirect; the kernel's own path does neither."
+                .into(),
+        ],
+        chart: true,
+    });
+
+    // 3. Connection setup rate: the highest rate at which every new flow gets its reply.
+    let flows = if opts.quick { 2000 } else { 8000 };
+    let rates: &[u32] = if opts.quick {
+        &[5_000, 20_000, 50_000, 100_000]
+    } else {
+        &[5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 400_000]
+    };
+    let mut setup = Vec::new();
+    for s in &subjects {
+        let s = *s;
+        let best = b.with(s, |b| {
+            let mut best: Option<f64> = None;
+            for &rate in rates {
+                let (achieved, replies) = b.new_flows(s.dst(), flows, rate)?;
+                eprintln!(
+                    "  {}: {flows} new flows at {rate}/s (sent at {achieved:.0}/s): {replies} replies",
+                    s.name()
+                );
+                if replies < u64::from(flows) {
+                    break;
+                }
+                best = Some(achieved);
+            }
+            Ok(best)
+        });
+        match best {
+            Ok(v) => setup.push((s, v.map(|v| v / 1000.0))),
+            Err(e) => skipped.push(format!("connection setup rate through {}: {e:#}", s.name())),
+        }
+    }
+    sections.push(Section {
+        id: "setup_rate".into(),
+        title: "Connection setup rate".into(),
+        method: format!(
+            "RFC 9693 §4: {flows} new UDP flows (unique source ports from a fresh source \
+             address) at increasing paced rates ({}); each flow's reply is server4's ICMP port \
+             unreachable, which must come back (translated where the subject translates) to \
+             client6 (`Icmp6InDestUnreachs`). The figure is the highest send rate actually \
+             achieved at which every flow got its reply. ICMP rate limits are off on server4 and \
+             the router.",
+            rates
+                .iter()
+                .map(|r| format!("{} k/s", r / 1000))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        unit: "k new flows/s".into(),
+        better: Better::Higher,
+        subjects: names,
+        baseline,
+        subject: "nat64".into(),
+        rows: vec![row("UDP, every flow answered", setup)],
+        notes: vec![
+            "The kernel baseline keeps no state per flow; nat64 creates a binding and a session \
+             per flow in the data plane, TAYGA a mapping only per source address. A rate of the \
+             top step means the paced generator, not the subject, was the limit."
+                .into(),
+        ],
+        chart: true,
+    });
+    Ok(())
+}
