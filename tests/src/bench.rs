@@ -88,6 +88,10 @@ pub struct Section {
     pub notes: Vec<String>,
     /// Whether a chart was written for this section.
     pub chart: bool,
+    /// The headline subject cannot but be behind this baseline (e.g. a floor that does
+    /// less work): the notes explain the gap, no per-row "behind" list.
+    #[serde(default)]
+    pub inherent_gap: bool,
 }
 
 impl Section {
@@ -105,7 +109,7 @@ impl Section {
     /// One sentence per row where the headline subject is measurably behind the baseline
     /// (by more than 5 %), naming the figures.
     pub fn behind(&self) -> Vec<String> {
-        let Some(base) = &self.baseline else {
+        let Some(base) = self.baseline.as_ref().filter(|_| !self.inherent_gap) else {
             return Vec::new();
         };
         self.rows
@@ -238,7 +242,8 @@ impl Report {
             let _ = writeln!(s, "## {}\n", sec.title);
             let _ = writeln!(s, "{}\n", sec.method.trim());
             if sec.chart {
-                let _ = writeln!(s, "![{}]({}/{}.png)\n", sec.title, chart_dir, sec.id);
+                let dir = if chart_dir.is_empty() { "." } else { chart_dir };
+                let _ = writeln!(s, "![{}]({}/{}.png)\n", sec.title, dir, sec.id);
             }
             let better = match sec.better {
                 Better::Higher => "higher is better",
@@ -278,7 +283,7 @@ impl Report {
             s.push('\n');
             let behind = sec.behind();
             if !behind.is_empty() {
-                let _ = writeln!(s, "**Where nat64 is behind:**\n");
+                let _ = writeln!(s, "**Where {} is behind {}:**\n", sec.subject, sec.baseline.as_deref().unwrap_or(""));
                 for b in behind {
                     let _ = writeln!(s, "- {b}");
                 }
@@ -436,6 +441,7 @@ mod tests {
             ],
             notes: vec!["a note".into()],
             chart: true,
+            inherent_gap: false,
         }
     }
 
@@ -489,6 +495,10 @@ mod tests {
         // For a rate, the same figures put nat64 ahead.
         sec.better = Better::Higher;
         assert!(sec.behind().is_empty());
+        // Against a floor, being behind is the point; the notes say by how much and why.
+        sec.better = Better::Lower;
+        sec.inherent_gap = true;
+        assert!(sec.behind().is_empty());
     }
 
     #[test]
@@ -515,7 +525,7 @@ mod tests {
         assert!(md.contains("| UDP 6→4 | 60.0 | ×3.00 | 20.0 |"), "{md}");
         assert!(md.contains("| only nat64 | 1.00 | — | — |"), "{md}");
         assert!(md.contains("![Per-packet cost](bench/per_packet.png)"));
-        assert!(md.contains("**Where nat64 is behind:**"));
+        assert!(md.contains("**Where nat64 is behind floor:**"));
         assert!(md.contains("- a note"));
         assert!(md.contains("## Not measured in this run\n\n- TAYGA: not installed"));
     }

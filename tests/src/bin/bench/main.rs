@@ -168,6 +168,7 @@ fn run() -> Result<()> {
         .strip_prefix(&md_dir)
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| opts.out.display().to_string());
+    let rel = if rel.is_empty() { ".".to_string() } else { rel };
     std::fs::write(&opts.markdown, report.markdown(&rel))
         .with_context(|| opts.markdown.display().to_string())?;
     eprintln!(

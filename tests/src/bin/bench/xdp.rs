@@ -231,6 +231,7 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
                 .into(),
         ],
         chart: true,
+        inherent_gap: true,
     });
 
     // Session-creating vs established: one packet per run (repeat 1), each a new flow
@@ -273,6 +274,7 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
                 .into(),
         ],
         chart: true,
+        inherent_gap: true,
     });
     Ok(())
 }
@@ -425,6 +427,7 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
                 .into(),
         ],
         chart: true,
+        inherent_gap: true,
     });
     sections.push(Section {
         id: "scale_memory".into(),
@@ -444,6 +447,7 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
                 .into(),
         ],
         chart: false,
+        inherent_gap: false,
     });
     sections.push(Section {
         id: "expiry".into(),
@@ -468,6 +472,7 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
                 .into(),
         ],
         chart: true,
+        inherent_gap: false,
     });
     Ok(())
 }
