@@ -327,6 +327,8 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
     }
     let runs = if opts.quick { 30_000 } else { 300_000 };
     let (mut cost_rows, mut mem_rows, mut sweep_rows) = (Vec::new(), Vec::new(), Vec::new());
+    let mut sweep_notes: Vec<String> = Vec::new();
+    let mut biggest: Option<(u32, f64)> = None;
     for &n in sizes {
         let started = Instant::now();
         let mut obj = load(TableSizes {
@@ -384,6 +386,7 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
                 .with("floor", Some(f)),
         );
         if let Some(bytes) = memlock(fd) {
+            biggest = Some((n, bytes as f64));
             mem_rows.push(
                 Row::new(format!("{} sessions", label(n)))
                     .with("bytes per session", Some(bytes as f64 / f64::from(n + 16))),
@@ -399,6 +402,20 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
                 bail!("the sweep scanned {} of {n} sessions", swept.scanned);
             }
             eprintln!("  sweep over {}: {wall:.2?} wall, {cpu:.2?} CPU", label(n));
+            if wall > Duration::from_secs(1) {
+                sweep_notes.push(format!(
+                    "**nat64 is behind at {} sessions:** a pass takes {:.1} s of wall time \
+                     ({:.1} s CPU). With the sweeper's equal sleep after each chunk, a pass takes \
+                     about {:.0} s, so a session can outlive its lifetime by that much, and \
+                     the sweeper keeps half a CPU busy all the time. The walk copies every entry \
+                     to userspace to look at one timestamp; expiring in the kernel (a BPF \
+                     iterator or timer that deletes in place) would avoid the copy.",
+                    label(n),
+                    wall.as_secs_f64(),
+                    cpu.as_secs_f64(),
+                    2.0 * wall.as_secs_f64()
+                ));
+            }
             sweep_rows.push(
                 Row::new(format!("{} sessions", label(n)))
                     .with("wall", Some(wall.as_secs_f64() * 1000.0))
@@ -441,11 +458,20 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
         baseline: None,
         subject: "bytes per session".into(),
         rows: mem_rows,
-        notes: vec![
-            "Bindings are extra: about two binding entries per dynamic binding (IPv6 and IPv4 \
-             side), shared by all sessions of that binding."
-                .into(),
-        ],
+        notes: {
+            let mut n = vec!["Bindings are extra: about two binding entries per dynamic binding \
+                 (IPv6 and IPv4 side), shared by all sessions of that binding."
+                .to_string()];
+            if let Some((entries, bytes)) = biggest {
+                n.push(format!(
+                    "The whole table is preallocated when nat64-ctl attaches: {:.2} GiB of \
+                     kernel memory for {} sessions, whether used or not (`--max-sessions`).",
+                    bytes / f64::from(1u32 << 30),
+                    label(entries)
+                ));
+            }
+            n
+        },
         chart: false,
         inherent_gap: false,
     });
@@ -465,12 +491,14 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
         baseline: None,
         subject: "wall".into(),
         rows: sweep_rows,
-        notes: vec![
-            "The daemon sleeps as long as each chunk took, so a pass takes about twice the wall \
-             time shown and never more than half a CPU; above a second per pass, sessions are \
-             expired later than their lifetime by that much."
-                .into(),
-        ],
+        notes: {
+            let mut n = vec!["The daemon sleeps as long as each chunk took, so a pass takes about \
+                 twice the wall time shown and never more than half a CPU; above a second per \
+                 pass, sessions are expired later than their lifetime by that much."
+                .to_string()];
+            n.extend(sweep_notes);
+            n
+        },
         chart: true,
         inherent_gap: false,
     });
