@@ -7,6 +7,7 @@
 
 mod bib;
 mod events;
+mod floor;
 mod frags;
 mod fwd;
 mod hairpin;

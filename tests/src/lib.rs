@@ -13,6 +13,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+pub mod bench;
 pub mod packet;
 
 /// Every namespace this project's tests create starts with this.

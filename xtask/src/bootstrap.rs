@@ -32,6 +32,22 @@ const LAB_PACKAGES: &[(&str, &str)] = &[
     ("systemd-analyze", "systemd"),
 ];
 
+/// What `cargo xtask bench` needs on top of the lab's packages. `command or file → package`
+/// (an entry starting with `/` is a file that must exist).
+const BENCH_PACKAGES: &[(&str, &str)] = &[
+    // The baseline translator: TAYGA, stateless NAT64 on a TUN device.
+    ("tayga", "tayga"),
+    // trafgen, the packet generator.
+    ("trafgen", "netsniff-ng"),
+    // The counting drop sinks (netdev ingress `counter drop`).
+    ("nft", "nftables"),
+    // The charts' text.
+    (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "fonts-dejavu-core",
+    ),
+];
+
 fn home() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
 }
@@ -311,9 +327,25 @@ fn have(command: &str) -> bool {
 /// The real programs the netns lab drives; installed only if missing.
 pub fn lab_packages() -> Result<()> {
     step("checking the lab's Debian packages");
-    let missing: Vec<&str> = LAB_PACKAGES
+    install_missing(LAB_PACKAGES)
+}
+
+/// What the benchmark adds to the lab (`cargo xtask bench`); installed only if missing.
+pub fn bench_packages() -> Result<()> {
+    step("checking the benchmark's Debian packages");
+    install_missing(BENCH_PACKAGES)
+}
+
+fn install_missing(list: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = list
         .iter()
-        .filter(|(cmd, _)| !have(cmd))
+        .filter(|(what, _)| {
+            if what.starts_with('/') {
+                !Path::new(what).exists()
+            } else {
+                !have(what)
+            }
+        })
         .map(|(_, pkg)| *pkg)
         .collect();
     if missing.is_empty() {
@@ -331,7 +363,8 @@ pub fn lab_packages() -> Result<()> {
     apt_install(&missing)?;
     // nginx, unbound and prometheus start system-wide services on install; the lab runs
     // its own nginx and unbound and needs only promtool from prometheus.
-    let _ = Command::new("sh").args(["-c", "systemctl disable --now nginx unbound prometheus >/dev/null 2>&1; pkill -x nginx; pkill -x unbound; pkill -x prometheus; true"]).status();
+    // tayga's service would need a configuration the benchmark brings itself.
+    let _ = Command::new("sh").args(["-c", "systemctl disable --now nginx unbound prometheus tayga >/dev/null 2>&1; pkill -x nginx; pkill -x unbound; pkill -x prometheus; true"]).status();
     Ok(())
 }
 

@@ -39,6 +39,20 @@ enum Cmd {
     /// Build the demo lab (IPv6-only client, gateway, IPv4-only server), run traffic
     /// through the gateway and show what happened.
     Demo,
+    /// Benchmark nat64 against its baselines (the parse-only XDP floor, kernel IPv6
+    /// forwarding, TAYGA) in one run; writes BENCHMARKS.md, bench/results.json and
+    /// bench/*.png.
+    Bench {
+        /// A short run (a few minutes): fewer runs, tables up to 100 k sessions.
+        #[arg(long)]
+        quick: bool,
+        /// Where results.json and the charts go (default: bench/ in the workspace).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// The Markdown report (default: BENCHMARKS.md in the workspace).
+        #[arg(long)]
+        markdown: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() {
@@ -51,6 +65,7 @@ fn main() {
 fn run() -> Result<()> {
     let cli = Cli::parse();
     let root = workspace_root();
+    let invoked_from = std::env::current_dir()?;
     std::env::set_current_dir(&root)?;
     match cli.command {
         Cmd::BuildEbpf => {
@@ -102,6 +117,38 @@ fn run() -> Result<()> {
                 "--bin",
                 "nat64-demo",
             ]))?;
+        }
+        Cmd::Bench {
+            quick,
+            out,
+            markdown,
+        } => {
+            build_all(&root)?;
+            bootstrap::lab_packages()?;
+            bootstrap::bench_packages()?;
+            step("running the benchmarks (tests/src/bin/bench)");
+            let mut cmd = Command::new("cargo");
+            // Debug build like the tests: nothing timed runs in this process's own code
+            // (the kernel times the runs; generators and daemons are other programs).
+            cmd.args([
+                "run",
+                "--quiet",
+                "-p",
+                "nat64-tests",
+                "--bin",
+                "nat64-bench",
+                "--",
+            ]);
+            if quick {
+                cmd.arg("--quick");
+            }
+            if let Some(o) = out {
+                cmd.arg("--out").arg(invoked_from.join(o));
+            }
+            if let Some(m) = markdown {
+                cmd.arg("--markdown").arg(invoked_from.join(m));
+            }
+            run_cmd(&mut cmd)?;
         }
     }
     Ok(())

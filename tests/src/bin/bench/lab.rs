@@ -1,0 +1,818 @@
+//! Measurements on the netns lab (`Lab::reference()`: client6 ─ router ─ server4): the
+//! same topology forwards through nat64 (XDP), through the kernel's own IPv6 forwarding
+//! (server4 also gets an IPv6 address: no translation) and through TAYGA (a TUN-based
+//! stateless NAT64 in userspace, Debian's package, with a dynamic pool).
+//!
+//! Generator: `trafgen` (netsniff-ng) pinned to one CPU, sending prebuilt frames from a
+//! packet socket (`-q`: through the qdisc, so that a full veth pushes back instead of
+//! dropping). It is the fastest generator here that needs no XDP program on the sender
+//! and can vary the source port per packet; its own ceiling into a drop sink is measured
+//! and reported, so a figure near it says "generator-bound", not "router-bound".
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use nat64_tests::{
+    addr,
+    bench::{median, Better, Row, Section},
+    Daemon, Lab, Netns,
+};
+
+use crate::Opts;
+
+const SERVER6: &str = "2001:db8:4::2";
+const ROUTER6_ON_4: &str = "2001:db8:4::1";
+const TAYGA_PREFIX: &str = "2001:db8:64::/96";
+const SERVER4_IN_TAYGA: &str = "2001:db8:64::c000:202";
+const TAYGA_POOL: &str = "198.51.100.0/24";
+const UDP_FLOWS: u32 = 256;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    Nat64,
+    Kernel,
+    Tayga,
+}
+
+const SUBJECTS: [Subject; 3] = [Subject::Nat64, Subject::Kernel, Subject::Tayga];
+
+impl Subject {
+    fn name(self) -> &'static str {
+        match self {
+            Subject::Nat64 => "nat64",
+            Subject::Kernel => "kernel IPv6 forwarding",
+            Subject::Tayga => "TAYGA",
+        }
+    }
+    /// Where client6 sends to reach server4 through this subject.
+    fn dst(self) -> &'static str {
+        match self {
+            Subject::Nat64 => addr::SERVER4_IN_POOL6,
+            Subject::Kernel => SERVER6,
+            Subject::Tayga => SERVER4_IN_TAYGA,
+        }
+    }
+}
+
+/// Puts a global sysctl back on drop (trafgen needs bigger socket buffers).
+struct Sysctl(&'static str, String);
+
+impl Sysctl {
+    fn raise(name: &'static str, value: u64) -> Result<Sysctl> {
+        let path = format!("/proc/sys/{}", name.replace('.', "/"));
+        let old = std::fs::read_to_string(&path)?.trim().to_string();
+        if old.parse::<u64>().map_or(true, |o| o < value) {
+            std::fs::write(&path, value.to_string())?;
+        }
+        Ok(Sysctl(name, old))
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        let _ = std::fs::write(format!("/proc/sys/{}", self.0.replace('.', "/")), &self.1);
+    }
+}
+
+/// Pings `dst` from `ns` until it answers (the first packets may go while neighbours are
+/// being resolved), at most 5 tries.
+fn reach(ns: &Netns, dst: &str) -> Result<()> {
+    ns.sh(&format!(
+        "for i in 1 2 3 4 5; do ping -c1 -W1 {dst} >/dev/null && exit 0; done; exit 1"
+    ))
+    .map(|_| ())
+    .with_context(|| format!("{dst} does not answer pings from {}", ns.name))
+}
+
+/// SIGKILLs the trafgen processes running in `ns` (trafgen forks a worker per CPU, which
+/// outlives a SIGINT to the parent for seconds): by PID, only those in our namespace.
+fn kill_trafgen(ns: &Netns) {
+    let Ok(out) = std::process::Command::new("ip")
+        .args(["netns", "pids", &ns.name])
+        .output()
+    else {
+        return;
+    };
+    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "trafgen" {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+fn read_u64(ns: &Netns, path: &str) -> Result<u64> {
+    ns.sh(&format!("cat {path}"))?
+        .trim()
+        .parse()
+        .with_context(|| format!("{path} in {}", ns.name))
+}
+
+/// Softirq jiffies of the whole machine (where veth receive, XDP and kernel forwarding
+/// run), plus the user and system jiffies of `extra` (TAYGA's process, whose translation
+/// runs there).
+fn cpu_ticks(extra: Option<u32>) -> u64 {
+    let proc_ticks = extra
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map_or(0, |st| {
+            // Fields after the ")" of the command name: state is field 3, utime 14, stime 15.
+            let rest = st.rsplit(')').next().unwrap_or("");
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .map(|v| v.parse().unwrap_or(0))
+                .collect();
+            f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+        });
+    machine_softirq() + proc_ticks
+}
+
+fn machine_softirq() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    f.get(6).copied().unwrap_or(0)
+}
+
+/// A counting drop sink on `dev`'s ingress (an nftables netdev ingress chain: `counter
+/// drop`, before the IP stack); removed on drop.
+struct Sink<'a> {
+    ns: &'a Netns,
+    table: String,
+}
+
+impl<'a> Sink<'a> {
+    fn new(ns: &'a Netns, dev: &str) -> Result<Sink<'a>> {
+        let table = format!("sink_{dev}");
+        ns.sh(&format!(
+            "nft add table netdev {table} && \
+             nft add chain netdev {table} in '{{ type filter hook ingress device {dev} priority 0; }}' && \
+             nft add rule netdev {table} in counter drop"
+        ))?;
+        Ok(Sink { ns, table })
+    }
+    fn count(&self) -> Result<u64> {
+        let out = self
+            .ns
+            .sh(&format!("nft list chain netdev {} in", self.table))?;
+        // "counter packets 1234 bytes 5678 drop"
+        out.split("counter packets ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no packet count in `nft list chain`: {out}"))
+    }
+}
+
+impl Drop for Sink<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .ns
+            .sh(&format!("nft delete table netdev {}", self.table));
+    }
+}
+
+struct Bench {
+    lab: Lab,
+    tayga: Option<Daemon>,
+    client_mac: String,
+    router_mac: String,
+    dir: std::path::PathBuf,
+    /// Source addresses handed out for new-flow steps (each step's flows are new).
+    next_client_addr: u32,
+    /// A process sitting in client6, whose /proc/PID/net/dev is client6's.
+    client_probe: Daemon,
+}
+
+/// Figures of one forwarding run.
+struct Blast {
+    rx_pps: f64,
+    loss: f64,
+    cpu_ns: f64,
+}
+
+impl Bench {
+    fn new() -> Result<Bench> {
+        let lab = Lab::reference()?;
+        let dir = std::env::temp_dir().join(format!("{}-bench", lab.gateway.name));
+        std::fs::create_dir_all(&dir)?;
+        lab.server4.sh(&format!(
+            "sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.eth0.accept_dad=0 \
+               net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0 \
+               net.ipv4.icmp_msgs_per_sec=100000000 net.ipv4.icmp_msgs_burst=100000000 && \
+             ip -6 addr add {SERVER6}/64 dev eth0 nodad && \
+             ip -6 route add default via {ROUTER6_ON_4} dev eth0"
+        ))?;
+        lab.gateway.sh(&format!(
+            "ip -6 addr add {ROUTER6_ON_4}/64 dev eth4 nodad && sysctl -qw net.ipv6.icmp.ratelimit=0"
+        ))?;
+        // pfifo on every veth, so that a full ring pushes back on the sender.
+        for (ns, dev) in [
+            (&lab.client6, "eth0"),
+            (&lab.gateway, "eth6"),
+            (&lab.gateway, "eth4"),
+            (&lab.server4, "eth0"),
+        ] {
+            ns.sh(&format!(
+                "ip link set {dev} txqueuelen 5000 && tc qdisc replace dev {dev} root pfifo limit 5000"
+            ))?;
+        }
+        // GRO on the router's veths as well as the end hosts' (Lab::reference): a veth with
+        // GRO receives through its own NAPI ring, as one with an XDP program does, so every
+        // subject gets the same receive path, with backpressure instead of backlog drops.
+        lab.gateway
+            .sh("ethtool -K eth6 gro on >/dev/null && ethtool -K eth4 gro on >/dev/null")?;
+        let mac = |ns: &Netns, dev: &str| -> Result<String> {
+            Ok(ns
+                .sh(&format!("cat /sys/class/net/{dev}/address"))?
+                .trim()
+                .to_string())
+        };
+        let client_mac = mac(&lab.client6, "eth0")?;
+        let router_mac = mac(&lab.gateway, "eth6")?;
+        let router4_mac = mac(&lab.gateway, "eth4")?;
+        let server_mac = mac(&lab.server4, "eth0")?;
+        // Permanent neighbours everywhere: under a flood, neighbour discovery's own packets
+        // get lost, an entry fails and the kernel path drops everything until it recovers.
+        lab.gateway.sh(&format!(
+            "ip -6 neigh replace {SERVER6} lladdr {server_mac} dev eth4 nud permanent && \
+             ip neigh replace {} lladdr {server_mac} dev eth4 nud permanent && \
+             ip -6 neigh replace {} lladdr {client_mac} dev eth6 nud permanent",
+            addr::SERVER4,
+            addr::CLIENT6
+        ))?;
+        lab.server4.sh(&format!(
+            "ip -6 neigh replace {ROUTER6_ON_4} lladdr {router4_mac} dev eth0 nud permanent && \
+             ip neigh replace {} lladdr {router4_mac} dev eth0 nud permanent",
+            addr::GW4
+        ))?;
+        lab.client6.sh(&format!(
+            "ip -6 neigh replace {} lladdr {router_mac} dev eth0 nud permanent",
+            addr::GW6
+        ))?;
+        // Neighbours known everywhere before any timing.
+        reach(&lab.client6, SERVER6)?;
+        reach(&lab.gateway, addr::SERVER4)?;
+        let mut cmd = lab.client6.cmd("sleep");
+        cmd.arg("infinity");
+        let client_probe = lab.client6.spawn(cmd, "probe")?;
+        // It is `ip netns exec` until it has entered the namespace.
+        use std::os::unix::fs::MetadataExt;
+        let want = std::fs::metadata(format!("/run/netns/{}", lab.client6.name))?.ino();
+        let start = Instant::now();
+        while std::fs::metadata(format!("/proc/{}/ns/net", client_probe.pid()))
+            .map(|m| m.ino())
+            .ok()
+            != Some(want)
+        {
+            if start.elapsed() > Duration::from_secs(5) {
+                bail!("the probe process never entered {}", lab.client6.name);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Bench {
+            client_probe,
+            lab,
+            tayga: None,
+            client_mac,
+            router_mac,
+            dir,
+            next_client_addr: 1,
+        })
+    }
+
+    fn start_tayga(&mut self) -> Result<()> {
+        let conf = self.dir.join("tayga.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "tun-device nat64\nipv4-addr 192.0.2.100\nprefix {TAYGA_PREFIX}\n\
+                 dynamic-pool {TAYGA_POOL}\ndata-dir {}\n",
+                self.dir.join("tayga").display()
+            ),
+        )?;
+        std::fs::create_dir_all(self.dir.join("tayga"))?;
+        let c = conf.display();
+        self.lab.gateway.sh(&format!(
+            "tayga -c {c} --mktun >/dev/null && ip link set nat64 up && \
+             ip link set nat64 txqueuelen 5000 && \
+             ip route add {TAYGA_POOL} dev nat64 && ip route add 192.0.2.100/32 dev nat64 && \
+             ip -6 route add {TAYGA_PREFIX} dev nat64"
+        ))?;
+        let mut cmd = self.lab.gateway.cmd("tayga");
+        cmd.args(["-d", "-c"]).arg(&conf);
+        let d = self.lab.gateway.spawn(cmd, "tayga")?;
+        self.tayga = Some(d);
+        // Up when a ping crosses it.
+        let start = Instant::now();
+        while self
+            .lab
+            .client6
+            .sh(&format!("ping -c1 -W1 {SERVER4_IN_TAYGA} >/dev/null"))
+            .is_err()
+        {
+            if start.elapsed() > Duration::from_secs(10) {
+                bail!(
+                    "no ping through TAYGA:\n{}",
+                    self.tayga.as_ref().map(|d| d.output()).unwrap_or_default()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn start_nat64(&mut self) -> Result<()> {
+        self.lab.start_gateway(&[
+            "--pool6",
+            "64:ff9b:1::/48",
+            "--pool4",
+            addr::POOL4,
+            "--ports",
+            "1024-65535",
+            "--max-bindings",
+            "262144",
+            "--max-sessions",
+            "1048576",
+            "--bpf-log-level",
+            "off",
+        ])?;
+        reach(&self.lab.client6, addr::SERVER4_IN_POOL6)?;
+        Ok(())
+    }
+
+    fn stop_nat64(&mut self) {
+        if let Some(mut d) = self.lab.gateway_daemon.take() {
+            d.stop();
+        }
+        let _ = self.lab.ctl(&["detach"]);
+    }
+
+    /// With `subject` active (nat64 attached only while it is measured), runs `f`.
+    fn with<T>(&mut self, subject: Subject, f: impl FnOnce(&mut Bench) -> Result<T>) -> Result<T> {
+        if subject == Subject::Nat64 {
+            self.start_nat64()?;
+        }
+        let r = f(self);
+        if subject == Subject::Nat64 {
+            self.stop_nat64();
+        }
+        r
+    }
+
+    /// A trafgen config: 64-byte frames on the IPv4 side (82 bytes as IPv6: 18 bytes of
+    /// UDP payload) from `src` to `dst`, UDP source port counting through `ports`.
+    fn trafgen_conf(&self, name: &str, src: &str, dst: &str, ports: (u32, u32)) -> Result<String> {
+        let path = self.dir.join(format!("{name}.cfg"));
+        std::fs::write(
+            &path,
+            format!(
+                "{{\n  eth(da={}, sa={}),\n  ipv6(sa={src}, da={dst}, hl=64, nh=17),\n  \
+                 udp(sp=dinc({}, {}), dp=9),\n  fill(0x42, 18)\n}}\n",
+                self.router_mac, self.client_mac, ports.0, ports.1
+            ),
+        )?;
+        Ok(path.display().to_string())
+    }
+
+    /// Sends as fast as trafgen can from client6 for `secs` (after 1 s of warm-up), counting
+    /// what `sink` receives.
+    fn blast(&self, dst: &str, sink: &Sink<'_>, secs: f64) -> Result<Blast> {
+        let tayga = self.tayga.as_ref().map(|d| d.pid());
+        let conf =
+            self.trafgen_conf("blast", addr::CLIENT6, dst, (10000, 10000 + UDP_FLOWS - 1))?;
+        let c6 = &self.lab.client6;
+        let mut cmd = c6.cmd("taskset");
+        cmd.args([
+            "-c", "0", "trafgen", "-q", "-P", "1", "-C", "-o", "eth0", "-i", &conf,
+        ]);
+        let mut gen = c6.spawn(cmd, "trafgen")?;
+        std::thread::sleep(Duration::from_secs(1));
+        let tx_path = "/sys/class/net/eth0/statistics/tx_packets";
+        let (tx0, rx0, cpu0, t0) = (
+            read_u64(c6, tx_path)?,
+            sink.count()?,
+            cpu_ticks(tayga),
+            Instant::now(),
+        );
+        std::thread::sleep(Duration::from_secs_f64(secs));
+        let (tx1, rx1, cpu1, dt) = (
+            read_u64(c6, tx_path)?,
+            sink.count()?,
+            cpu_ticks(tayga),
+            t0.elapsed().as_secs_f64(),
+        );
+        let exited = gen.output();
+        kill_trafgen(c6);
+        gen.stop();
+        let (tx, rx) = (tx1 - tx0, rx1 - rx0);
+        if tx == 0 {
+            bail!("trafgen sent nothing:\n{exited}");
+        }
+        let tick_ns = 1e9 / 100.0; // USER_HZ
+        Ok(Blast {
+            rx_pps: rx as f64 / dt,
+            loss: 100.0 * (1.0 - rx as f64 / tx as f64).max(0.0),
+            cpu_ns: if rx == 0 {
+                f64::NAN
+            } else {
+                (cpu1 - cpu0) as f64 * tick_ns / rx as f64
+            },
+        })
+    }
+
+    /// `n` new flows (unique source ports, from a fresh source address) at `rate` per
+    /// second; returns (achieved send rate, replies). Replies are server4's ICMP port
+    /// unreachables, translated back where the subject translates.
+    fn new_flows(&mut self, dst: &str, n: u32, rate: u32) -> Result<(f64, u64)> {
+        let k = self.next_client_addr;
+        self.next_client_addr += 1;
+        let src = format!("2001:db8:6::1:{k:x}");
+        let c6 = &self.lab.client6;
+        c6.sh(&format!("ip -6 addr add {src}/64 dev eth0 nodad"))?;
+        self.lab.gateway.sh(&format!(
+            "ip -6 neigh replace {src} lladdr {} dev eth6 nud permanent",
+            self.client_mac
+        ))?;
+        let conf = self.trafgen_conf("flows", &src, dst, (1024, 1024 + n - 1))?;
+        let replies = || -> Result<u64> {
+            let snmp = c6.sh("cat /proc/net/snmp6")?;
+            Ok(snmp
+                .lines()
+                .find_map(|l| l.strip_prefix("Icmp6InDestUnreachs"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0))
+        };
+        let before = replies()?;
+        let mut cmd = c6.cmd("taskset");
+        cmd.args([
+            "-c", "0", "trafgen", "-q", "-P", "1", "-C", "-o", "eth0", "-i", &conf,
+        ])
+        .args(["-n", &n.to_string()]);
+        // Rate 0: unpaced, as fast as trafgen sends.
+        if rate > 0 {
+            cmd.args(["-t", &format!("{}ns", 1_000_000_000u64 / u64::from(rate))]);
+        }
+        let mut gen = c6.spawn(cmd, "trafgen-flows")?;
+        // The send rate from eth0's TX counter, polled through /proc/PID/net/dev of a
+        // process in client6: from the first packet to the last, so that trafgen's
+        // start-up does not count.
+        let dev = format!("/proc/{}/net/dev", self.client_probe.pid());
+        let tx = || -> Option<u64> {
+            let text = std::fs::read_to_string(&dev).ok()?;
+            let line = text.lines().find(|l| l.trim_start().starts_with("eth0:"))?;
+            line.split(':')
+                .nth(1)?
+                .split_whitespace()
+                .nth(9)?
+                .parse()
+                .ok()
+        };
+        let base = tx().context("reading the generator's TX counter")?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut first, mut last) = (None, None);
+        while Instant::now() < deadline {
+            let Some(now_tx) = tx() else { break };
+            let t = Instant::now();
+            if now_tx > base && first.is_none() {
+                // (sent0: what had gone before the first sample that saw any)
+                first = Some((t, now_tx - base));
+            }
+            if now_tx.saturating_sub(base) >= u64::from(n) {
+                last = Some(t);
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        gen.wait_for_exit(Duration::from_secs(10))?;
+        let (Some((t0, sent0)), Some(t1)) = (first, last) else {
+            bail!("trafgen did not send {n} packets:\n{}", gen.output());
+        };
+        let achieved = (f64::from(n) - sent0 as f64) / (t1 - t0).as_secs_f64().max(1e-6);
+        std::thread::sleep(Duration::from_millis(700));
+        let got = replies()? - before;
+        c6.sh(&format!("ip -6 addr del {src}/64 dev eth0"))?;
+        self.lab
+            .gateway
+            .sh(&format!("ip -6 neigh del {src} dev eth6"))?;
+        Ok((achieved, got))
+    }
+
+    fn iperf(&self, dst: &str, streams: u32, secs: u32) -> Result<f64> {
+        let out = self.lab.client6.sh_output(
+            &format!("iperf3 -c {dst} -t {secs} -P {streams} -J"),
+            Duration::from_secs(u64::from(secs) + 30),
+        )?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("iperf3 output: {}", String::from_utf8_lossy(&out.stdout)))?;
+        if let Some(e) = v.get("error") {
+            bail!("iperf3 to {dst}: {e}");
+        }
+        v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .map(|b| b / 1e9)
+            .context("iperf3: no end.sum_received.bits_per_second")
+    }
+}
+
+pub fn run(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>) -> Result<()> {
+    let _wmem = (
+        Sysctl::raise("net.core.wmem_max", 4 << 20)?,
+        Sysctl::raise("net.core.wmem_default", 4 << 20)?,
+    );
+    let mut b = Bench::new()?;
+    let mut subjects: Vec<Subject> = SUBJECTS.to_vec();
+    if let Err(e) = b.start_tayga() {
+        skipped.push(format!("TAYGA: could not start it: {e:#}"));
+        subjects.retain(|s| *s != Subject::Tayga);
+    }
+    let rounds = if opts.quick { 1 } else { 3 };
+    let secs = if opts.quick { 3.0 } else { 8.0 };
+
+    // 1. Forwarding rate, rounds interleaved across subjects; generator ceiling each round.
+    eprintln!("  forwarding: {rounds} round(s) of {secs} s per subject, {UDP_FLOWS} flows");
+    let mut ceiling = Vec::new();
+    let mut per: Vec<(Subject, Vec<Blast>)> = subjects.iter().map(|s| (*s, Vec::new())).collect();
+    for _ in 0..rounds {
+        {
+            let sink = Sink::new(&b.lab.gateway, "eth6")?;
+            let bl = b.blast(addr::SERVER4_IN_POOL6, &sink, secs)?;
+            eprintln!("  generator into a drop sink: {:.0} pps", bl.rx_pps);
+            ceiling.push(bl.rx_pps);
+        }
+        for (s, results) in per.iter_mut() {
+            let s = *s;
+            let r = b.with(s, |b| {
+                let sink = Sink::new(&b.lab.server4, "eth0")?;
+                if s == Subject::Nat64 {
+                    // Sessions exist before the measurement: one short burst opens them.
+                    let _ = b.blast(s.dst(), &sink, 0.5)?;
+                }
+                b.blast(s.dst(), &sink, secs)
+            });
+            match r {
+                Ok(bl) => {
+                    eprintln!(
+                        "  {}: {:.0} pps received, {:.1} % loss, {:.0} ns CPU/packet",
+                        s.name(),
+                        bl.rx_pps,
+                        bl.loss,
+                        bl.cpu_ns
+                    );
+                    results.push(bl);
+                }
+                Err(e) => skipped.push(format!("forwarding through {}: {e:#}", s.name())),
+            }
+        }
+    }
+    let ceiling = median(&ceiling);
+    let pick = |f: fn(&Blast) -> f64| -> Vec<(Subject, Option<f64>)> {
+        per.iter()
+            .map(|(s, r)| (*s, median(&r.iter().map(f).collect::<Vec<_>>())))
+            .collect()
+    };
+    let row = |label: &str, vals: Vec<(Subject, Option<f64>)>| {
+        vals.into_iter()
+            .fold(Row::new(label), |r, (s, v)| r.with(s.name(), v))
+    };
+    let names: Vec<String> = subjects.iter().map(|s| s.name().to_string()).collect();
+    let baseline = Some(Subject::Kernel.name().to_string());
+    let flows_label = format!("64-byte UDP, {UDP_FLOWS} flows");
+    let mut pps = row(&flows_label, pick(|b| b.rx_pps / 1000.0));
+    let generator = "generator into a drop sink";
+    pps = pps.with(generator, ceiling.map(|c| c / 1000.0));
+    let mut pps_subjects = names.clone();
+    pps_subjects.push(generator.into());
+    let gen_note = format!(
+        "Generator: trafgen 0.6.8 (netsniff-ng), one process pinned to CPU 0, packet socket \
+         through the qdisc (`-q`, pfifo, so a full veth pushes back rather than drops); its \
+         ceiling into the same kind of drop sink on the router's ingress was {} kpps in the same run. \
+         trafgen was chosen because it is the fastest generator here that needs no XDP \
+         program on the sending side and varies the source port per packet (`dinc`). Where a \
+         subject's rate is close to the ceiling, the generator is the limit and the CPU cost \
+         per packet below is the comparable figure.",
+        ceiling.map_or("—".into(), |c| format!("{:.0}", c / 1000.0))
+    );
+    let mut fwd_notes = vec![
+        gen_note,
+        "Why TAYGA can receive more packets per second than the kernel path here although it \
+         costs about twice the CPU per packet: its translation runs in its own process, which \
+         the scheduler puts on the CPU the generator does not occupy, while kernel forwarding \
+         and nat64 run in softirq on the generator's CPU (veth receive happens where the \
+         sender runs). On this 2-CPU lab TAYGA alone gets a second CPU; on a real router with \
+         a NIC queue per core every subject would."
+            .to_string(),
+    ];
+    if let (Some(c), Some(n)) = (ceiling, pps.get("nat64")) {
+        let share = 100.0 * n * 1000.0 / c;
+        fwd_notes.push(format!(
+            "nat64 delivered {share:.0} % of the generator's ceiling. The generator, the router \
+             and both end hosts share the machine's 2 CPUs (veth work runs on the sending CPU), \
+             so every subject's rate here is bounded by that contention as much as by its own \
+             cost; the CPU per delivered packet below separates them."
+        ));
+    }
+    sections.push(Section {
+        id: "forwarding_rate".into(),
+        title: "Forwarding rate".into(),
+        method: format!(
+            "The netns lab (client6 ─ router ─ server4, veth pairs, 2 CPUs shared by all three \
+             namespaces and the generator). client6 sends 64-byte (IPv4 side) UDP frames with \
+             {UDP_FLOWS} source ports as fast as the generator can for {secs} s (after 1 s of \
+             warm-up; for nat64 the sessions exist before), median of {rounds} interleaved \
+             round(s); server4 counts what arrives in a drop sink (nftables netdev ingress `counter drop`). Subjects: **nat64** (XDP on \
+             the router's veths), **kernel IPv6 forwarding** (server4 also has an IPv6 address; \
+             no translation: the floor of the same topology), **TAYGA** 0.9.2 (Debian; \
+             stateless TUN translator in userspace, prefix {TAYGA_PREFIX}, dynamic pool \
+             {TAYGA_POOL}, TUN txqueuelen 5000)."
+        ),
+        unit: "kpps received".into(),
+        better: Better::Higher,
+        subjects: pps_subjects,
+        baseline: baseline.clone(),
+        subject: "nat64".into(),
+        rows: vec![pps],
+        notes: fwd_notes,
+        chart: true,
+        inherent_gap: false,
+    });
+    sections.push(Section {
+        id: "forwarding_loss".into(),
+        title: "Forwarding loss".into(),
+        method: "Same runs: packets the generator's veth sent that never reached server4.".into(),
+        unit: "% lost".into(),
+        better: Better::Lower,
+        subjects: names.clone(),
+        baseline: None,
+        subject: "nat64".into(),
+        rows: vec![row(&flows_label, pick(|b| b.loss))],
+        notes: vec![],
+        chart: false,
+        inherent_gap: false,
+    });
+    sections.push(Section {
+        id: "forwarding_cpu".into(),
+        title: "CPU per delivered packet".into(),
+        method: "Same runs: the whole machine's softirq time (from /proc/stat: veth receive, \
+                 XDP and kernel forwarding all run there), plus TAYGA's own process time (user + \
+                 system) for TAYGA, divided by the packets server4 received. It includes the \
+                 end hosts' receive work, the same for every subject, so differences are the \
+                 router's. Only softirq is counted because the other engineers' compilers on this \
+                 machine fill user and system time; the generator's sends (system time) are left \
+                 out with them."
+            .into(),
+        unit: "ns CPU/packet".into(),
+        better: Better::Lower,
+        subjects: names.clone(),
+        baseline: baseline.clone(),
+        subject: "nat64".into(),
+        rows: vec![row(&flows_label, pick(|b| b.cpu_ns))],
+        notes: vec![],
+        chart: true,
+        inherent_gap: false,
+    });
+
+    // 2. TCP bulk.
+    let iperf_secs = if opts.quick { 3 } else { 10 };
+    let mut cmd = b.lab.server4.cmd("iperf3");
+    cmd.arg("-s");
+    let _server = b.lab.server4.spawn(cmd, "iperf3")?;
+    std::thread::sleep(Duration::from_millis(500));
+    let mut bulk_rows = Vec::new();
+    for streams in [1u32, 4] {
+        let mut vals = Vec::new();
+        for s in &subjects {
+            let s = *s;
+            let mut got = Vec::new();
+            for _ in 0..rounds {
+                match b.with(s, |b| b.iperf(s.dst(), streams, iperf_secs)) {
+                    Ok(g) => got.push(g),
+                    Err(e) => skipped.push(format!("iperf3 through {}: {e:#}", s.name())),
+                }
+            }
+            let m = median(&got);
+            eprintln!(
+                "  TCP {streams} stream(s) through {}: {m:?} Gbit/s",
+                s.name()
+            );
+            vals.push((s, m));
+        }
+        bulk_rows.push(row(
+            &format!("{streams} stream{}", if streams > 1 { "s" } else { "" }),
+            vals,
+        ));
+    }
+    sections.push(Section {
+        id: "tcp_bulk".into(),
+        title: "TCP bulk throughput".into(),
+        method: format!(
+            "iperf3 from client6 to server4, {iperf_secs} s per run, median of {rounds} run(s), \
+             1 and 4 parallel streams; received rate."
+        ),
+        unit: "Gbit/s".into(),
+        better: Better::Higher,
+        subjects: names.clone(),
+        baseline: baseline.clone(),
+        subject: "nat64".into(),
+        rows: bulk_rows,
+        notes: vec![
+            "TX checksum offload is off on the lab's veths (partial checksums would break any \
+             translator's rewrites), so there is no TSO: every subject handles MTU-sized \
+             segments, and the kernel baseline forwards them as they come. nat64 translates \
+             each of them in XDP on a veth, which copies the frame into an XDP buffer and \
+             rebuilds an skb after the redirect; the kernel's own path does neither."
+                .into(),
+        ],
+        chart: true,
+        inherent_gap: false,
+    });
+
+    // 3. Connection setup rate: the highest rate at which every new flow gets its reply.
+    // About half a second of sending at the nominal rate (the first steps' wall time is
+    // then long enough to time); unique (address, port) per flow: each step has its own
+    // source address.
+    let flows_at = |rate: u32| {
+        if rate == 0 {
+            10_000
+        } else {
+            (rate / 2).clamp(1000, 10_000)
+        }
+    };
+    let rates: &[u32] = if opts.quick {
+        &[2_000, 10_000, 50_000, 0]
+    } else {
+        &[2_000, 5_000, 10_000, 20_000, 50_000, 0]
+    };
+    let mut setup = Vec::new();
+    for s in &subjects {
+        let s = *s;
+        let best =
+            b.with(s, |b| {
+                let mut best: Option<f64> = None;
+                for &rate in rates {
+                    let flows = flows_at(rate);
+                    let (achieved, replies) = b.new_flows(s.dst(), flows, rate)?;
+                    eprintln!(
+                    "  {}: {flows} new flows at {} (sent at {achieved:.0}/s): {replies} replies",
+                    if rate == 0 { "full speed".to_string() } else { format!("{rate}/s") },
+                    s.name()
+                );
+                    if replies < u64::from(flows) {
+                        break;
+                    }
+                    best = Some(best.map_or(achieved, |b: f64| b.max(achieved)));
+                }
+                Ok(best)
+            });
+        match best {
+            Ok(v) => setup.push((s, v.map(|v| v / 1000.0))),
+            Err(e) => skipped.push(format!("connection setup rate through {}: {e:#}", s.name())),
+        }
+    }
+    sections.push(Section {
+        id: "setup_rate".into(),
+        title: "Connection setup rate".into(),
+        method: format!(
+            "RFC 9693 §4: new UDP flows (unique source ports from a fresh source address; \
+             half a second's worth of the nominal rate, 1000 to 10000 flows) at increasing paced \
+             rates ({}); each flow's reply is server4's ICMP port \
+             unreachable, which must come back (translated where the subject translates) to \
+             client6 (`Icmp6InDestUnreachs`). The figure is the highest send rate actually \
+             achieved (from the client's TX counter, first packet to last) at which every flow \
+             got its reply. ICMP rate limits are off on server4 and \
+             the router.",
+            rates
+                .iter()
+                .map(|&r| match r {
+                    0 => "then unpaced".to_string(),
+                    r => format!("{} k/s", r / 1000),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        unit: "k new flows/s".into(),
+        better: Better::Higher,
+        subjects: names,
+        baseline,
+        subject: "nat64".into(),
+        rows: vec![row("UDP, every flow answered", setup)],
+        notes: vec![
+            "The kernel baseline keeps no state per flow; nat64 creates a binding and a session \
+             per flow in the data plane, TAYGA a mapping only per source address. trafgen paces \
+             with a sleep between packets, which on this loaded machine reaches only a few \
+             thousand packets per second whatever gap is asked for; the last step is therefore \
+             unpaced (10000 new flows as fast as trafgen sends them). Where the achieved rates \
+             of the subjects are alike, the generator was the limit, not the subject."
+                .into(),
+        ],
+        chart: true,
+        inherent_gap: false,
+    });
+    Ok(())
+}
