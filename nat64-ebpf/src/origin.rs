@@ -130,7 +130,11 @@ pub fn send(ctx: &XdpContext, why: Counter, kind: u8, mtu: u32) -> Result<u32, C
         .ok_or(Counter::DropAdjustFailed)?;
     stats::count(why);
     // The packet is still dropped: it logs like every drop (see main.rs).
-    aya_log_ebpf::debug!(ctx, "drop: counter {} (answered with an ICMP error)", why.index());
+    aya_log_ebpf::debug!(
+        ctx,
+        "drop: counter {} (answered with an ICMP error)",
+        why.index()
+    );
     stats::count(match kind {
         origin::ORIGIN_TIME_EXCEEDED6 => Counter::IcmpSentTimeExceeded6,
         origin::ORIGIN_TIME_EXCEEDED4 => Counter::IcmpSentTimeExceeded4,

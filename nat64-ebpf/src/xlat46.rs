@@ -329,22 +329,23 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
         plan.frag_id = info.id;
         plan.frag_fo = fo;
     }
+    plan.src4 = xlat::ipv4_src(hdr4);
+    plan.dst4 = dst4;
+    plan.l4_off = l4_off as u16;
+    plan.l4_len = info.payload_len();
+    plan.ihl = ihl as u8;
+    plan.tos = hdr4[1];
+    plan.ttl = info.ttl;
+    plan.df = u8::from(info.df);
+    plan.ident = info.id;
+    plan.nh = nh;
+    plan.kind = kind;
+    plan.counter = counter;
     if pos == Position::Later {
+        // No ICMP error about a fragment other than the first (RFC 1812 §4.3.2.7).
         if info.ttl <= 1 {
             return Err(Counter::DropHopLimit);
         }
-        plan.src4 = xlat::ipv4_src(hdr4);
-        plan.dst4 = dst4;
-        plan.l4_off = l4_off as u16;
-        plan.l4_len = info.payload_len();
-        plan.ihl = ihl as u8;
-        plan.tos = hdr4[1];
-        plan.ttl = info.ttl;
-        plan.df = u8::from(info.df);
-        plan.ident = info.id;
-        plan.nh = nh;
-        plan.kind = kind;
-        plan.counter = counter;
         return Ok(Parsed::Later);
     }
     // The destination port, or the ICMP echo identifier, names the binding.
@@ -388,19 +389,6 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     if info.ttl <= 1 {
         return Ok(Parsed::HopLimit);
     }
-    plan.df = u8::from(info.df);
-    plan.src4 = xlat::ipv4_src(hdr4);
-    plan.dst4 = dst4;
-    plan.l4_off = l4_off as u16;
-    plan.l4_len = info.payload_len();
-    plan.ihl = ihl as u8;
-    plan.tos = hdr4[1];
-    plan.ttl = info.ttl;
-    plan.df = u8::from(info.df);
-    plan.ident = info.id;
-    plan.nh = nh;
-    plan.kind = kind;
-    plan.counter = counter;
     Ok(Parsed::Translate)
 }
 

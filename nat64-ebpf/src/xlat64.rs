@@ -299,18 +299,19 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     if let Some(refused) = frag::refusal(plan.pos, proto4, false) {
         return Err(refused);
     }
+    plan.src6 = xlat::ipv6_src(hdr6);
+    plan.dst6 = dst6;
+    plan.l4_off = l4_off as u16;
+    plan.l4_len = (payload_len - ext_len) as u16;
+    plan.kind = kind;
+    plan.proto4 = proto4;
+    plan.tclass = xlat::traffic_class(hdr6);
+    plan.counter = counter;
     if plan.pos == Position::Later {
+        // No ICMP error about a fragment other than the first (RFC 1812 §4.3.2.7).
         if hdr6[7] <= 1 {
             return Err(Counter::DropHopLimit);
         }
-        plan.src6 = xlat::ipv6_src(hdr6);
-        plan.dst6 = dst6;
-        plan.l4_off = l4_off as u16;
-        plan.l4_len = (payload_len - ext_len) as u16;
-        plan.kind = kind;
-        plan.proto4 = proto4;
-        plan.tclass = xlat::traffic_class(hdr6);
-        plan.counter = counter;
         return Ok(Parsed::Later);
     }
     // The source port, or the ICMP echo identifier, names the binding.
@@ -348,15 +349,7 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     if hdr6[7] <= 1 {
         return Ok(Parsed::HopLimit);
     }
-    plan.src6 = xlat::ipv6_src(hdr6);
-    plan.dst6 = dst6;
-    plan.l4_off = l4_off as u16;
-    plan.l4_len = (payload_len - ext_len) as u16;
     plan.port6 = port6;
-    plan.kind = kind;
-    plan.proto4 = proto4;
-    plan.tclass = xlat::traffic_class(hdr6);
-    plan.counter = counter;
     Ok(Parsed::Translate)
 }
 

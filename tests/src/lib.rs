@@ -185,6 +185,18 @@ impl Netns {
             .with_context(|| format!("running `{script}` in {}", self.name))
     }
 
+    /// Starts a Python `script` (a test's own UDP/TCP service) and waits until it prints
+    /// `ready`; it is stopped when the returned handle drops.
+    pub fn python_service(&self, script: &str, label: &str) -> Result<Daemon> {
+        let mut cmd = self.cmd("python3");
+        cmd.args(["-u", "-c", script]);
+        let mut d = self.spawn(cmd, label)?;
+        d.wait_for_output(label, std::time::Duration::from_secs(10), |o| {
+            o.contains("ready")
+        })?;
+        Ok(d)
+    }
+
     /// Starts a long-running program; it is stopped when the returned handle drops.
     pub fn spawn(&self, mut cmd: Command, label: &str) -> Result<Daemon> {
         let log = std::env::temp_dir().join(format!("{}-{}.log", self.name, label));

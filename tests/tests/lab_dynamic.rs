@@ -1,6 +1,5 @@
 //! netns end-to-end: IPv6-only client6 reaches IPv4-only server4 through dynamic bindings
 //! (no static --bib), with real ping and real UDP sockets on ephemeral ports.
-use std::time::Duration;
 
 use nat64_tests::{
     addr::{self, POOL4, SERVER4_IN_POOL6},
@@ -34,13 +33,9 @@ fn ping_and_udp_through_dynamic_bindings() {
         "ping through the gateway: {out}"
     );
 
-    let mut cmd = lab.server4.cmd("python3");
-    cmd.args(["-u", "-c", UDP_ECHO_SERVER]);
-    let mut server = lab.server4.spawn(cmd, "udp-echo").unwrap();
-    server
-        .wait_for_output("udp echo server", Duration::from_secs(10), |o| {
-            o.contains("ready")
-        })
+    let server = lab
+        .server4
+        .python_service(UDP_ECHO_SERVER, "udp-echo")
         .unwrap();
     // Source port 0: the kernel picks an ephemeral port; the gateway maps it dynamically.
     let out = lab

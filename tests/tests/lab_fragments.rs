@@ -4,7 +4,6 @@
 //! IPv6 those gain 28 bytes and exceed lowest-ipv6-mtu (1280): the fast path hands them
 //! to nat64-ctl's slow path, which splits each again under the datagram's identification,
 //! and client6 still reassembles one datagram from the pieces.
-use std::time::Duration;
 
 use nat64_tests::{
     addr::{self, POOL4, SERVER4_IN_POOL6},
@@ -92,14 +91,7 @@ fn a_fragmented_udp_datagram_crosses_both_ways_intact() {
     ])
     .expect("gateway");
 
-    let mut cmd = lab.server4.cmd("python3");
-    cmd.args(["-u", "-c", ECHO_SERVER]);
-    let mut server = lab.server4.spawn(cmd, "udp-echo").unwrap();
-    server
-        .wait_for_output("udp echo server", Duration::from_secs(10), |o| {
-            o.contains("ready")
-        })
-        .unwrap();
+    let server = lab.server4.python_service(ECHO_SERVER, "udp-echo").unwrap();
 
     let reasm4 = snmp(&lab.server4, "snmp", "ReasmOKs");
     let reasm6 = snmp(&lab.client6, "snmp6", "Ip6ReasmOKs");

@@ -1,6 +1,5 @@
 //! netns end-to-end hairpinning (RFC 6146 §3.8): one IPv6 host reaches another IPv6 host's
 //! service through the service's pool4 address, and the reply finds its way back.
-use std::time::Duration;
 
 use nat64_tests::{
     addr::{CLIENT6, POOL4},
@@ -37,13 +36,10 @@ while True:
     s.sendto(data.upper(), peer)
 "#
     );
-    let mut cmd = lab.client6.cmd("python3");
-    cmd.args(["-u", "-c", &service]);
-    let mut svc = lab.client6.spawn(cmd, "peer-service").unwrap();
-    svc.wait_for_output("the peer's service", Duration::from_secs(10), |o| {
-        o.contains("ready")
-    })
-    .unwrap();
+    let svc = lab
+        .client6
+        .python_service(&service, "peer-service")
+        .unwrap();
 
     let client = format!(
         r#"

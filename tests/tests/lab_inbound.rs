@@ -1,7 +1,6 @@
 //! netns end-to-end: IPv4-initiated traffic. A static binding publishes a UDP service of
 //! the IPv6-only client to the IPv4 side (port forwarding); without one, the IPv4 server's
 //! attempts are dropped and counted (no open relay).
-use std::time::Duration;
 
 use nat64_tests::{
     addr::{CLIENT6, POOL4, SERVER4_IN_POOL6},
@@ -48,14 +47,7 @@ fn static_binding_publishes_an_ipv6_service_and_nothing_else_gets_in() {
     let bib = format!("udp {POOL4}#9000 {CLIENT6}#9000");
     lab.start_gateway(&["--pool6", "64:ff9b:1::/48", "--pool4", POOL4, "--bib", &bib])
         .expect("gateway");
-    let mut cmd = lab.client6.cmd("python3");
-    cmd.args(["-u", "-c", UDP6_ECHO]);
-    let mut service = lab.client6.spawn(cmd, "udp6-echo").unwrap();
-    service
-        .wait_for_output("the IPv6 service", Duration::from_secs(10), |o| {
-            o.contains("ready")
-        })
-        .unwrap();
+    let service = lab.client6.python_service(UDP6_ECHO, "udp6-echo").unwrap();
 
     // Through the static binding: the IPv4-only server reaches the IPv6-only service, which
     // sees it under its pool6 address.

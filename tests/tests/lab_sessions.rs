@@ -54,14 +54,9 @@ fn udp_from_client6(lab: &Lab, msg: &str) -> String {
 }
 
 fn start_udp_echo(lab: &Lab) -> nat64_tests::Daemon {
-    let mut cmd = lab.server4.cmd("python3");
-    cmd.args(["-u", "-c", UDP_ECHO_SERVER]);
-    let mut d = lab.server4.spawn(cmd, "udp-echo").unwrap();
-    d.wait_for_output("the UDP echo server", Duration::from_secs(10), |o| {
-        o.contains("ready")
-    })
-    .unwrap();
-    d
+    lab.server4
+        .python_service(UDP_ECHO_SERVER, "udp-echo")
+        .unwrap()
 }
 
 #[test]

@@ -44,10 +44,9 @@ data, peer = s.recvfrom(65535)
 print("got %d bytes sha256 %s from [%s]:%d" % (len(data), hashlib.sha256(data).hexdigest(), peer[0], peer[1]), flush=True)
 "#
     );
-    let mut cmd = lab.client6.cmd("python3");
-    cmd.args(["-u", "-c", &receiver]);
-    let mut rx = lab.client6.spawn(cmd, "udp-receiver").unwrap();
-    rx.wait_for_output("receiver", Duration::from_secs(10), |o| o.contains("ready"))
+    let mut rx = lab
+        .client6
+        .python_service(&receiver, "udp-receiver")
         .unwrap();
     let reasm_before = reassembled(&lab);
 

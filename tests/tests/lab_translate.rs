@@ -28,13 +28,9 @@ fn udp_crosses_the_gateway_both_ways() {
     ])
     .expect("gateway");
 
-    let mut cmd = lab.server4.cmd("python3");
-    cmd.args(["-u", "-c", UDP_ECHO_SERVER]);
-    let mut server = lab.server4.spawn(cmd, "udp-echo").unwrap();
-    server
-        .wait_for_output("udp echo server", std::time::Duration::from_secs(10), |o| {
-            o.contains("ready")
-        })
+    let server = lab
+        .server4
+        .python_service(UDP_ECHO_SERVER, "udp-echo")
         .unwrap();
 
     let out = lab
