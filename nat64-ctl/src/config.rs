@@ -203,7 +203,46 @@ pub fn interface_addresses(interfaces: &[String]) -> (Option<Ipv6Addr>, Option<I
     (v6, v4)
 }
 
+/// The ICMP options as given, on the command line or in a config file.
+pub struct IcmpOptions<'a> {
+    pub source6: Option<&'a str>,
+    pub source4: Option<&'a str>,
+    pub pool6791: Option<&'a str>,
+    pub rate: Option<u32>,
+    pub burst: Option<u32>,
+    pub filtering_icmp: bool,
+}
+
 impl IcmpSettings {
+    /// Checks `o`; errors name each option as `prefix` + its name (`--icmp-source6` on the
+    /// command line, `icmp-source6` in a config file).
+    pub fn from_options(o: IcmpOptions<'_>, prefix: &str) -> Result<IcmpSettings> {
+        let name = |n: &str| format!("{prefix}{n}");
+        Ok(IcmpSettings {
+            source6: o
+                .source6
+                .map(|a| parse_icmp_source6(a, &name("icmp-source6")))
+                .transpose()?,
+            source4: o
+                .source4
+                .map(|a| parse_icmp_source4(a, &name("icmp-source4")))
+                .transpose()?,
+            pool6791: o
+                .pool6791
+                .map(|a| parse_pool6791(a, &name("pool6791")))
+                .transpose()?,
+            rate: check_icmp_rate(
+                o.rate.unwrap_or(DEFAULT_ICMP_RATE),
+                &name("icmp-errors-rate"),
+            )?,
+            burst: check_icmp_burst(
+                o.burst.unwrap_or(DEFAULT_ICMP_BURST),
+                &name("icmp-errors-burst"),
+            )?,
+            filtering_icmp: o.filtering_icmp,
+        })
+    }
+
     /// Fills the sources not given from the attached interfaces' addresses; an error names
     /// the option to give when an interface has none.
     pub fn resolve(&mut self, interfaces: &[String]) -> Result<()> {

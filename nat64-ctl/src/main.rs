@@ -344,32 +344,17 @@ impl XlatArgs {
             timeouts: self.timeouts.apply(Timeouts::DEFAULT)?,
             address_dependent_filtering: self.address_dependent_filtering,
             lowest_ipv6_mtu: self.lowest_ipv6_mtu,
-            icmp: config::IcmpSettings {
-                source6: self
-                    .icmp_source6
-                    .as_deref()
-                    .map(|a| config::parse_icmp_source6(a, "--icmp-source6"))
-                    .transpose()?,
-                source4: self
-                    .icmp_source4
-                    .as_deref()
-                    .map(|a| config::parse_icmp_source4(a, "--icmp-source4"))
-                    .transpose()?,
-                pool6791: self
-                    .pool6791
-                    .as_deref()
-                    .map(|a| config::parse_pool6791(a, "--pool6791"))
-                    .transpose()?,
-                rate: config::check_icmp_rate(
-                    self.icmp_errors_rate.unwrap_or(config::DEFAULT_ICMP_RATE),
-                    "--icmp-errors-rate",
-                )?,
-                burst: config::check_icmp_burst(
-                    self.icmp_errors_burst.unwrap_or(config::DEFAULT_ICMP_BURST),
-                    "--icmp-errors-burst",
-                )?,
-                filtering_icmp: self.filtering_icmp,
-            },
+            icmp: config::IcmpSettings::from_options(
+                config::IcmpOptions {
+                    source6: self.icmp_source6.as_deref(),
+                    source4: self.icmp_source4.as_deref(),
+                    pool6791: self.pool6791.as_deref(),
+                    rate: self.icmp_errors_rate,
+                    burst: self.icmp_errors_burst,
+                    filtering_icmp: self.filtering_icmp,
+                },
+                "--",
+            )?,
         };
         s.validate()?;
         Ok(s)

@@ -153,8 +153,13 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
     // IPv6 path surely carries goes out as fragments, which only the slow path can send.
     // An IPv4 fragment (always DF=0) is split further, keeping its identification and
     // offsets in the Fragment header it already has.
-    let fragment_mtu = lowest_ipv6_mtu().min(next.egress_mtu());
-    let fragment = plan.df == 0 && len6 > fragment_mtu && slow_path_on();
+    // (Nothing of at most 1280 bytes is ever split: the config is not even read for it.)
+    let fragment_mtu = if plan.df == 0 && len6 > LOWEST_IPV6_MTU_DEFAULT {
+        lowest_ipv6_mtu().min(next.egress_mtu())
+    } else {
+        u32::MAX
+    };
+    let fragment = len6 > fragment_mtu && slow_path_on();
     if let fwd::Next::TooBig { mtu } = next {
         if plan.df != 0 {
             return Ok(Outcome::Originate {

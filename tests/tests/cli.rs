@@ -149,6 +149,41 @@ fn a_lowest_ipv6_mtu_below_1280_is_refused_by_name() {
 }
 
 #[test]
+fn bad_icmp_error_options_are_refused_by_name() {
+    // Each refused while the settings are checked, before anything is loaded or attached.
+    for (args, expected) in [
+        (
+            &["--icmp-source6", "192.0.2.1"][..],
+            "--icmp-source6 \"192.0.2.1\": not an IPv6 address",
+        ),
+        (
+            &["--icmp-source4", "224.0.0.1"][..],
+            "--icmp-source4 \"224.0.0.1\": must be a unicast address of the gateway",
+        ),
+        (
+            &["--pool6791", "192.0.2.1/24"][..],
+            "--pool6791 \"192.0.2.1/24\": host bits set (did you mean 192.0.2.0/24?)",
+        ),
+        (
+            &["--icmp-errors-rate", "2000000"][..],
+            "--icmp-errors-rate 2000000: at most 1000000 per second (0 sends none)",
+        ),
+        (
+            &["--icmp-errors-burst", "0"][..],
+            "--icmp-errors-burst 0: between 1 and 1000000 (use a rate of 0 to send no errors)",
+        ),
+    ] {
+        let (code, stderr) = run(&[&["attach", "lo"][..], args].concat());
+        assert_ne!(code, 0, "{args:?}");
+        assert_eq!(
+            stderr.trim(),
+            format!("nat64-ctl: error: {expected}"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
 fn json_logs_are_one_object_per_line() {
     let (code, stderr) = run(&["--log-format", "json", "attach", "nosuchif0"]);
     assert_ne!(code, 0);
