@@ -189,7 +189,7 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
     let _ns = fib_namespace()?;
     let mut obj = load(TableSizes::default())?;
     let ebpf = &mut obj.ebpf;
-    let runs = if opts.quick { 30_000 } else { 300_000 };
+    let runs = if opts.quick { 30_000 } else { 1_000_000 };
 
     // Sessions first: one packet of each flow opens it (TCP goes to established through
     // SYN, SYN-ACK, ACK).
