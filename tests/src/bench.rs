@@ -366,7 +366,11 @@ pub fn chart(sec: &Section, path: &Path) -> Result<()> {
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..groups as f64, 0f64..max * 1.18)?;
+        // Headroom above the tallest bar for its label and the legend's rows.
+        .build_cartesian_2d(
+            0f64..groups as f64,
+            0f64..max * (1.18 + 0.08 * sec.subjects.len() as f64),
+        )?;
     ctx.configure_mesh()
         .disable_x_mesh()
         .x_labels(0)

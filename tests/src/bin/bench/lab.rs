@@ -599,16 +599,20 @@ pub fn run(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>) 
          per packet below is the comparable figure.",
         ceiling.map_or("—".into(), |c| format!("{:.0}", c / 1000.0))
     );
-    let mut fwd_notes = vec![
-        gen_note,
-        "Why TAYGA can receive more packets per second than the kernel path here although it \
-         costs about twice the CPU per packet: its translation runs in its own process, which \
-         the scheduler puts on the CPU the generator does not occupy, while kernel forwarding \
-         and nat64 run in softirq on the generator's CPU (veth receive happens where the \
-         sender runs). On this 2-CPU lab TAYGA alone gets a second CPU; on a real router with \
-         a NIC queue per core every subject would."
-            .to_string(),
-    ];
+    let mut fwd_notes = vec![gen_note];
+    if let (Some(t), Some(k)) = (pps.get("TAYGA"), pps.get(Subject::Kernel.name())) {
+        if t > k {
+            fwd_notes.push(
+                "Why TAYGA can receive more packets per second than the kernel path here \
+                 although it costs more CPU per packet: its translation runs in its own \
+                 process, which the scheduler puts on the CPU the generator does not occupy, \
+                 while kernel forwarding and nat64 run in softirq on the generator's CPU (veth \
+                 receive happens where the sender runs). On this 2-CPU lab TAYGA alone gets a \
+                 second CPU; on a real router with a NIC queue per core every subject would."
+                    .to_string(),
+            );
+        }
+    }
     if let (Some(c), Some(n)) = (ceiling, pps.get("nat64")) {
         let share = 100.0 * n * 1000.0 / c;
         fwd_notes.push(format!(
