@@ -82,6 +82,7 @@ counters! {
     SlowPathHeldSyn = "slow_path_held_syn", "IPv4 SYNs to a pool4 port with no binding, handed to nat64-ctl to be held 6 s for a simultaneous open (RFC 6146 §3.5.2.2)";
     HeldSynMatched = "held_syn_matched", "held IPv4 SYNs silently discarded because the IPv6 side opened the same flow within 6 s";
     HeldSynRefused = "held_syn_refused", "held IPv4 SYNs answered with ICMP port unreachable after 6 s without an IPv6 open";
+    HeldSynDropped = "held_syn_dropped", "held IPv4 SYNs dropped unanswered after 6 s: their source may get no ICMP error (not a unicast host) or ICMP errors are off (--icmp-errors-rate 0)";
 
     FwdRedirect = "fwd_redirect", "translated packets sent straight to the next hop (FIB lookup hit)";
     FwdPassNoNeighbour = "fwd_pass_no_neighbour", "translated packets handed to the kernel because the next hop's MAC is not yet known";
@@ -139,12 +140,13 @@ counters! {
     IcmpSentTimeExceeded4 = "icmp_sent_time_exceeded4", "ICMPv4 Time Exceeded sent for IPv4 packets whose TTL ran out at the gateway";
     IcmpSentPacketTooBig = "icmp_sent_packet_too_big", "ICMPv6 Packet Too Big sent for IPv6 packets too large for the IPv4 egress link once translated";
     IcmpSentFragNeeded = "icmp_sent_frag_needed", "ICMPv4 Fragmentation Needed sent for DF=1 IPv4 packets too large for the IPv6 egress link once translated";
-    IcmpSentAdminProhibited6 = "icmp_sent_admin_prohibited6", "ICMPv6 Destination Unreachable (administratively prohibited) sent for IPv6 flows refused (pool4 or a table exhausted)";
+    IcmpSentAddressUnreachable6 = "icmp_sent_address_unreachable6", "ICMPv6 Destination Unreachable (address unreachable, RFC 6146 §3.5.1.1) sent for IPv6 flows refused (pool4 or a table exhausted)";
     IcmpSentAdminProhibited4 = "icmp_sent_admin_prohibited4", "ICMPv4 Destination Unreachable (administratively prohibited) sent for packets address-dependent filtering refused (--filtering-icmp)";
     IcmpErrorsRateLimited = "icmp_errors_rate_limited", "ICMP errors the gateway would have sent but the rate limit (--icmp-errors-rate/--icmp-errors-burst) held back";
     IcmpRfc6791Source = "icmp_rfc6791_source", "translated ICMPv6 errors whose IPv6 source has no IPv4 form, given a --pool6791 source (RFC 6791)";
     DropTooBig = "drop_too_big", "packets larger than the egress link's MTU once translated that may not be fragmented (a Packet Too Big / Fragmentation Needed answers them)";
     FwdPassFragment = "fwd_pass_fragment", "translated IPv4 packets (DF=0) larger than the egress MTU, handed to the kernel to fragment";
+    FwdPassTooBig = "fwd_pass_too_big", "translated IPv6 packets from DF=0 IPv4 larger than the egress MTU, handed to the kernel because the slow path (nat64-ctl) is not running";
 
     VerdictPass = "verdict_pass", "packets handed to the kernel stack (XDP_PASS)";
     VerdictDrop = "verdict_drop", "packets dropped (XDP_DROP); the drop_* counters say why";
@@ -188,6 +190,7 @@ impl Counter {
         Counter::SlowPathFragmentsSent,
         Counter::HeldSynMatched,
         Counter::HeldSynRefused,
+        Counter::HeldSynDropped,
         Counter::DropSlowPathSendFailed,
         Counter::DropHeldSynOverflow,
     ];

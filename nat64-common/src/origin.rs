@@ -1,7 +1,7 @@
 //! ICMP errors the gateway originates itself (as a router would): Time Exceeded when the
 //! hop limit / TTL runs out, Packet Too Big / Fragmentation Needed when a translated packet
-//! does not fit the egress link, Destination Unreachable (administratively prohibited)
-//! when a flow is refused. The pure parts: headers, MTU values, which packets may be
+//! does not fit the egress link, Destination Unreachable when a flow is refused (address
+//! unreachable for IPv6 flows, administratively prohibited for filtered IPv4 ones). The pure parts: headers, MTU values, which packets may be
 //! answered, the rate limiter's token bucket and the RFC 6791 source choice.
 use crate::{csum, icmp};
 
@@ -10,8 +10,9 @@ pub const ORIGIN_TIME_EXCEEDED6: u8 = 1;
 pub const ORIGIN_TIME_EXCEEDED4: u8 = 2;
 pub const ORIGIN_PACKET_TOO_BIG: u8 = 3;
 pub const ORIGIN_FRAG_NEEDED: u8 = 4;
-/// ICMPv6 Destination Unreachable, code 1 (administratively prohibited).
-pub const ORIGIN_ADMIN_PROHIBITED6: u8 = 5;
+/// ICMPv6 Destination Unreachable, code 3 (address unreachable): what RFC 6146 §3.5.1.1
+/// and §3.5.2.2 say a NAT64 SHOULD send when it cannot create a binding or session.
+pub const ORIGIN_ADDRESS_UNREACHABLE6: u8 = 5;
 /// ICMPv4 Destination Unreachable, code 13 (communication administratively prohibited).
 pub const ORIGIN_ADMIN_PROHIBITED4: u8 = 6;
 
@@ -20,7 +21,7 @@ pub const ORIGIN_ADMIN_PROHIBITED4: u8 = 6;
 pub const fn is_v6(kind: u8) -> bool {
     matches!(
         kind,
-        ORIGIN_TIME_EXCEEDED6 | ORIGIN_PACKET_TOO_BIG | ORIGIN_ADMIN_PROHIBITED6
+        ORIGIN_TIME_EXCEEDED6 | ORIGIN_PACKET_TOO_BIG | ORIGIN_ADDRESS_UNREACHABLE6
     )
 }
 
@@ -59,7 +60,7 @@ pub const fn icmp_header(kind: u8, mtu: u32) -> [u8; 8] {
         ORIGIN_TIME_EXCEEDED4 => (icmp::ICMPV4_TIME_EXCEEDED, 0),
         ORIGIN_PACKET_TOO_BIG => (icmp::ICMPV6_PACKET_TOO_BIG, 0),
         ORIGIN_FRAG_NEEDED => (icmp::ICMPV4_DEST_UNREACH, 4),
-        ORIGIN_ADMIN_PROHIBITED6 => (icmp::ICMPV6_DEST_UNREACH, 1),
+        ORIGIN_ADDRESS_UNREACHABLE6 => (icmp::ICMPV6_DEST_UNREACH, 3),
         _ => (icmp::ICMPV4_DEST_UNREACH, 13),
     };
     let m = match kind {
@@ -146,20 +147,41 @@ pub const fn ipv4_header(src: [u8; 4], dst: [u8; 4], icmp_len: u16) -> [u8; 20] 
 }
 
 /// RFC 4443 §2.4 (e) / RFC 1812 §4.3.2.7: no error about a packet whose source is not a
-/// unicast address (unspecified, multicast).
+/// unicast address of some other node (unspecified, loopback, IPv4-mapped, multicast).
 #[inline(always)]
 pub const fn may_answer_v6(src: &[u8; 16]) -> bool {
     if src[0] == 0xff {
         return false;
     }
+    // The unspecified address and ::1, which never leaves its node (RFC 4291 §2.5.3):
+    // all zero but for the last byte, 0 or 1.
     let mut i = 0;
-    while i < 16 {
+    while i < 15 {
         if src[i] != 0 {
-            return true;
+            break;
         }
         i += 1;
     }
-    false
+    if i == 15 {
+        return src[15] > 1;
+    }
+    // IPv4-mapped (::ffff:0:0/96): an IPv4 host's address, never an IPv6 source on the wire.
+    let mut mapped = src[10] == 0xff && src[11] == 0xff;
+    let mut k = 0;
+    while k < 10 {
+        if src[k] != 0 {
+            mapped = false;
+        }
+        k += 1;
+    }
+    !mapped
+}
+
+/// No error about a frame sent to a link-layer group address (broadcast or multicast:
+/// the I/G bit of the destination MAC; RFC 1812 §4.3.2.7, RFC 4443 §2.4 (e.3)). Sent back
+/// with the addresses swapped, the error would also carry a group address as its source.
+pub const fn may_answer_frame(dst_mac: &[u8; 6]) -> bool {
+    dst_mac[0] & 1 == 0
 }
 
 /// IPv4: not 0.0.0.0/8, not loopback, not multicast, class E or broadcast.
@@ -240,6 +262,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_error_to_loopback_unspecified_mapped_or_multicast_v6() {
+        let mut a = [0u8; 16];
+        assert!(!may_answer_v6(&a), "::");
+        a[15] = 1;
+        assert!(!may_answer_v6(&a), "::1");
+        a[15] = 2;
+        assert!(may_answer_v6(&a), "::2 is unicast");
+        let mapped = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1];
+        assert!(!may_answer_v6(&mapped), "::ffff:192.0.2.1");
+        let mut m = [0u8; 16];
+        m[0] = 0xff;
+        m[15] = 1;
+        assert!(!may_answer_v6(&m), "ff00::/8");
+        let g: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+        assert!(may_answer_v6(&g));
+    }
+
+    #[test]
+    fn no_error_about_link_layer_group_frames() {
+        assert!(!may_answer_frame(&[0xff; 6]), "broadcast");
+        assert!(
+            !may_answer_frame(&[0x33, 0x33, 0, 0, 0, 1]),
+            "IPv6 multicast"
+        );
+        assert!(
+            !may_answer_frame(&[0x01, 0x00, 0x5e, 0, 0, 1]),
+            "IPv4 multicast"
+        );
+        assert!(may_answer_frame(&[0x02, 0, 0, 0, 0, 1]));
+    }
+
+    #[test]
     fn headers() {
         assert_eq!(
             icmp_header(ORIGIN_TIME_EXCEEDED6, 0),
@@ -262,8 +316,8 @@ mod tests {
             [3, 4, 0, 0, 0, 0, 0xff, 0xff]
         );
         assert_eq!(
-            icmp_header(ORIGIN_ADMIN_PROHIBITED6, 9),
-            [1, 1, 0, 0, 0, 0, 0, 0]
+            icmp_header(ORIGIN_ADDRESS_UNREACHABLE6, 9),
+            [1, 3, 0, 0, 0, 0, 0, 0]
         );
         assert_eq!(
             icmp_header(ORIGIN_ADMIN_PROHIBITED4, 9),

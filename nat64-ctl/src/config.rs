@@ -59,7 +59,7 @@ pub const DEFAULT_ICMP_BURST: u32 = 50;
 pub const MAX_ICMP_RATE: u32 = 1_000_000;
 
 /// The ICMP errors the gateway originates (Time Exceeded, Packet Too Big / Fragmentation
-/// Needed, administratively prohibited) and the RFC 6791 pool.
+/// Needed, Destination Unreachable) and the RFC 6791 pool.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IcmpSettings {
     /// Source of the ICMPv6 errors; None: the first global IPv6 address of the attached
@@ -182,7 +182,8 @@ pub fn interface_addresses(interfaces: &[String]) -> (Option<Ipv6Addr>, Option<I
             libc::AF_INET => {
                 let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
                 let a = Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr));
-                if !a.is_loopback() && !a.is_unspecified() {
+                // Link-local (169.254/16) is unroutable beyond the link.
+                if !a.is_loopback() && !a.is_unspecified() && !a.is_link_local() {
                     found.push((i, a.into()));
                 }
             }
@@ -196,11 +197,33 @@ pub fn interface_addresses(interfaces: &[String]) -> (Option<Ipv6Addr>, Option<I
         std::net::IpAddr::V6(a) => Some(*a),
         _ => None,
     });
-    let v4 = found.iter().find_map(|(_, a)| match a {
-        std::net::IpAddr::V4(a) => Some(*a),
-        _ => None,
-    });
-    (v6, v4)
+    let v4s: Vec<Ipv4Addr> = found
+        .iter()
+        .filter_map(|(_, a)| match a {
+            std::net::IpAddr::V4(a) => Some(*a),
+            _ => None,
+        })
+        .collect();
+    (v6, preferred_icmp_source4(&v4s))
+}
+
+/// The first address not from shared or private space (RFC 1918, RFC 6598), which IPv4
+/// hosts may filter or be unable to route back to (RFC 6791 §3.1 says the same of its
+/// pool); a private one only when there is nothing else, with a warning.
+pub fn preferred_icmp_source4(addrs: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+    let private = |a: &Ipv4Addr| {
+        let o = a.octets();
+        a.is_private() || (o[0] == 100 && o[1] & 0xc0 == 64)
+    };
+    if let Some(a) = addrs.iter().find(|a| !private(a)) {
+        return Some(*a);
+    }
+    let a = addrs.first().copied()?;
+    tracing::warn!(
+        "ICMPv4 errors will come from {a}, a private address the hosts they are meant for may \
+         not route back to; give --icmp-source4 (and --pool6791) a public one"
+    );
+    Some(a)
 }
 
 /// The ICMP options as given, on the command line or in a config file.
@@ -665,5 +688,20 @@ mod tests {
             icmp: IcmpSettings::default(),
         };
         assert!(format!("{:#}", s.validate().unwrap_err()).contains("is not a --pool4 address"));
+    }
+
+    #[test]
+    fn the_icmp_source4_prefers_an_address_hosts_can_route_back_to() {
+        let a = |s: &str| -> Ipv4Addr { s.parse().unwrap() };
+        assert_eq!(
+            preferred_icmp_source4(&[a("10.0.0.1"), a("100.64.0.1"), a("192.0.2.1")]),
+            Some(a("192.0.2.1"))
+        );
+        assert_eq!(
+            preferred_icmp_source4(&[a("172.16.0.1"), a("10.0.0.1")]),
+            Some(a("172.16.0.1")),
+            "only private ones: the first"
+        );
+        assert_eq!(preferred_icmp_source4(&[]), None);
     }
 }

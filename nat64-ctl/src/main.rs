@@ -251,11 +251,12 @@ struct XlatArgs {
     #[arg(long, value_name = "BYTES", default_value_t = nat64_common::maps::LOWEST_IPV6_MTU_DEFAULT)]
     lowest_ipv6_mtu: u32,
     /// Source of the ICMPv6 errors the gateway sends (Time Exceeded, Packet Too Big,
-    /// administratively prohibited) [default: the first global IPv6 address of the interfaces].
+    /// address unreachable) [default: the first global IPv6 address of the interfaces].
     #[arg(long, value_name = "ADDR")]
     icmp_source6: Option<String>,
     /// Source of the ICMPv4 errors the gateway sends (Time Exceeded, Fragmentation Needed,
-    /// administratively prohibited) [default: the first IPv4 address of the interfaces].
+    /// administratively prohibited) [default: the interfaces' first IPv4 address outside
+    /// private space].
     #[arg(long, value_name = "ADDR")]
     icmp_source4: Option<String>,
     /// RFC 6791 pool: IPv4 sources (ADDR or ADDR/LEN) for translated ICMPv6 errors from

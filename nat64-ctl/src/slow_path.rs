@@ -29,6 +29,7 @@ use nat64_common::{
         SessionKey, SlowPathHeader, PROTO_TCP, SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT,
         SLOW_KIND_HELD_SYN,
     },
+    origin,
     split::Splitter,
     Counter,
 };
@@ -165,6 +166,12 @@ pub fn port_unreachable(ip4: &[u8]) -> Option<Vec<u8>> {
     let ic = csum::checksum(&p[20..], 0);
     p[22..24].copy_from_slice(&ic.to_be_bytes());
     Some(p)
+}
+
+/// No ICMP error to a source that is not a unicast host (0/8, 127/8, multicast,
+/// broadcast: RFC 1812 §4.3.2.7), as for the data plane's own errors.
+fn may_answer(ip4: &[u8]) -> bool {
+    SynKey::of(ip4).is_some_and(|k| origin::may_answer_v4(k.src4))
 }
 
 /// Raw sockets that hand complete IP packets to the kernel's routing.
@@ -307,7 +314,13 @@ async fn serve(ring: RingBuf<MapData>, dir: PathBuf) -> Result<()> {
             _ = tick.tick(), if !held.is_empty() => {
                 let v = held.check(Instant::now(), |k| tables.sessions.get(k, 0).is_ok());
                 counts.add(Counter::HeldSynMatched, v.matched);
+                // The gateway's ICMP errors are off with a rate of 0, this one included.
+                let icmp_on = tables.gateway_config().map_or(true, |c| c.icmp_rate > 0);
                 for syn in &v.refuse {
+                    if !icmp_on || !may_answer(syn) {
+                        counts.add(Counter::HeldSynDropped, 1);
+                        continue;
+                    }
                     match port_unreachable(syn).map(|p| sender.send_v4(&p)) {
                         Some(Ok(())) => counts.add(Counter::HeldSynRefused, 1),
                         _ => counts.add(Counter::DropSlowPathSendFailed, 1),
@@ -426,6 +439,21 @@ mod tests {
         assert_eq!(h.hold(&syn(), t0), Some(Hold::Overflow));
         assert_eq!(h.len(), HELD_SYNS_MAX);
         assert_eq!(h.hold(&[0x45, 0, 0], t0), None, "too short to name a flow");
+    }
+
+    #[test]
+    fn no_port_unreachable_to_a_source_that_is_not_a_unicast_host() {
+        assert!(may_answer(&syn()));
+        for src in [
+            [0, 0, 0, 0],
+            [127, 0, 0, 1],
+            [224, 0, 0, 1],
+            [255, 255, 255, 255],
+        ] {
+            let mut s = syn();
+            s[12..16].copy_from_slice(&src);
+            assert!(!may_answer(&s), "{src:?}");
+        }
     }
 
     #[test]

@@ -43,6 +43,10 @@ static BUCKET: PerCpuArray<TokenBucket> = PerCpuArray::with_max_entries(1, 0);
 pub fn send(ctx: &XdpContext, why: Counter, kind: u8, mtu: u32) -> Result<u32, Counter> {
     crate::parse::pin(ctx);
     let cfg = config().ok_or(why)?;
+    let dst_mac: [u8; 6] = read(ctx, 0).ok_or(why)?;
+    if !origin::may_answer_frame(&dst_mac) {
+        return Err(why);
+    }
     let (rate, burst) = (cfg.icmp_rate, cfg.icmp_burst);
     let v6 = origin::is_v6(kind);
     let (src6, src4) = (cfg.icmp_src6, cfg.icmp_src4);
@@ -140,7 +144,7 @@ pub fn send(ctx: &XdpContext, why: Counter, kind: u8, mtu: u32) -> Result<u32, C
         origin::ORIGIN_TIME_EXCEEDED4 => Counter::IcmpSentTimeExceeded4,
         origin::ORIGIN_PACKET_TOO_BIG => Counter::IcmpSentPacketTooBig,
         origin::ORIGIN_FRAG_NEEDED => Counter::IcmpSentFragNeeded,
-        origin::ORIGIN_ADMIN_PROHIBITED6 => Counter::IcmpSentAdminProhibited6,
+        origin::ORIGIN_ADDRESS_UNREACHABLE6 => Counter::IcmpSentAddressUnreachable6,
         _ => Counter::IcmpSentAdminProhibited4,
     });
     Ok(xdp_action::XDP_TX)

@@ -151,17 +151,19 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
     let mut next = fwd::lookup_v6(ctx, &plan.src6, &plan.dst6, plan.nh, len6 as u16);
     // DF=0 says the sender does no path MTU discovery: a translation larger than the
     // IPv6 path surely carries goes out as fragments, which only the slow path can send.
-    // An IPv4 fragment (always DF=0) is split further, keeping its identification and
-    // offsets in the Fragment header it already has.
-    // (Nothing of at most 1280 bytes is ever split: the config is not even read for it.)
-    let fragment_mtu = if plan.df == 0 && len6 > LOWEST_IPV6_MTU_DEFAULT {
+    // An IPv4 fragment is split further whatever its DF says (its receiver reassembles
+    // anyway, and no error may be sent about a later fragment, RFC 1812 §4.3.2.7), keeping
+    // its identification and offsets in the Fragment header it already has. Nothing of
+    // at most 1280 bytes is ever split: the config is not even read for it.
+    let may_split = plan.df == 0 || plan.pos.is_fragmented();
+    let fragment_mtu = if may_split && len6 > LOWEST_IPV6_MTU_DEFAULT {
         lowest_ipv6_mtu().min(next.egress_mtu())
     } else {
         u32::MAX
     };
     let fragment = len6 > fragment_mtu && slow_path_on();
     if let fwd::Next::TooBig { mtu } = next {
-        if plan.df != 0 {
+        if !may_split {
             return Ok(Outcome::Originate {
                 why: Counter::DropTooBig,
                 kind: ORIGIN_FRAG_NEEDED,
@@ -169,9 +171,9 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
             });
         }
         if !fragment {
-            // DF=0 without the slow path (nat64-ctl not running): the kernel gets the
-            // translated packet, as before.
-            stats::count(Counter::FwdPassNoRoute);
+            // Without the slow path (nat64-ctl not running) the kernel gets the translated
+            // packet, and answers it as too big for the route itself.
+            stats::count(Counter::FwdPassTooBig);
             next = fwd::Next::Pass;
         }
     }

@@ -8,7 +8,7 @@ use nat64_common::{
         Bib6Key, SessionKey, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
         PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW,
     },
-    origin::{self, ORIGIN_ADMIN_PROHIBITED6, ORIGIN_PACKET_TOO_BIG, ORIGIN_TIME_EXCEEDED6},
+    origin::{self, ORIGIN_ADDRESS_UNREACHABLE6, ORIGIN_PACKET_TOO_BIG, ORIGIN_TIME_EXCEEDED6},
     rfc6052::ExtractError,
     xlat::{self, ExtHeader, Frag6, Hop},
     Counter,
@@ -183,7 +183,7 @@ fn refused(why: Counter) -> Result<Outcome, Counter> {
         Counter::DropPool4Exhausted
         | Counter::DropPool4Empty
         | Counter::DropBibFull
-        | Counter::DropSessionTableFull => Ok(originate(why, ORIGIN_ADMIN_PROHIBITED6, 0)),
+        | Counter::DropSessionTableFull => Ok(originate(why, ORIGIN_ADDRESS_UNREACHABLE6, 0)),
         _ => Err(why),
     }
 }

@@ -522,12 +522,12 @@ fn fixture_tables() {
             name: "a new flow when the binding table is full → admin prohibited",
             frame: from_client6(refused.clone()),
             action: XDP_TX,
-            output: Some(originated6(CLIENT6, 1, 1, [0; 4], &refused)),
+            output: Some(originated6(CLIENT6, 1, 3, [0; 4], &refused)),
             counters: &[
                 RxIpv6,
                 Rx6to4Udp,
                 DropBibFull,
-                IcmpSentAdminProhibited6,
+                IcmpSentAddressUnreachable6,
                 VerdictTx,
             ],
         });
@@ -1170,7 +1170,7 @@ fn translation_fixtures(h: &mut Harness) {
             RxIpv6,
             Rx6to4Udp,
             DropPool4Exhausted,
-            IcmpSentAdminProhibited6,
+            IcmpSentAddressUnreachable6,
             VerdictTx,
         ];
         counters.extend(std::iter::repeat_n(
@@ -1188,7 +1188,7 @@ fn translation_fixtures(h: &mut Harness) {
             name: "a second new source finds the pool exhausted → admin prohibited",
             frame: from_client6(refused.clone()),
             action: XDP_TX,
-            output: Some(originated6(CLIENT6, 1, 1, [0; 4], &refused)),
+            output: Some(originated6(CLIENT6, 1, 3, [0; 4], &refused)),
             counters: Box::leak(counters.into_boxed_slice()),
         });
         h.check(Row {
@@ -1239,12 +1239,12 @@ fn translation_fixtures(h: &mut Harness) {
             name: "a new ping when no pool4 address serves icmp → admin prohibited",
             frame: from_client6(ping.clone()),
             action: XDP_TX,
-            output: Some(originated6(CLIENT6, 1, 1, [0; 4], &ping)),
+            output: Some(originated6(CLIENT6, 1, 3, [0; 4], &ping)),
             counters: &[
                 RxIpv6,
                 Rx6to4Icmp,
                 DropPool4Empty,
-                IcmpSentAdminProhibited6,
+                IcmpSentAddressUnreachable6,
                 VerdictTx,
             ],
         });
@@ -3338,6 +3338,81 @@ fn originated_error_fixtures(h: &mut Harness) {
         action: XDP_DROP,
         output: None,
         counters: &[RxIpv6, Rx6to4Udp, DropHopLimit, VerdictDrop],
+    });
+
+    let lo6 = ip6(
+        "::1",
+        SERVER4_IN_POOL6,
+        PROTO_UDP,
+        1,
+        &udp6("::1", SERVER4_IN_POOL6, 5000, 53, p),
+    );
+    h.check(Row {
+        name: "hop limit 1 from ::1: dropped, no error",
+        frame: from_client6(lo6),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv6, Rx6to4Udp, DropHopLimit, VerdictDrop],
+    });
+    let lo4 = ip4(
+        "127.0.0.1",
+        POOL4,
+        PROTO_UDP,
+        1,
+        &udp4("127.0.0.1", POOL4, 53, 6000, p),
+    );
+    h.check(Row {
+        name: "ttl 1 from 127.0.0.1: dropped, no error",
+        frame: from_server4(lo4),
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv4, Rx4to6Udp, DropHopLimit, VerdictDrop],
+    });
+    // Nor about a frame sent to a link-layer group address (RFC 1812 §4.3.2.7).
+    let mut bcast = from_server4(late4.clone());
+    bcast[..6].copy_from_slice(&[0xff; 6]);
+    h.check(Row {
+        name: "ttl 1 in a link-layer broadcast frame: dropped, no error",
+        frame: bcast,
+        action: XDP_DROP,
+        output: None,
+        counters: &[RxIpv4, Rx4to6Udp, DropHopLimit, VerdictDrop],
+    });
+    // A first fragment with DF=1 over the 1300-byte route: a fragment may be split
+    // further (and no Fragmentation Needed would fit it), so no error; without the slow
+    // path the kernel gets it.
+    let payload = [0xc4; 1264];
+    let whole4 = udp4(SERVER4, POOL4, 53, 6003, &payload);
+    let whole6 = udp6(SERVER4_IN_POOL6, "2001:db8:8::5", 53, 5003, &payload);
+    let mut first = frag4(SERVER4, POOL4, PROTO_UDP, 64, 0x0df1, MF, &whole4[..1272]);
+    set_df(&mut first);
+    h.check(Row {
+        name: "df=1 first fragment too big for the ipv6 link: no error, to the kernel",
+        frame: from_server4(first),
+        action: XDP_PASS,
+        output: Some(with_macs(
+            ethernet(
+                0x86dd,
+                &frag6(
+                    SERVER4_IN_POOL6,
+                    "2001:db8:8::5",
+                    64,
+                    frag_hdr(PROTO_UDP, 0, true, 0x0df1),
+                    &whole6[..1272],
+                ),
+            ),
+            MAC4_SELF,
+            MAC4_NEXT,
+        )),
+        counters: &[
+            RxIpv4,
+            Rx4to6Udp,
+            Xlat4to6Udp,
+            Frag4to6,
+            SessionCreated,
+            FwdPassTooBig,
+            VerdictPass,
+        ],
     });
 
     // Rate limit: a burst of 2, then the bucket is empty (1 token a second).
