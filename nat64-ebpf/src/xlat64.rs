@@ -95,7 +95,14 @@ pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
             })
         }
         Parsed::HopLimit => return Ok(originate(Counter::DropHopLimit, ORIGIN_TIME_EXCEEDED6, 0)),
-        Parsed::Translate => {}
+        // The transport header must lie within the IP length, not merely within the frame:
+        // Ethernet padding would otherwise pass for the end of a short header (and a tiny
+        // first fragment could hide its TCP flags in the next one, RFC 1858).
+        Parsed::Translate => {
+            if plan.l4_len < if plan.kind == Kind::Tcp { 20 } else { 8 } {
+                return Err(Counter::DropTruncatedL4);
+            }
+        }
         // A later fragment: no ports, it follows its first fragment's translation.
         Parsed::Later => follow(&mut plan)?,
     }

@@ -1394,6 +1394,17 @@ fn translation_fixtures(h: &mut Harness) {
             DropTruncatedL4,
         ),
         (
+            // Ethernet padding behind the IP packet is not the rest of a TCP header.
+            "tcp header cut short by the ipv4 length, the frame padded",
+            {
+                let mut f = from_server4(ip4(SERVER4, POOL4, PROTO_TCP, 64, &[0u8; 12]));
+                f.extend_from_slice(&[0u8; 16]);
+                f
+            },
+            &[RxIpv4, Rx4to6Tcp],
+            DropTruncatedL4,
+        ),
+        (
             "unknown extension header",
             from_client6(ip6_with_ext(
                 CLIENT6,
