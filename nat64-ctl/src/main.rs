@@ -770,16 +770,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
 /// Turns the data plane's session-log records on or off.
 /// Sets or clears a `CONFIG_F_*` bit that the running nat64-ctl owns (not the settings).
 fn set_config_flag(dir: &std::path::Path, flag: u32, on: bool) -> Result<()> {
-    let mut t = tables::Tables::open(dir)?;
-    let mut cfg = t.gateway_config()?;
-    cfg.flags = if on {
-        cfg.flags | flag
-    } else {
-        cfg.flags & !flag
-    };
-    t.config
-        .set(0, cfg, 0)
-        .context("writing the gateway config")
+    tables::Tables::open(dir)?.set_config_flag(flag, on)
 }
 
 /// Reads, validates and applies a config file's translation settings to the instance
@@ -938,7 +929,6 @@ async fn attach(
             tracing::info!("detached XDP from {iface}, no longer among the interfaces");
         }
     }
-    tracing::info!("gateway instance {instance:?} running; SIGINT or SIGTERM stops nat64-ctl (the data plane keeps running until `nat64-ctl detach`)");
     let stop_sweeper = Arc::new(AtomicBool::new(false));
     let census = nat64_ctl::metrics::SharedCensus::default();
     if let Some(log) = &session_log {
@@ -957,8 +947,16 @@ async fn attach(
         ebpf.take_map(nat64_common::maps::MAP_SLOW)
             .context("the slow-path ring buffer is missing from the object")?,
     )?;
-    let slow = tokio::spawn(nat64_ctl::slow_path::run(slow_ring, dir.clone()));
-    set_config_flag(&dir, CONFIG_F_SLOW_PATH, true)?;
+    // The reader sets CONFIG_F_SLOW_PATH itself once it drains the ring, and clears it
+    // if it stops.
+    let (slow_ready, ready) = tokio::sync::oneshot::channel();
+    let slow = tokio::spawn(nat64_ctl::slow_path::run(
+        slow_ring,
+        dir.clone(),
+        slow_ready,
+    ));
+    // "running" below means the slow path is on too (a failed reader has said why).
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), ready).await;
     let sweeper = expiry::spawn(
         &dir,
         SWEEP_INTERVAL,
@@ -978,6 +976,7 @@ async fn attach(
         tokio::spawn(forward_kernel_logs(logger));
     }
 
+    tracing::info!("gateway instance {instance:?} running; SIGINT or SIGTERM stops nat64-ctl (the data plane keeps running until `nat64-ctl detach`)");
     let mut term = tokio::signal::unix::signal(SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(SignalKind::interrupt())?;
     let mut hup = tokio::signal::unix::signal(SignalKind::hangup())?;

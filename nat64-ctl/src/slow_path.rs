@@ -17,7 +17,7 @@
 use std::{
     collections::HashMap,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
@@ -26,14 +26,14 @@ use aya::maps::{MapData, RingBuf};
 use nat64_common::{
     csum,
     maps::{
-        SessionKey, SlowPathHeader, PROTO_TCP, SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT,
-        SLOW_KIND_HELD_SYN,
+        SessionKey, SlowPathHeader, CONFIG_F_SLOW_PATH, PROTO_TCP, SESSION_KIND_FLOW,
+        SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN,
     },
     origin,
     split::Splitter,
     Counter,
 };
-use tokio::io::unix::AsyncFd;
+use tokio::{io::unix::AsyncFd, sync::oneshot};
 
 use crate::{stats, tables::Tables};
 
@@ -282,22 +282,33 @@ impl Counts {
     }
 }
 
-/// Drains `NAT64_SLOW` until the task is dropped.
-pub async fn run(ring: RingBuf<MapData>, dir: PathBuf) {
-    if let Err(e) = serve(ring, dir).await {
+/// Drains `NAT64_SLOW` until the task is dropped. The data plane queues only while
+/// `CONFIG_F_SLOW_PATH` is set: `serve` sets it once it can drain the ring, and it is
+/// cleared here if the reader fails (at start, e.g. without CAP_NET_RAW, or later), so
+/// that nothing is queued for nobody. (A nat64-ctl killed outright leaves it set; the
+/// data plane stops queuing when half the ring waits unread, see nat64-ebpf's slow.rs.)
+pub async fn run(ring: RingBuf<MapData>, dir: PathBuf, ready: oneshot::Sender<()>) {
+    if let Err(e) = serve(ring, &dir, ready).await {
         tracing::error!("slow path stopped: {e:#}");
+        if let Err(e) =
+            Tables::open(&dir).and_then(|mut t| t.set_config_flag(CONFIG_F_SLOW_PATH, false))
+        {
+            tracing::error!("slow path: could not turn it off in the data plane: {e:#}");
+        }
     }
 }
 
-async fn serve(ring: RingBuf<MapData>, dir: PathBuf) -> Result<()> {
+async fn serve(ring: RingBuf<MapData>, dir: &Path, ready: oneshot::Sender<()>) -> Result<()> {
     let sender = RawSender::new()?;
-    let tables = Tables::open(&dir)?;
+    let mut tables = Tables::open(dir)?;
     let mut counts = Counts {
         map: stats::open_pinned(&dir.join(stats::STATS_MAP))?,
     };
     // SAFETY: the ring buffer owns its fd for its whole life; the AsyncFd owns the ring.
     let mut fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
         .context("watching the slow-path ring buffer")?;
+    tables.set_config_flag(CONFIG_F_SLOW_PATH, true)?;
+    let _ = ready.send(());
     let mut held = HeldSyns::default();
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

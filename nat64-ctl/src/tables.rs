@@ -79,6 +79,19 @@ impl Tables {
         self.config.get(&0, 0).context("reading the gateway config")
     }
 
+    /// Sets or clears `CONFIG_F_*` bits of the running gateway's config.
+    pub fn set_config_flag(&mut self, flag: u32, on: bool) -> Result<()> {
+        let mut cfg = self.gateway_config()?;
+        cfg.flags = if on {
+            cfg.flags | flag
+        } else {
+            cfg.flags & !flag
+        };
+        self.config
+            .set(0, cfg, 0)
+            .context("writing the gateway config")
+    }
+
     /// Every session, thousands per syscall.
     pub fn read_sessions(&self) -> Result<Vec<(SessionKey, SessionEntry)>> {
         batch::read_all(self.sessions.map().fd().as_fd(), READ_CHUNK).context("reading sessions")

@@ -4,7 +4,10 @@
 //! and the original is dropped here. Only while nat64-ctl says it reads the ring
 //! (`CONFIG_F_SLOW_PATH`): a ring nobody drains would only lose packets later.
 use aya_ebpf::{
-    bindings::xdp_action, helpers::bpf_xdp_load_bytes, macros::map, maps::RingBuf,
+    bindings::{xdp_action, BPF_RB_AVAIL_DATA},
+    helpers::bpf_xdp_load_bytes,
+    macros::map,
+    maps::RingBuf,
     programs::XdpContext,
 };
 use nat64_common::{
@@ -19,9 +22,13 @@ use crate::parse::{frame_len, opaque};
 #[map(name = "NAT64_SLOW")]
 static SLOW: RingBuf = RingBuf::with_byte_size(16 << 20, 0);
 
+/// Half the ring waiting unread: nat64-ctl is gone (killed before it could clear the
+/// flag) or far behind. Queue no more; the packets take the no-slow-path way meanwhile.
+const BACKLOG_MAX: u64 = 8 << 20;
+
 #[inline(always)]
 pub fn enabled(cfg: &GatewayConfig) -> bool {
-    cfg.flags & CONFIG_F_SLOW_PATH != 0
+    cfg.flags & CONFIG_F_SLOW_PATH != 0 && SLOW.query(u64::from(BPF_RB_AVAIL_DATA)) < BACKLOG_MAX
 }
 
 /// Queues the frame as it is now (`kind`: `SLOW_KIND_*`) and returns XDP_DROP for the

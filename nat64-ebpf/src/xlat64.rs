@@ -466,7 +466,25 @@ fn rewrite(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counte
             hop,
         )
     } else {
-        xlat::v6_to_v4_header_hop(hdr6, plan.src4, plan.dst4, plan.proto4, plan.l4_len, 0, hop)
+        // With DF=0 (≤ 1260 bytes) the packet may be fragmented on its way, so it needs an
+        // Identification no other datagram between the same hosts uses at the same time
+        // (RFC 6864 §4.1, RFC 7915 §5.1): a random one, as RFC 7739 recommends. A DF=1
+        // packet is atomic and keeps 0.
+        let total = IPV4_HLEN as u16 + plan.l4_len;
+        let id = if xlat::df_for_len(total) {
+            0
+        } else {
+            (unsafe { aya_ebpf::helpers::bpf_get_prandom_u32() }) as u16
+        };
+        xlat::v6_to_v4_header_hop(
+            hdr6,
+            plan.src4,
+            plan.dst4,
+            plan.proto4,
+            plan.l4_len,
+            id,
+            hop,
+        )
     }
     .map_err(|e| match e {
         // parse() refused hop limits ≤ 1; should that change, the reason stays right.
