@@ -135,15 +135,8 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
     }
     if plan.pos != Position::Later {
         if let Err(e) = bind(&mut plan) {
-            // An unsolicited SYN may be half of a simultaneous open (RFC 6146 §3.5.2.2):
-            // nat64-ctl holds it for 6 s instead of dropping it outright.
-            let syn_only = plan.tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) == tcp::SYN;
-            if e == Counter::DropNoBib4 && plan.kind == Kind::Tcp && syn_only && slow_path_on() {
-                return Ok(Outcome::Slow {
-                    kind: SLOW_KIND_HELD_SYN,
-                    mtu: 0,
-                    ident: 0,
-                });
+            if e == Counter::DropNoBib4 && may_hold(&plan) {
+                return Ok(held_syn());
             }
             return Err(e);
         }
@@ -190,6 +183,10 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
     // After the size check: a packet answered with Fragmentation Needed opens no session.
     if plan.pos != Position::Later {
         match track(&plan) {
+            // The binding exists but filtering refuses this peer: under address-dependent
+            // filtering the SYN is held all the same (RFC 6146 §3.5.2.2), for TCP hole
+            // punching; track() refused before creating anything.
+            Err(Counter::DropFiltered) if may_hold(&plan) => return Ok(held_syn()),
             Err(Counter::DropFiltered) if filtering_icmp() => {
                 return Ok(Outcome::Originate {
                     why: Counter::DropFiltered,
@@ -222,6 +219,23 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
         });
     }
     Ok(Outcome::Action(next.action()))
+}
+
+/// An unsolicited SYN may be half of a simultaneous open (RFC 6146 §3.5.2.2): nat64-ctl
+/// holds it for 6 s instead of it being dropped outright. Whole packets only.
+#[inline(always)]
+fn may_hold(plan: &Plan) -> bool {
+    let syn_only = plan.tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) == tcp::SYN;
+    plan.kind == Kind::Tcp && syn_only && plan.pos == Position::Whole && slow_path_on()
+}
+
+#[inline(always)]
+fn held_syn() -> Outcome {
+    Outcome::Slow {
+        kind: SLOW_KIND_HELD_SYN,
+        mtu: 0,
+        ident: 0,
+    }
 }
 
 #[inline(always)]

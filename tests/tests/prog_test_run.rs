@@ -2704,6 +2704,54 @@ fn session_fixtures(h: &mut Harness) {
     let (action, _) = h.run(&quiet);
     assert_eq!(action, XDP_REDIRECT);
     assert_eq!(h.events(), [], "no records while the log is off");
+    // (ADF is still on.) A fresh table: the three-entry one is full by now.
+    h.clear_sessions();
+    {
+        // Under ADF a TCP SYN to an existing binding from a peer its host has not
+        // contacted may be half of a simultaneous open (hole punching): with the slow
+        // path on it is held for 6 s like one to no binding (RFC 6146 §3.5.2.2).
+        let syn6 = from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_TCP,
+            64,
+            // The TCP binding of port 7000 above (the range has no other port left).
+            &tcp6_flags(CLIENT6, SERVER4_IN_POOL6, 7000, 80, nat64_common::tcp::SYN),
+        ));
+        let (action, out) = h.run(&syn6);
+        assert_eq!(action, XDP_REDIRECT);
+        let port4 = u16::from_be_bytes([out[34], out[35]]);
+        let syn4 = ip4(
+            OTHER4,
+            POOL4,
+            PROTO_TCP,
+            64,
+            &tcp4_flags(OTHER4, POOL4, 80, port4, nat64_common::tcp::SYN),
+        );
+        h.set_flag(CONFIG_F_SLOW_PATH, true);
+        let sessions = h.sessions().len();
+        h.check_keep(Row {
+            name: "adf: a syn to a binding from a peer not contacted is held",
+            frame: from_server4(syn4.clone()),
+            action: XDP_DROP,
+            output: None,
+            counters: &[RxIpv4, Rx4to6Tcp, SlowPathHeldSyn, VerdictDrop],
+        });
+        assert_eq!(h.sessions().len(), sessions, "a held SYN creates no state");
+        let held = h.slow_records();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].0.kind, SLOW_KIND_HELD_SYN);
+        assert_eq!(held[0].1[14..], syn4[..], "the SYN as received");
+        h.set_flag(CONFIG_F_SLOW_PATH, false);
+        h.check_keep(Row {
+            name: "adf: without the slow path that syn is filtered",
+            frame: from_server4(syn4),
+            action: XDP_DROP,
+            output: None,
+            counters: &[RxIpv4, Rx4to6Tcp, DropFiltered, VerdictDrop],
+        });
+    }
+    h.clear_sessions();
 }
 
 /// IPv6 Fragment header (RFC 8200 §4.5), built here from its fields.
