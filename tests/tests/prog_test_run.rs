@@ -3427,60 +3427,61 @@ fn originated_error_fixtures(h: &mut Harness) {
         counters: &[RxIpv4, Rx4to6Udp, DropTooBig, IcmpSentFragNeeded, VerdictTx],
     });
 
-    // Errors about packets from non-unicast sources are never sent (RFC 4443 §2.4 e).
-    let mcast = ip6(
-        "ff02::1",
-        SERVER4_IN_POOL6,
-        PROTO_UDP,
-        1,
-        &udp6("ff02::1", SERVER4_IN_POOL6, 5000, 53, p),
-    );
-    h.check(Row {
-        name: "hop limit 1 from a multicast source: dropped, no error",
-        frame: from_client6(mcast),
-        action: XDP_DROP,
-        output: None,
-        counters: &[RxIpv6, Rx6to4Udp, DropHopLimit, VerdictDrop],
-    });
-
-    let lo6 = ip6(
-        "::1",
-        SERVER4_IN_POOL6,
-        PROTO_UDP,
-        1,
-        &udp6("::1", SERVER4_IN_POOL6, 5000, 53, p),
-    );
-    h.check(Row {
-        name: "hop limit 1 from ::1: dropped, no error",
-        frame: from_client6(lo6),
-        action: XDP_DROP,
-        output: None,
-        counters: &[RxIpv6, Rx6to4Udp, DropHopLimit, VerdictDrop],
-    });
-    let lo4 = ip4(
-        "127.0.0.1",
-        POOL4,
-        PROTO_UDP,
-        1,
-        &udp4("127.0.0.1", POOL4, 53, 6000, p),
-    );
-    h.check(Row {
-        name: "ttl 1 from 127.0.0.1: dropped, no error",
-        frame: from_server4(lo4),
-        action: XDP_DROP,
-        output: None,
-        counters: &[RxIpv4, Rx4to6Udp, DropHopLimit, VerdictDrop],
-    });
-    // Nor about a frame sent to a link-layer group address (RFC 1812 §4.3.2.7).
+    // No error about a packet whose source is not a unicast host (RFC 4443 §2.4 e,
+    // RFC 1812 §4.3.2.7), nor about a frame sent to a link-layer group address.
+    let from6 = |src: &str| {
+        from_client6(ip6(
+            src,
+            SERVER4_IN_POOL6,
+            PROTO_UDP,
+            1,
+            &udp6(src, SERVER4_IN_POOL6, 5000, 53, p),
+        ))
+    };
+    let from4 = |src: &str| {
+        from_server4(ip4(
+            src,
+            POOL4,
+            PROTO_UDP,
+            1,
+            &udp4(src, POOL4, 53, 6000, p),
+        ))
+    };
     let mut bcast = from_server4(late4.clone());
     bcast[..6].copy_from_slice(&[0xff; 6]);
-    h.check(Row {
-        name: "ttl 1 in a link-layer broadcast frame: dropped, no error",
-        frame: bcast,
-        action: XDP_DROP,
-        output: None,
-        counters: &[RxIpv4, Rx4to6Udp, DropHopLimit, VerdictDrop],
-    });
+    let rx6: &'static [Counter] = &[RxIpv6, Rx6to4Udp, DropHopLimit, VerdictDrop];
+    let rx4: &'static [Counter] = &[RxIpv4, Rx4to6Udp, DropHopLimit, VerdictDrop];
+    for (name, frame, counters) in [
+        (
+            "hop limit 1 from a multicast source: dropped, no error",
+            from6("ff02::1"),
+            rx6,
+        ),
+        ("hop limit 1 from ::1: dropped, no error", from6("::1"), rx6),
+        (
+            "ttl 1 from 127.0.0.1: dropped, no error",
+            from4("127.0.0.1"),
+            rx4,
+        ),
+        (
+            "ttl 1 from 0.0.0.0: dropped, no error",
+            from4("0.0.0.0"),
+            rx4,
+        ),
+        (
+            "ttl 1 in a link-layer broadcast frame: dropped, no error",
+            bcast,
+            rx4,
+        ),
+    ] {
+        h.check(Row {
+            name,
+            frame,
+            action: XDP_DROP,
+            output: None,
+            counters,
+        });
+    }
     // A first fragment with DF=1 over the 1300-byte route: a fragment may be split
     // further (and no Fragmentation Needed would fit it), so no error; without the slow
     // path the kernel gets it.
