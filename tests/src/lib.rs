@@ -509,6 +509,20 @@ impl Lab {
     }
 
     /// Starts `nat64-ctl attach eth6 eth4 <extra>` in the gateway and waits until it runs.
+    /// The usual start of a lab test: None (the test returns) when the lab cannot run here
+    /// (see `lab_available`), else the reference lab with the gateway attached for the
+    /// local-use prefix 64:ff9b:1::/48 and pool4 `POOL4`, plus `extra`.
+    pub fn with_gateway(test: &str, extra: &[&str]) -> Option<Lab> {
+        if !lab_available(test) {
+            return None;
+        }
+        let mut lab = Lab::reference().expect("lab");
+        let mut args = vec!["--pool6", "64:ff9b:1::/48", "--pool4", addr::POOL4];
+        args.extend_from_slice(extra);
+        lab.start_gateway(&args).expect("gateway");
+        Some(lab)
+    }
+
     pub fn start_gateway(&mut self, extra: &[&str]) -> Result<()> {
         let mut cmd = self.gateway.cmd_net_only(nat64_ctl_bin());
         cmd.args(["attach", "eth6", "eth4", "--instance", &self.instance])

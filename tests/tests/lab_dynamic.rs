@@ -3,26 +3,18 @@
 
 use nat64_tests::{
     addr::{self, POOL4, SERVER4_IN_POOL6},
-    lab_available,
     programs::{udp_client, UDP_ECHO_SERVER},
     Lab,
 };
 
 #[test]
 fn ping_and_udp_through_dynamic_bindings() {
-    if !lab_available("ping_and_udp_through_dynamic_bindings") {
+    let Some(lab) = Lab::with_gateway(
+        "ping_and_udp_through_dynamic_bindings",
+        &["--ports", "61001-65535"],
+    ) else {
         return;
-    }
-    let mut lab = Lab::reference().expect("lab");
-    lab.start_gateway(&[
-        "--pool6",
-        "64:ff9b:1::/48",
-        "--pool4",
-        POOL4,
-        "--ports",
-        "61001-65535",
-    ])
-    .expect("gateway");
+    };
 
     let out = lab
         .client6

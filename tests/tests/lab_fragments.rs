@@ -7,7 +7,7 @@
 
 use nat64_tests::{
     addr::{self, POOL4, SERVER4_IN_POOL6},
-    lab_available, Lab, Netns,
+    Lab, Netns,
 };
 
 /// UDP echo on 0.0.0.0:7777 that answers with the datagram as received.
@@ -74,22 +74,13 @@ fn snmp(ns: &Netns, file: &str, field: &str) -> u64 {
 
 #[test]
 fn a_fragmented_udp_datagram_crosses_both_ways_intact() {
-    if !lab_available("a_fragmented_udp_datagram_crosses_both_ways_intact") {
-        return;
-    }
-    let mut lab = Lab::reference().expect("lab");
     let bib = format!("udp {POOL4}#6000 {}#5000", addr::CLIENT6);
-    lab.start_gateway(&[
-        "--pool6",
-        "64:ff9b:1::/48",
-        "--pool4",
-        POOL4,
-        "--bib",
-        &bib,
-        "--ports",
-        "6000-6000",
-    ])
-    .expect("gateway");
+    let Some(lab) = Lab::with_gateway(
+        "a_fragmented_udp_datagram_crosses_both_ways_intact",
+        &["--bib", &bib, "--ports", "6000-6000"],
+    ) else {
+        return;
+    };
 
     let server = lab.server4.python_service(ECHO_SERVER, "udp-echo").unwrap();
 

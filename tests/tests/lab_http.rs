@@ -1,18 +1,12 @@
 //! netns end-to-end: the IPv6-only client fetches pages and a 100 MB file from nginx on the
 //! IPv4-only server with curl, through dynamic bindings, and the bytes arrive intact.
-use nat64_tests::{
-    addr::{POOL4, SERVER4_IN_POOL6},
-    lab_available, Lab, Served,
-};
+use nat64_tests::{addr::SERVER4_IN_POOL6, Lab, Served};
 
 #[test]
 fn curl_fetches_through_the_gateway() {
-    if !lab_available("curl_fetches_through_the_gateway") {
+    let Some(lab) = Lab::with_gateway("curl_fetches_through_the_gateway", &[]) else {
         return;
-    }
-    let mut lab = Lab::reference().expect("lab");
-    lab.start_gateway(&["--pool6", "64:ff9b:1::/48", "--pool4", POOL4])
-        .expect("gateway");
+    };
 
     let served = Served::start(&lab, "<h1>served over IPv4 only</h1>\n", 100).expect("nginx");
     let want = served.sha256.clone();

@@ -4,7 +4,7 @@
 
 use nat64_tests::{
     addr::{CLIENT6, POOL4, SERVER4_IN_POOL6},
-    lab_available, Lab,
+    Lab,
 };
 
 /// A UDP echo service on [::]:9000 of the IPv6-only client.
@@ -40,13 +40,13 @@ for attempt in range(2):
 
 #[test]
 fn static_binding_publishes_an_ipv6_service_and_nothing_else_gets_in() {
-    if !lab_available("static_binding_publishes_an_ipv6_service_and_nothing_else_gets_in") {
-        return;
-    }
-    let mut lab = Lab::reference().expect("lab");
     let bib = format!("udp {POOL4}#9000 {CLIENT6}#9000");
-    lab.start_gateway(&["--pool6", "64:ff9b:1::/48", "--pool4", POOL4, "--bib", &bib])
-        .expect("gateway");
+    let Some(lab) = Lab::with_gateway(
+        "static_binding_publishes_an_ipv6_service_and_nothing_else_gets_in",
+        &["--bib", &bib],
+    ) else {
+        return;
+    };
     let service = lab.client6.python_service(UDP6_ECHO, "udp6-echo").unwrap();
 
     // Through the static binding: the IPv4-only server reaches the IPv6-only service, which

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use nat64_tests::{
     addr::{POOL4, SERVER4_IN_POOL6},
-    lab_available, Lab,
+    Lab,
 };
 
 const LISTEN: &str = "127.0.0.1:9464";
@@ -25,21 +25,12 @@ fn value(text: &str, series: &str) -> f64 {
 
 #[test]
 fn metrics_endpoint_passes_promtool_and_moves_with_traffic() {
-    if !lab_available("metrics_endpoint_passes_promtool_and_moves_with_traffic") {
+    let Some(lab) = Lab::with_gateway(
+        "metrics_endpoint_passes_promtool_and_moves_with_traffic",
+        &["--ports", "61001-61100", "--metrics-listen", LISTEN],
+    ) else {
         return;
-    }
-    let mut lab = Lab::reference().expect("lab");
-    lab.start_gateway(&[
-        "--pool6",
-        "64:ff9b:1::/48",
-        "--pool4",
-        POOL4,
-        "--ports",
-        "61001-61100",
-        "--metrics-listen",
-        LISTEN,
-    ])
-    .expect("gateway");
+    };
 
     let ping = |n: u32| {
         let out = lab

@@ -108,12 +108,9 @@ fn pmtud_through_the_gateway() {
 
 #[test]
 fn traceroute_shows_the_gateway() {
-    if !lab_available("traceroute_shows_the_gateway") {
+    let Some(lab) = Lab::with_gateway("traceroute_shows_the_gateway", &[]) else {
         return;
-    }
-    let mut lab = Lab::reference().expect("lab");
-    lab.start_gateway(&["--pool6", "64:ff9b:1::/48", "--pool4", POOL4])
-        .expect("gateway");
+    };
     let out = lab
         .client6
         .sh_output(

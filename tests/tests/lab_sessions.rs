@@ -61,31 +61,27 @@ fn start_udp_echo(lab: &Lab) -> nat64_tests::Daemon {
 
 #[test]
 fn sessions_of_real_flows_show_and_expire_with_their_bindings() {
-    if !lab_available("sessions_of_real_flows_show_and_expire_with_their_bindings") {
-        return;
-    }
-    let mut lab = Lab::reference().expect("lab");
     let stat = format!("udp {POOL4}#9000 {CLIENT6}#9000");
-    lab.start_gateway(&[
-        "--pool6",
-        "64:ff9b:1::/48",
-        "--pool4",
-        POOL4,
-        "--bib",
-        &stat,
-        // Long enough for the checks below to see all three flows on a loaded machine,
-        // short enough to watch them expire.
-        "--udp-timeout",
-        "6",
-        "--icmp-timeout",
-        "6",
-        "--tcp-trans-timeout",
-        "6",
-        "--tcp-est-timeout",
-        "5",
-        "--allow-nonstandard-timeouts",
-    ])
-    .expect("gateway");
+    let Some(lab) = Lab::with_gateway(
+        "sessions_of_real_flows_show_and_expire_with_their_bindings",
+        &[
+            "--bib",
+            &stat,
+            // Long enough for the checks below to see all three flows on a loaded machine,
+            // short enough to watch them expire.
+            "--udp-timeout",
+            "6",
+            "--icmp-timeout",
+            "6",
+            "--tcp-trans-timeout",
+            "6",
+            "--tcp-est-timeout",
+            "5",
+            "--allow-nonstandard-timeouts",
+        ],
+    ) else {
+        return;
+    };
     let _echo = start_udp_echo(&lab);
     let dir = std::env::temp_dir().join(format!("{}-www", lab.server4.name));
     let www = dir.join("www");

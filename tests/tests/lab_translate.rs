@@ -2,31 +2,26 @@
 //! through the gateway over a static binding, under the local-use prefix 64:ff9b:1::/48.
 use nat64_tests::{
     addr::{self, POOL4, SERVER4_IN_POOL6},
-    lab_available,
     programs::{udp_client, UDP_ECHO_SERVER},
     Lab,
 };
 
 #[test]
 fn udp_crosses_the_gateway_both_ways() {
-    if !lab_available("udp_crosses_the_gateway_both_ways") {
-        return;
-    }
-    let mut lab = Lab::reference().expect("lab");
     let bib = format!("udp {POOL4}#6000 {}#5000", addr::CLIENT6);
-    lab.start_gateway(&[
-        "--pool6",
-        "64:ff9b:1::/48",
-        "--pool4",
-        POOL4,
-        "--bib",
-        &bib,
-        "--ports",
-        "6000-6000",
-        "--bpf-log-level",
-        "debug",
-    ])
-    .expect("gateway");
+    let Some(mut lab) = Lab::with_gateway(
+        "udp_crosses_the_gateway_both_ways",
+        &[
+            "--bib",
+            &bib,
+            "--ports",
+            "6000-6000",
+            "--bpf-log-level",
+            "debug",
+        ],
+    ) else {
+        return;
+    };
 
     let server = lab
         .server4
