@@ -29,7 +29,7 @@ use aya::maps::IterableMap;
 use nat64_common::{
     maps::{
         pool4_proto_index, Bib4Entry, Bib4Key, Bib6Key, SessionEntry, SessionKey, BIB_F_STATIC,
-        SESSION_KIND_FLOW,
+        CONFIG_F_ADDRESS_DEPENDENT_FILTERING, SESSION_KIND_FLOW,
     },
     timeouts::{self, Timeouts},
     Counter,
@@ -88,6 +88,12 @@ pub struct Sweeper {
     live_bindings: HashSet<BindingId>,
     live_peers: HashSet<PeerId>,
     peer_records: Vec<SessionKey>,
+    /// This pass need not note which peers live flows have: address-dependent filtering is
+    /// off and the last pass found no peer records (the default case). Saves a hash insert
+    /// per live flow; any peer record met anyway is kept for this pass.
+    pub skip_peers: bool,
+    /// The last finished pass found peer records.
+    saw_peers: bool,
 }
 
 impl Sweeper {
@@ -107,7 +113,9 @@ impl Sweeper {
                 expired.push(*k);
             } else {
                 self.live_bindings.insert((k.addr4, k.port4, k.proto));
-                self.live_peers.insert(peer_id(k));
+                if !self.skip_peers {
+                    self.live_peers.insert(peer_id(k));
+                }
                 if let Some(i) = pool4_proto_index(k.proto) {
                     self.live_sessions[i] += 1;
                 }
@@ -121,9 +129,11 @@ impl Sweeper {
     pub fn end_pass(&mut self, bindings: &[(Bib4Key, Bib4Entry)]) -> Plan {
         let mut plan = Plan::default();
         let mut idle_peers = HashSet::new();
+        self.saw_peers = !self.peer_records.is_empty();
         for k in std::mem::take(&mut self.peer_records) {
             let id = peer_id(&k);
-            if self.live_peers.contains(&id) {
+            // Without the live peers noted, nothing tells an idle record from a live one.
+            if self.skip_peers || self.live_peers.contains(&id) {
                 continue;
             }
             if self.idle_peers.contains(&id) {
@@ -223,7 +233,10 @@ pub fn pass(
     pause: &mut dyn FnMut(Duration),
     log: Option<&SessionLog>,
 ) -> Result<Swept> {
-    let t = tables.gateway_config()?.timeouts;
+    let cfg = tables.gateway_config()?;
+    let t = cfg.timeouts;
+    sweeper.skip_peers =
+        cfg.flags & CONFIG_F_ADDRESS_DEPENDENT_FILTERING == 0 && !sweeper.saw_peers;
     let fd = tables.sessions.map().fd().as_fd();
     let mut swept = Swept::default();
     let mut cursor = batch::Cursor::default();
@@ -501,6 +514,29 @@ mod tests {
         let left = [(flow_a, entry(0, 0)), (peer_a, entry(0, 0))];
         assert_eq!(sw.plan(&left, &[], &t, 12 * S).sessions, [flow_a]);
         assert_eq!(sw.plan(&left[1..], &[], &t, 13 * S).sessions, [peer_a]);
+    }
+
+    #[test]
+    fn a_pass_that_skips_peers_deletes_no_peer_record_and_says_it_saw_some() {
+        let t = Timeouts {
+            udp_s: 10,
+            ..Timeouts::DEFAULT
+        };
+        let peer = skey(61001, [192, 0, 2, 3], 0, PROTO_UDP, SESSION_KIND_PEER);
+        let mut sw = Sweeper {
+            skip_peers: true,
+            ..Sweeper::default()
+        };
+        for now in [5 * S, 6 * S, 7 * S] {
+            assert_eq!(sw.plan(&[(peer, entry(0, 0))], &[], &t, now).sessions, []);
+        }
+        assert!(sw.saw_peers, "the next pass notes live peers again");
+        sw.skip_peers = false;
+        assert_eq!(sw.plan(&[(peer, entry(0, 0))], &[], &t, 8 * S).sessions, []);
+        assert_eq!(
+            sw.plan(&[(peer, entry(0, 0))], &[], &t, 9 * S).sessions,
+            [peer]
+        );
     }
 
     #[test]
