@@ -579,14 +579,25 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
             ];
             if let Some(r) = sweep_rows.last() {
                 if let (Some(sweep), Some(read)) = (r.get("sweep"), r.get("bare batch read")) {
-                    n.push(format!(
-                        "The sweep is necessarily behind the bare read, which does nothing with \
-                         the entries. At {} the sweeper's own work (timestamps, the census, the \
-                         binding bookkeeping) is {:.0} % of a pass; the rest is the kernel \
-                         copying entries out, which only expiring in the kernel would save.",
-                        r.label,
-                        100.0 * (sweep - read).max(0.0) / sweep
-                    ));
+                    let own = (sweep - read) / sweep;
+                    n.push(if own > 0.05 {
+                        format!(
+                            "At {} the sweeper's own work beyond the bare read (timestamps, the \
+                             census, the binding bookkeeping) is {:.0} % of a pass; the rest is \
+                             the kernel copying entries out, which only expiring in the kernel \
+                             would save.",
+                            r.label,
+                            100.0 * own
+                        )
+                    } else {
+                        format!(
+                            "At {} a pass takes about as long as the bare read (×{:.2}): it is \
+                             the kernel copying entries out to userspace, which only expiring \
+                             in the kernel would save.",
+                            r.label,
+                            sweep / read
+                        )
+                    });
                 }
             }
             n.extend(sweep_notes);
