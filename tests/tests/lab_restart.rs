@@ -79,7 +79,9 @@ fn a_download_survives_nat64_ctl_being_killed_and_restarted() {
     assert_eq!(
         http_sessions(&lab),
         before,
-        "the session table is intact without nat64-ctl"
+        "the session table is intact without nat64-ctl (all TCP sessions: {:?}; curl: {})",
+        tcp_sessions(&lab),
+        curl.output()
     );
 
     // The restart takes the state over and swaps the program into the existing links.
