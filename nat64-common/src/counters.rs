@@ -153,6 +153,8 @@ counters! {
     VerdictTx = "verdict_tx", "packets sent back out of the receiving interface (XDP_TX)";
     VerdictRedirect = "verdict_redirect", "packets redirected to another interface (XDP_REDIRECT)";
     VerdictAborted = "verdict_aborted", "program errors (XDP_ABORTED); should stay zero";
+
+    PassPool4Local = "pass_pool4_local", "IPv4 packets to a pool4 address of the gateway's own that no binding and no pool4 port range claims (its own services: passed to the kernel untouched)";
 }
 
 impl Counter {
@@ -209,7 +211,8 @@ mod tests {
                 "{c:?} is out of order in Counter::ALL"
             );
         }
-        assert_eq!(Counter::VerdictAborted.index() + 1, Counter::COUNT);
+        // New counters are appended after the verdicts, so that no existing slot moves.
+        assert_eq!(Counter::VerdictAborted.index() + 2, Counter::COUNT);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub const MAP_POOL4_SLOTS: &str = "NAT64_POOL4_SLOTS";
 pub const MAP_SESSIONS: &str = "NAT64_SESSIONS";
 pub const MAP_EVENTS: &str = "NAT64_EVENTS";
 pub const MAP_SLOW: &str = "NAT64_SLOW";
+pub const MAP_POOL4_PORTS: &str = "NAT64_POOL4_PORTS";
 
 /// Most (pool4 address, port range) slots dynamic bindings of one protocol are spread over.
 pub const POOL4_SLOTS_MAX: u32 = 256;
@@ -123,6 +124,62 @@ pub struct Pool4Entry {
     pub flags: u32,
 }
 const _: () = assert!(core::mem::size_of::<Pool4Entry>() == 4);
+
+/// `Pool4Entry::flags`: the address is one of the gateway's own (the single-address
+/// gateway, whose one IPv4 address is its pool4). Its packets that no binding and no pool4
+/// port range claims belong to the router's own services (sshd, BGP, DNS, ping) and go to
+/// the kernel untouched; `NAT64_POOL4_PORTS` says which ports pool4 lends.
+pub const POOL4_F_LOCAL: u32 = 1 << 0;
+
+/// `NAT64_POOL4_PORTS` key: a pool4 address of the gateway's own and a protocol
+/// (`PROTO_TCP`, `PROTO_UDP`, `PROTO_ICMP`). No entry: pool4 lends that protocol no port
+/// on the address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Pool4PortsKey {
+    pub addr4: [u8; 4],
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(core::mem::size_of::<Pool4PortsKey>() == 8);
+
+/// Bytes of a [`Pool4Ports`] bitmap: one bit per port.
+pub const POOL4_PORTS_BYTES: usize = 65536 / 8;
+
+/// The ports (ICMP: echo identifiers) pool4 lends to dynamic bindings on one address and
+/// protocol, as a bitmap (bit `port % 8` of byte `port / 8`): one lookup answers "is this
+/// port the translator's" however many ranges the address has.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Pool4Ports {
+    pub bits: [u8; POOL4_PORTS_BYTES],
+}
+const _: () = assert!(core::mem::size_of::<Pool4Ports>() == POOL4_PORTS_BYTES);
+
+impl Pool4Ports {
+    pub const EMPTY: Pool4Ports = Pool4Ports {
+        bits: [0; POOL4_PORTS_BYTES],
+    };
+
+    #[inline(always)]
+    pub fn contains(&self, port: u16) -> bool {
+        self.bits[usize::from(port >> 3)] & (1 << (port & 7)) != 0
+    }
+
+    /// Adds the inclusive range `lo..=hi`.
+    pub fn insert_range(&mut self, lo: u16, hi: u16) {
+        for port in lo..=hi {
+            self.bits[usize::from(port >> 3)] |= 1 << (port & 7);
+        }
+    }
+}
+
+impl core::fmt::Debug for Pool4Ports {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let n: u32 = self.bits.iter().map(|b| b.count_ones()).sum();
+        write!(f, "Pool4Ports({n} ports)")
+    }
+}
 
 /// A `NAT64_POOL4_SLOTS` entry: a pool4 address and the port range dynamic bindings of
 /// the slot's protocol take from it. One address may have several slots (ranges).
@@ -298,6 +355,8 @@ mod pod {
     unsafe impl aya::Pod for super::GatewayConfig {}
     unsafe impl aya::Pod for super::Pool4Entry {}
     unsafe impl aya::Pod for super::Pool4Slot {}
+    unsafe impl aya::Pod for super::Pool4PortsKey {}
+    unsafe impl aya::Pod for super::Pool4Ports {}
     unsafe impl aya::Pod for super::Bib6Key {}
     unsafe impl aya::Pod for super::Bib4Key {}
     unsafe impl aya::Pod for super::Bib6Entry {}
@@ -307,4 +366,21 @@ mod pod {
     unsafe impl aya::Pod for super::SessionEvent {}
     unsafe impl aya::Pod for super::SlowPathHeader {}
     unsafe impl aya::Pod for crate::origin::TokenBucket {}
+}
+
+#[cfg(test)]
+mod pool4_ports_tests {
+    use super::*;
+
+    #[test]
+    fn ranges_set_exactly_their_ports() {
+        let mut p = Pool4Ports::EMPTY;
+        p.insert_range(61001, 65535);
+        p.insert_range(1024, 1024);
+        assert!(p.contains(61001) && p.contains(65535) && p.contains(62000));
+        assert!(p.contains(1024));
+        assert!(!p.contains(61000) && !p.contains(1023) && !p.contains(1025) && !p.contains(22));
+        let n: u32 = p.bits.iter().map(|b| b.count_ones()).sum();
+        assert_eq!(n, 65535 - 61001 + 1 + 1);
+    }
 }

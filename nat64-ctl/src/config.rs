@@ -9,10 +9,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use ipnet::Ipv6Net;
 use nat64_common::{
     maps::{
-        pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry,
-        BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
-        CONFIG_F_FILTERING_ICMP, CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, POOL4_SLOTS_MAX,
-        PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+        pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, BIB_F_STATIC,
+        CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP,
+        CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP,
+        PROTO_UDP,
     },
     rfc6052::Pool6,
     timeouts::Timeouts,
@@ -565,6 +565,7 @@ impl StaticBib {
 /// [`crate::manage::forget_stale`].
 pub fn apply(t: &mut Tables, s: &Settings) -> Result<()> {
     s.validate()?;
+    crate::local::check(&s.pool4)?;
     let mut cfg = t.gateway_config()?;
     let mut new = s.gateway_config_over(&cfg);
     if cfg.secret != 0 {
@@ -576,11 +577,7 @@ pub fn apply(t: &mut Tables, s: &Settings) -> Result<()> {
         *old = (*old).min(new);
     }
     t.config.set(0, cfg, 0).context("writing the config map")?;
-    for a in s.pool4.addresses() {
-        t.pool4
-            .insert(a.octets(), Pool4Entry { flags: 0 }, 0)
-            .context("writing pool4")?;
-    }
+    crate::local::write_pool4(t, &s.pool4)?;
     for (p, list) in s.pool4.0.iter().enumerate() {
         for (i, slot) in list.iter().enumerate() {
             t.slots

@@ -8,6 +8,7 @@ pub mod config_file;
 pub mod expiry;
 pub mod instance;
 pub mod loader;
+pub mod local;
 pub mod manage;
 pub mod metrics;
 pub mod pool4;

@@ -778,8 +778,10 @@ fn set_config_flag(dir: &std::path::Path, flag: u32, on: bool) -> Result<()> {
 /// mode and table sizes take effect at the next `attach`.
 fn apply_config_file(path: &std::path::Path, dir: &std::path::Path) -> Result<String> {
     let file = config_file::ConfigFile::read(path)?;
-    let settings = file
+    let mut settings = file
         .settings()
+        .map_err(|e| anyhow::anyhow!("config {}: {e:#}", path.display()))?;
+    nat64_ctl::local::default_pool4(&mut settings.pool4, &file.interfaces)
         .map_err(|e| anyhow::anyhow!("config {}: {e:#}", path.display()))?;
     let mut t = tables::Tables::open(dir)?;
     let f = manage::apply_settings(&mut t, &settings)?;
@@ -843,6 +845,15 @@ async fn attach(
     require_root()?;
     let mut settings = settings;
     settings.icmp.resolve(&interfaces)?;
+    let taken = nat64_ctl::local::default_pool4(&mut settings.pool4, &interfaces)?;
+    if !taken.is_empty() {
+        tracing::info!(
+            "no --pool4 given: pool4 is the interfaces' own IPv4 addresses {taken:?}, ports {} \
+             for tcp, udp and icmp; the router's own services on them stay reachable",
+            config::DEFAULT_PORTS
+        );
+    }
+    nat64_ctl::local::check(&settings.pool4)?;
     bpffs::ensure_mounted()?;
     let _lock = nat64_ctl::instance::lock(&instance)?;
     if fresh {
@@ -899,6 +910,9 @@ async fn attach(
             tracing::warn!("the session table keeps its size of {have} entries; --fresh resizes it (its flows are lost)");
         }
     }
+    // Before the first packet: translated packets XDP hands to the kernel may carry the
+    // gateway's own address as their source.
+    nat64_ctl::local::accept_local(&interfaces)?;
     let prog = loader::xdp_program(&mut ebpf)?;
     for iface in &interfaces {
         let pin = nat64_ctl::instance::link_pin(&dir, iface);

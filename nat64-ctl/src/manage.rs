@@ -6,8 +6,7 @@ use std::{collections::HashSet, net::Ipv4Addr};
 use anyhow::{bail, Context, Result};
 use nat64_common::{
     maps::{
-        pool4_slot_index, Bib4Entry, Bib4Key, Bib6Key, Pool4Entry, BIB_F_STATIC, POOL4_PROTOS,
-        POOL4_SLOTS_MAX,
+        pool4_slot_index, Bib4Entry, Bib4Key, Bib6Key, BIB_F_STATIC, POOL4_PROTOS, POOL4_SLOTS_MAX,
     },
     timeouts::Timeouts,
 };
@@ -129,11 +128,8 @@ fn write_slots(t: &mut Tables, slots: &Pool4Slots) -> Result<()> {
 pub fn pool4_add(t: &mut Tables, group: &Pool4Group) -> Result<()> {
     let mut slots = pool4_slots(t)?;
     slots.add(group, "pool4 add")?;
-    for a in &group.addrs {
-        t.pool4
-            .insert(a.octets(), Pool4Entry { flags: 0 }, 0)
-            .context("writing pool4")?;
-    }
+    crate::local::check(&slots)?;
+    crate::local::write_pool4(t, &slots)?;
     write_slots(t, &slots)
 }
 
@@ -154,6 +150,7 @@ pub fn pool4_remove(t: &mut Tables, remove: &[Ipv4Addr], protos: &[u8]) -> Resul
     let mut slots = pool4_slots(t)?;
     slots.remove(remove, protos, "pool4 remove")?;
     write_slots(t, &slots)?;
+    crate::local::write_pool4(t, &slots)?;
     let mut removed = Removed::default();
     for a in remove {
         if !slots.contains(*a) {

@@ -5,8 +5,9 @@ use std::{os::fd::AsFd, path::Path};
 use anyhow::{Context, Result};
 use aya::maps::{Array, HashMap, IterableMap, Map, MapData};
 use nat64_common::maps::{
-    Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Slot, SessionEntry,
-    SessionKey, MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_POOL4, MAP_POOL4_SLOTS, MAP_SESSIONS,
+    Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Ports, Pool4PortsKey,
+    Pool4Slot, SessionEntry, SessionKey, MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_POOL4,
+    MAP_POOL4_PORTS, MAP_POOL4_SLOTS, MAP_SESSIONS,
 };
 
 use crate::batch;
@@ -15,10 +16,11 @@ use crate::batch;
 const READ_CHUNK: u32 = 8192;
 
 /// Every map a second invocation works on; pinned by `attach` under the instance directory.
-pub const PINNED_MAPS: [&str; 6] = [
+pub const PINNED_MAPS: [&str; 7] = [
     MAP_CONFIG,
     MAP_POOL4,
     MAP_POOL4_SLOTS,
+    MAP_POOL4_PORTS,
     MAP_BIB6,
     MAP_BIB4,
     MAP_SESSIONS,
@@ -29,6 +31,8 @@ pub struct Tables {
     pub config: Array<MapData, GatewayConfig>,
     pub pool4: HashMap<MapData, [u8; 4], Pool4Entry>,
     pub slots: Array<MapData, Pool4Slot>,
+    /// Ports pool4 lends on the gateway's own addresses (see `crate::local`).
+    pub pool4_ports: HashMap<MapData, Pool4PortsKey, Pool4Ports>,
     pub sessions: HashMap<MapData, SessionKey, SessionEntry>,
     pub bib4: HashMap<MapData, Bib4Key, Bib4Entry>,
     pub bib6: HashMap<MapData, Bib6Key, Bib6Entry>,
@@ -66,6 +70,8 @@ impl Tables {
                 .with_context(|| bad(MAP_POOL4))?,
             slots: Array::try_from(Map::Array(open(MAP_POOL4_SLOTS)?))
                 .with_context(|| bad(MAP_POOL4_SLOTS))?,
+            pool4_ports: HashMap::try_from(Map::HashMap(open(MAP_POOL4_PORTS)?))
+                .with_context(|| bad(MAP_POOL4_PORTS))?,
             sessions: HashMap::try_from(Map::HashMap(open(MAP_SESSIONS)?))
                 .with_context(|| bad(MAP_SESSIONS))?,
             bib4: HashMap::try_from(Map::HashMap(open(MAP_BIB4)?))

@@ -454,7 +454,15 @@ pub fn try_4to6(ctx: &XdpContext, icmp_off: usize) -> Result<u32, Counter> {
     let plan = plan_slot(icmp_off)?;
     parse_4to6(ctx, plan)?;
     verify(sum::sum(ctx, icmp_off, plan.icmp_len as usize, 0)?)?;
-    bind_4to6(plan)?;
+    match bind_4to6(plan) {
+        // On the gateway's own address, an error that no binding claims is about the
+        // router's own traffic (a PTB for its BGP session): the kernel's.
+        Err(Counter::DropNoBib4) if crate::xlat46::is_local_pool4(&plan.out_dst4) => {
+            stats::count(Counter::PassPool4Local);
+            return Ok(aya_ebpf::bindings::xdp_action::XDP_PASS);
+        }
+        r => r?,
+    }
     let icmp6_len =
         (ICMP_HLEN + IPV6_HLEN + plan.in_avail as usize).min(IPV6_ERROR_MAX - IPV6_HLEN);
     let next = fwd::lookup_v6(

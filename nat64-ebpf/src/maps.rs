@@ -4,8 +4,8 @@ use aya_ebpf::{
     maps::{Array, HashMap},
 };
 use nat64_common::maps::{
-    Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Slot, SessionEntry,
-    SessionKey, POOL4_SLOTS_ENTRIES,
+    Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Ports, Pool4PortsKey,
+    Pool4Slot, SessionEntry, SessionKey, POOL4_SLOTS_ENTRIES,
 };
 
 #[map(name = "NAT64_CONFIG")]
@@ -13,6 +13,17 @@ pub static CONFIG: Array<GatewayConfig> = Array::with_max_entries(1, 0);
 
 #[map(name = "NAT64_POOL4")]
 pub static POOL4: HashMap<[u8; 4], Pool4Entry> = HashMap::with_max_entries(1024, 0);
+
+/// Which ports pool4 lends on the gateway's own addresses (`POOL4_F_LOCAL`), per
+/// protocol: the rest of those addresses' ports belong to the router's own services.
+/// Not preallocated: 8 KiB per (address, protocol) in use, none for pool4 addresses that
+/// are not the gateway's.
+#[map(name = "NAT64_POOL4_PORTS")]
+pub static POOL4_PORTS: HashMap<Pool4PortsKey, Pool4Ports> =
+    HashMap::with_max_entries(3072, BPF_F_NO_PREALLOC);
+
+/// `BPF_F_NO_PREALLOC` (uapi/linux/bpf.h).
+const BPF_F_NO_PREALLOC: u32 = 1;
 
 /// The pool4 slots dynamic bindings are spread over: a block per protocol, of which
 /// `GatewayConfig::pool4_slots` says how many are in use.

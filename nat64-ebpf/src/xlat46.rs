@@ -11,9 +11,9 @@ use nat64_common::{
     frag::{self, FragEntry, FragKey, Position},
     icmp::{self, Icmp4Action},
     maps::{
-        Bib4Key, SessionKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
-        CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP, LOWEST_IPV6_MTU_DEFAULT, PROTO_ICMP,
-        PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT,
+        Bib4Key, Pool4PortsKey, SessionKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
+        CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP, LOWEST_IPV6_MTU_DEFAULT, POOL4_F_LOCAL,
+        PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT,
         SLOW_KIND_HELD_SYN,
     },
     origin::{self, ORIGIN_ADMIN_PROHIBITED4, ORIGIN_FRAG_NEEDED, ORIGIN_TIME_EXCEEDED4},
@@ -25,7 +25,7 @@ use nat64_common::{
 use crate::{
     frags, fwd,
     l4::{self, Kind},
-    maps::{config, BIB4, POOL4},
+    maps::{config, BIB4, POOL4, POOL4_PORTS},
     parse::{frame_len, read, view, view_mut, write, ETH_HLEN},
     session, slow, stats, sum, Outcome,
 };
@@ -72,6 +72,8 @@ struct Plan {
     frag_id: u16,
     /// IPv4 Flags/Fragment Offset word.
     frag_fo: u16,
+    /// The destination is one of the gateway's own addresses (`POOL4_F_LOCAL`).
+    local: u8,
 }
 
 /// Parsing, binding and rewriting each run in a frame of their own (BPF-to-BPF calls):
@@ -104,12 +106,15 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
         pos: Position::Whole,
         frag_id: 0,
         frag_fo: 0,
+        local: 0,
     };
     match parse(ctx, &mut plan)? {
         Parsed::NotOurs => {
             stats::count(Counter::PassNotOurs4);
             return Ok(Outcome::Action(xdp_action::XDP_PASS));
         }
+        Parsed::Local => return Ok(local_pass()),
+        Parsed::HopLimit if local_service(&plan) => return Ok(local_pass()),
         Parsed::IcmpError => {
             return Ok(Outcome::IcmpError {
                 l4_off: plan.l4_off,
@@ -130,11 +135,20 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
                 return Err(Counter::DropTruncatedL4);
             }
         }
-        // A later fragment: no ports, it follows its first fragment's translation.
-        Parsed::Later => follow(&mut plan)?,
+        // A later fragment: no ports, it follows its first fragment's translation. On the
+        // gateway's own address, one with no record is the router's own datagram's (its
+        // first fragment went to the kernel): the kernel reassembles it.
+        Parsed::Later => match follow(&mut plan) {
+            Err(Counter::DropFragmentOutOfOrder) if plan.local != 0 => return Ok(local_pass()),
+            r => r?,
+        },
     }
     if plan.pos != Position::Later {
         if let Err(e) = bind(&mut plan) {
+            let unbound = matches!(e, Counter::DropNoBib4 | Counter::DropNonGlobalIpv4);
+            if unbound && local_service(&plan) {
+                return Ok(local_pass());
+            }
             if e == Counter::DropNoBib4 && may_hold(&plan) {
                 return Ok(held_syn());
             }
@@ -221,6 +235,55 @@ pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
     Ok(Outcome::Action(next.action()))
 }
 
+/// A packet to the gateway's own address that is not the translator's: no binding has
+/// its destination port and pool4 lends no such port (an echo request with no binding is
+/// a ping of the router itself). It goes to the router's own services.
+#[inline(never)]
+fn local_service(plan: &Plan) -> bool {
+    if plan.local == 0 {
+        return false;
+    }
+    let proto = if plan.nh == PROTO_ICMPV6 {
+        PROTO_ICMP
+    } else {
+        plan.nh
+    };
+    let bound = Bib4Key {
+        addr4: plan.dst4,
+        port4: plan.port4,
+        proto,
+        _pad: 0,
+    };
+    if unsafe { BIB4.get(&bound) }.is_some() {
+        return false;
+    }
+    if plan.kind == Kind::IcmpEcho && plan.opens != 0 {
+        return true;
+    }
+    let key = Pool4PortsKey {
+        addr4: plan.dst4,
+        proto,
+        _pad: [0; 3],
+    };
+    match unsafe { POOL4_PORTS.get(&key) } {
+        Some(ports) => !ports.contains(plan.port4),
+        None => true,
+    }
+}
+
+#[inline(always)]
+fn local_pass() -> Outcome {
+    stats::count(Counter::PassPool4Local);
+    Outcome::Action(xdp_action::XDP_PASS)
+}
+
+/// Whether `dst4` is a pool4 address of the gateway's own (for the ICMP errors path: an
+/// error that matches no binding is about the router's own traffic).
+#[inline(always)]
+pub fn is_local_pool4(dst4: &[u8; 4]) -> bool {
+    unsafe { POOL4.get(dst4) }.is_some_and(|e| e.flags & POOL4_F_LOCAL != 0)
+}
+
 /// An unsolicited SYN may be half of a simultaneous open (RFC 6146 §3.5.2.2): nat64-ctl
 /// holds it for 6 s instead of it being dropped outright. Whole packets only.
 #[inline(always)]
@@ -289,6 +352,9 @@ fn filtering_icmp() -> bool {
 
 enum Parsed {
     NotOurs,
+    /// To the gateway's own address, in a protocol the translator does not serve (OSPF,
+    /// GRE, ESP, …): the router's.
+    Local,
     Translate,
     /// A non-first fragment (`plan.pos` is `Later`): addresses and lengths are set.
     Later,
@@ -304,9 +370,10 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     crate::parse::pin(ctx);
     let hdr4: &[u8; 20] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv4)?;
     let dst4 = xlat::ipv4_dst(hdr4);
-    if unsafe { POOL4.get(&dst4) }.is_none() {
+    let Some(pool4) = (unsafe { POOL4.get(&dst4) }) else {
         return Ok(Parsed::NotOurs);
-    }
+    };
+    plan.local = u8::from(pool4.flags & POOL4_F_LOCAL != 0);
     let info =
         xlat::validate_ipv4_header(hdr4, frame_len(ctx) - ETH_HLEN).map_err(|e| match e {
             XlatError::BadHeaderChecksum => Counter::DropBadIpv4Checksum,
@@ -339,6 +406,7 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
             Counter::Xlat4to6Icmp,
             Counter::Rx4to6Icmp,
         ),
+        _ if plan.local != 0 => return Ok(Parsed::Local),
         _ => return Err(Counter::DropUnsupportedProto),
     };
     // The total length field, validated against the frame above.
