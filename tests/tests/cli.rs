@@ -386,7 +386,8 @@ fn pins_of_another_layout_are_refused_by_path_and_detach_removes_them() {
     // or attached, so `lo` is never touched.
     nat64_ctl::bpffs::ensure_mounted().unwrap();
     std::fs::create_dir_all(root.join("v1")).unwrap();
-    // ICMP sources given: lo has no address to take them from, and that check comes first.
+    // ICMP sources and pool4 given: lo has no address to take them from, and those checks
+    // come first.
     let (code, stderr) = run(&[
         "attach",
         "lo",
@@ -396,6 +397,8 @@ fn pins_of_another_layout_are_refused_by_path_and_detach_removes_them() {
         "2001:db8::1",
         "--icmp-source4",
         "192.0.2.1",
+        "--pool4",
+        "203.0.113.1",
     ]);
     assert_ne!(code, 0);
     assert!(
