@@ -8,6 +8,7 @@ pub mod counters;
 pub mod csum;
 pub mod frag;
 pub mod icmp;
+pub mod layout;
 pub mod maps;
 pub mod origin;
 pub mod port;

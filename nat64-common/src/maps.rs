@@ -22,6 +22,7 @@ pub const MAP_SESSIONS: &str = "NAT64_SESSIONS";
 pub const MAP_EVENTS: &str = "NAT64_EVENTS";
 pub const MAP_SLOW: &str = "NAT64_SLOW";
 pub const MAP_POOL4_PORTS: &str = "NAT64_POOL4_PORTS";
+pub const MAP_STATS: &str = "NAT64_STATS";
 
 /// Most (pool4 address, port range) slots dynamic bindings of one protocol are spread over.
 pub const POOL4_SLOTS_MAX: u32 = 256;
@@ -89,6 +90,42 @@ pub struct GatewayConfig {
     pub icmp_burst: u32,
 }
 const _: () = assert!(core::mem::size_of::<GatewayConfig>() == 92);
+
+/// `NAT64_CONFIG[0]` in layout v1 (pinned by nat64-ctl before the lowest-ipv6-mtu and
+/// ICMP error settings): [`GatewayConfig`]'s first fields.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GatewayConfigV1 {
+    pub pool6: Pool6,
+    pub flags: u32,
+    pub secret: u32,
+    pub pool4_slots: [u16; 4],
+    pub timeouts: Timeouts,
+}
+const _: () = assert!(core::mem::size_of::<GatewayConfigV1>() == 52);
+
+impl From<GatewayConfigV1> for GatewayConfig {
+    /// The settings v1 had keep their values (the port-choice secret above all: the running
+    /// bindings were chosen with it); the later ones start at their defaults, as they did
+    /// for the v1 gateway, until nat64-ctl applies its settings.
+    fn from(v1: GatewayConfigV1) -> GatewayConfig {
+        GatewayConfig {
+            pool6: v1.pool6,
+            flags: v1.flags,
+            secret: v1.secret,
+            pool4_slots: v1.pool4_slots,
+            timeouts: v1.timeouts,
+            lowest_ipv6_mtu: LOWEST_IPV6_MTU_DEFAULT,
+            icmp_src6: [0; 16],
+            icmp_src4: [0; 4],
+            pool6791: [0; 4],
+            pool6791_len: 0,
+            _pad6791: [0; 3],
+            icmp_rate: 0,
+            icmp_burst: 0,
+        }
+    }
+}
 
 /// Default of [`GatewayConfig::lowest_ipv6_mtu`]: the IPv6 minimum MTU (RFC 8200 §5),
 /// which every IPv6 path carries.
@@ -353,6 +390,7 @@ mod pod {
     // SAFETY: plain old data — repr(C), no padding holes (asserted sizes), any byte
     // pattern is a valid value.
     unsafe impl aya::Pod for super::GatewayConfig {}
+    unsafe impl aya::Pod for super::GatewayConfigV1 {}
     unsafe impl aya::Pod for super::Pool4Entry {}
     unsafe impl aya::Pod for super::Pool4Slot {}
     unsafe impl aya::Pod for super::Pool4PortsKey {}
@@ -366,6 +404,34 @@ mod pod {
     unsafe impl aya::Pod for super::SessionEvent {}
     unsafe impl aya::Pod for super::SlowPathHeader {}
     unsafe impl aya::Pod for crate::origin::TokenBucket {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_v1_config_keeps_its_settings_and_secret_and_defaults_the_rest() {
+        let v1 = GatewayConfigV1 {
+            pool6: Pool6::WELL_KNOWN,
+            flags: CONFIG_F_ADDRESS_DEPENDENT_FILTERING | CONFIG_F_SESSION_EVENTS,
+            secret: 0xdead_beef,
+            pool4_slots: [3, 2, 1, 0],
+            timeouts: Timeouts::RFC_MIN,
+        };
+        let v2 = GatewayConfig::from(v1);
+        assert_eq!(
+            (v2.pool6, v2.flags, v2.secret, v2.pool4_slots, v2.timeouts),
+            (v1.pool6, v1.flags, v1.secret, v1.pool4_slots, v1.timeouts)
+        );
+        assert_eq!(v2.lowest_ipv6_mtu, LOWEST_IPV6_MTU_DEFAULT);
+        // No ICMP source: the v1 gateway sent no errors of its own either.
+        assert_eq!(
+            (v2.icmp_src6, v2.icmp_src4, v2.icmp_rate),
+            ([0; 16], [0; 4], 0)
+        );
+        assert_eq!(v2.pool6791_len, 0);
+    }
 }
 
 #[cfg(test)]

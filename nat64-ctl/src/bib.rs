@@ -22,7 +22,7 @@ pub struct Binding {
 /// Every binding of the instance whose maps are pinned under `dir`, sorted by protocol
 /// and pool4 transport address.
 pub fn read_pinned(dir: &Path) -> Result<Vec<Binding>> {
-    let path = dir.join(MAP_BIB4);
+    let path = crate::bpffs::pin_path(dir, MAP_BIB4);
     let data = MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))?;
     let map: HashMap<MapData, Bib4Key, Bib4Entry> = HashMap::try_from(Map::HashMap(data))
         .context("pinned binding table has an unexpected type")?;

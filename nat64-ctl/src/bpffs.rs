@@ -10,18 +10,26 @@ use anyhow::{bail, Context, Result};
 pub const BPFFS: &str = "/sys/fs/bpf";
 const BPF_FS_MAGIC: i64 = 0xcafe4a11;
 
-/// Version of the pinned layout (v2: per-protocol pool4 slots; v3: fragment map and
-/// counters, slow-path ring, lowest-ipv6-mtu and ICMP error settings
-/// in the config, the ICMP rate-limit bucket map). Bumped whenever a pinned
-/// map changes shape, so that a new nat64-ctl never misreads an older instance's maps.
-pub const LAYOUT_VERSION: &str = "v3";
-
-/// `/sys/fs/bpf/nat64/<instance>/v3`
+/// `/sys/fs/bpf/nat64/<instance>`: the instance's map pins (each named with its own
+/// layout version, see `nat64_common::layout`) and its XDP links.
 pub fn instance_dir(instance: &str) -> PathBuf {
-    Path::new(BPFFS)
-        .join("nat64")
-        .join(instance)
-        .join(LAYOUT_VERSION)
+    Path::new(BPFFS).join("nat64").join(instance)
+}
+
+/// Pin of `map` at this build's layout version: `<dir>/NAT64_CONFIG_v2`.
+pub fn pin_path(dir: &Path, map: &str) -> PathBuf {
+    let version = nat64_common::layout::layout(map)
+        .unwrap_or_else(|| panic!("{map} is not a pinned map"))
+        .version;
+    pin_at(dir, map, version)
+}
+
+/// Pin of `map` at layout `version`.
+pub fn pin_at(dir: &Path, map: &str, version: u32) -> PathBuf {
+    dir.join(format!(
+        "{map}{}{version}",
+        nat64_common::layout::VERSION_SEP
+    ))
 }
 
 pub fn validate_instance(instance: &str) -> Result<()> {

@@ -316,7 +316,8 @@ pub fn spawn(
     log: Option<Arc<SessionLog>>,
 ) -> Result<std::thread::JoinHandle<()>> {
     let mut tables = Tables::open(dir)?;
-    let mut counters = crate::stats::open_pinned(&dir.join(crate::stats::STATS_MAP))?;
+    let mut counters =
+        crate::stats::open_pinned(&crate::bpffs::pin_path(dir, crate::stats::STATS_MAP))?;
     Ok(std::thread::Builder::new()
         .name("nat64-expiry".into())
         .spawn(move || {

@@ -1,8 +1,8 @@
 //! A gateway instance outlives the nat64-ctl process that manages it.
 //!
-//! Its maps and its XDP links are pinned under `/sys/fs/bpf/nat64/<instance>/<layout>/`,
-//! so the data plane keeps translating (with every binding and session) while nat64-ctl
-//! is stopped, killed, restarted or upgraded. The next `attach` takes the pinned maps over
+//! Its maps and its XDP links are pinned under `/sys/fs/bpf/nat64/<instance>/` (each map
+//! with its layout version in its name), so the data plane keeps translating (with every
+//! binding and session) while nat64-ctl is stopped, killed, restarted or upgraded. The next `attach` takes the pinned maps over
 //! and swaps its program into the existing links atomically (BPF_LINK_UPDATE): no packet
 //! meets a missing program and no established flow loses its state. `detach` removes it
 //! all. One process at a time manages an instance: it holds an exclusive `flock` on
@@ -16,7 +16,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{bpffs, stats};
+use crate::bpffs;
 
 const LOCK_DIR: &str = "/run/nat64";
 
@@ -51,31 +51,17 @@ pub fn lock(instance: &str) -> Result<Lock> {
     Ok(Lock { _file: file })
 }
 
-/// Whether the instance has pinned state (a running data plane, managed or not).
+/// Whether the instance has pinned state (a running data plane, managed or not, of this
+/// build's layouts or older ones).
 pub fn has_state(dir: &Path) -> bool {
-    dir.join(stats::STATS_MAP).exists()
-}
-
-/// The pinned counter array must have one slot per counter this build knows: a map from a
-/// build with fewer would leave the new counters uncounted and shift every name. (The
-/// other maps' shapes are fixed by the layout version.)
-pub fn check_counters(dir: &Path) -> Result<()> {
-    let path = dir.join(stats::STATS_MAP);
-    let have = aya::maps::MapData::from_pin(&path)
-        .with_context(|| format!("opening {}", path.display()))?
-        .info()
-        .context("reading the pinned counters' map info")?
-        .max_entries();
-    if have != nat64_common::Counter::COUNT {
-        bail!(
-            "{} has {have} counters but this nat64-ctl has {}: it was pinned by another \
-             version; `nat64-ctl attach --fresh` or `nat64-ctl detach` removes it (its flows \
-             are lost)",
-            path.display(),
-            nat64_common::Counter::COUNT
-        );
-    }
-    Ok(())
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(|e| e.ok()).any(|e| {
+        e.file_name()
+            .to_str()
+            .is_some_and(|n| nat64_common::layout::parse_pin(n).is_some())
+    })
 }
 
 /// Removes the lock file of an instance that has just been detached (the caller holds
@@ -107,20 +93,20 @@ pub fn pinned_links(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Pin directories of other layout versions: state an incompatible nat64-ctl left.
+/// Pin directories under the instance: state a nat64-ctl from before per-map layout
+/// versions left, in a layout this one cannot read (the last such layout, `v3`, is
+/// adopted by `upgrade::adopt_legacy_dir` before this is asked).
 pub fn foreign_layouts(instance: &str) -> Vec<PathBuf> {
-    let ours = bpffs::instance_dir(instance);
-    let Some(parent) = ours.parent() else {
+    let Ok(entries) = std::fs::read_dir(bpffs::instance_dir(instance)) else {
         return Vec::new();
     };
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return Vec::new();
-    };
-    entries
+    let mut out: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| *p != ours)
-        .collect()
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    out
 }
 
 /// What `remove_state` took away.
@@ -138,30 +124,33 @@ pub fn remove_state(instance: &str) -> Result<Removed> {
         links: pinned_links(&dir),
         pins: 0,
     };
+    if !dir.exists() {
+        return Ok(removed);
+    }
     for iface in &removed.links {
         let p = link_pin(&dir, iface);
         std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
         removed.pins += 1;
     }
-    let Some(root) = dir.parent() else {
-        return Ok(removed);
-    };
-    if !root.exists() {
-        return Ok(removed);
+    for legacy in foreign_layouts(instance) {
+        removed.pins += remove_pins(&legacy)?;
+        std::fs::remove_dir(&legacy).with_context(|| format!("removing {}", legacy.display()))?;
     }
-    for layout in std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))? {
-        let layout = layout?.path();
-        if layout.is_dir() {
-            for pin in std::fs::read_dir(&layout)? {
-                let pin = pin?.path();
-                std::fs::remove_file(&pin)
-                    .with_context(|| format!("removing {}", pin.display()))?;
-                removed.pins += 1;
-            }
-            std::fs::remove_dir(&layout)
-                .with_context(|| format!("removing {}", layout.display()))?;
-        }
-    }
-    std::fs::remove_dir(root).with_context(|| format!("removing {}", root.display()))?;
+    removed.pins += remove_pins(&dir)?;
+    std::fs::remove_dir(&dir).with_context(|| format!("removing {}", dir.display()))?;
     Ok(removed)
+}
+
+/// Removes the pins (files) directly in `dir`; returns how many.
+fn remove_pins(dir: &Path) -> Result<usize> {
+    let mut n = 0;
+    for pin in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let pin = pin?.path();
+        if pin.is_dir() {
+            continue;
+        }
+        std::fs::remove_file(&pin).with_context(|| format!("removing {}", pin.display()))?;
+        n += 1;
+    }
+    Ok(n)
 }

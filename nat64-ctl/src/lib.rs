@@ -17,6 +17,7 @@ pub mod session_log;
 pub mod slow_path;
 pub mod stats;
 pub mod tables;
+pub mod upgrade;
 
 /// The XDP object built from `nat64-ebpf`, embedded so that one binary deploys.
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("NAT64_EBPF_OBJECT"));

@@ -50,13 +50,10 @@ fn load_inner(log_level: BpfLogLevel, sizes: TableSizes, pin_dir: Option<&Path>)
     let level = log_level as u8;
     let mut loader = EbpfLoader::new();
     if let Some(dir) = pin_dir {
-        for name in crate::tables::PINNED_MAPS
-            .iter()
-            .chain(std::iter::once(&crate::stats::STATS_MAP))
-            // In-flight datagrams' first fragments, so that a restart loses none.
-            .chain(std::iter::once(&nat64_common::frag::MAP_FRAGS))
-        {
-            loader.map_pin_path(name, dir.join(name));
+        // Every map with state worth keeping, the in-flight datagrams' first fragments
+        // included, so that a restart loses none.
+        for layout in &nat64_common::layout::LAYOUTS {
+            loader.map_pin_path(layout.map, crate::bpffs::pin_path(dir, layout.map));
         }
     }
     loader.override_global(aya_log::LEVEL, &level, true);

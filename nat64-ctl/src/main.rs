@@ -606,7 +606,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
                 nat64_ctl::instance::remove_lock(&instance);
                 bail!(
                     "no gateway instance {instance:?} to detach ({} does not exist)",
-                    dir.join(stats::STATS_MAP).display()
+                    dir.display()
                 );
             }
             let r = nat64_ctl::instance::remove_state(&instance)?;
@@ -754,7 +754,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
                     instance,
                 },
         } => {
-            let path = running_instance(&instance)?.join(stats::STATS_MAP);
+            let path = bpffs::pin_path(&running_instance(&instance)?, stats::STATS_MAP);
             let map = stats::open_pinned(&path)?;
             let values = stats::read(&map)?;
             if json {
@@ -801,10 +801,11 @@ fn apply_config_file(path: &std::path::Path, dir: &std::path::Path) -> Result<St
 fn running_instance(instance: &str) -> Result<std::path::PathBuf> {
     bpffs::validate_instance(instance)?;
     let dir = bpffs::instance_dir(instance);
-    if !dir.join(stats::STATS_MAP).exists() {
+    let stats = bpffs::pin_path(&dir, stats::STATS_MAP);
+    if !stats.exists() {
         bail!(
             "no gateway instance {instance:?} is running ({} does not exist)",
-            dir.join(stats::STATS_MAP).display()
+            stats.display()
         );
     }
     Ok(dir)
@@ -866,23 +867,24 @@ async fn attach(
             );
         }
     }
+    let dir = bpffs::instance_dir(&instance);
+    nat64_ctl::upgrade::adopt_legacy_dir(&dir)?;
     if let Some(other) = nat64_ctl::instance::foreign_layouts(&instance).first() {
         bail!(
             "gateway instance {instance:?} has state pinned by an incompatible nat64-ctl at {} \
-             (this one uses layout {}); `nat64-ctl attach --fresh` or `nat64-ctl detach` removes it \
-             (its flows are lost)",
+             (this one migrates layout {} and later); `nat64-ctl attach --fresh` or \
+             `nat64-ctl detach` removes it (its flows are lost)",
             other.display(),
-            bpffs::LAYOUT_VERSION
+            nat64_common::layout::LEGACY_DIR
         );
     }
-    let dir = bpffs::instance_dir(&instance);
     let adopting = nat64_ctl::instance::has_state(&dir);
-    if adopting {
-        nat64_ctl::instance::check_counters(&dir)?;
-    }
+    // Refuses a map this build cannot read before the kernel is touched.
+    let upgrade = nat64_ctl::upgrade::prepare(&dir)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let mut ebpf = loader::load_pinned(log_level, sizes, &dir)?;
+    upgrade.copy()?;
     let logger = match aya_log::EbpfLogger::init_with_logger(&mut ebpf, KernelLog) {
         Ok(l) => Some(l),
         Err(e) => {
@@ -937,6 +939,8 @@ async fn attach(
             tracing::info!("attached XDP to {iface} ({used} mode)");
         }
     }
+    // The new program and its maps are on the links: the old maps are done with.
+    upgrade.commit();
     for iface in nat64_ctl::instance::pinned_links(&dir) {
         if !interfaces.contains(&iface) {
             std::fs::remove_file(nat64_ctl::instance::link_pin(&dir, &iface))?;

@@ -246,7 +246,8 @@ pub async fn serve(listener: TcpListener, dir: PathBuf, census: SharedCensus) {
 }
 
 fn scrape(dir: &std::path::Path, census: &SharedCensus) -> Result<String> {
-    let counters = stats::read(&stats::open_pinned(&dir.join(stats::STATS_MAP))?)?;
+    let pin = crate::bpffs::pin_path(dir, stats::STATS_MAP);
+    let counters = stats::read(&stats::open_pinned(&pin)?)?;
     let slots = manage::pool4_slots(&tables::Tables::open(dir)?)?;
     let (census, pass) = census.lock().map(|g| g.clone()).unwrap_or_default();
     render(&counters, &census, pass, &slots)

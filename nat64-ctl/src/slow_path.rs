@@ -302,7 +302,7 @@ async fn serve(ring: RingBuf<MapData>, dir: &Path, ready: oneshot::Sender<()>) -
     let sender = RawSender::new()?;
     let mut tables = Tables::open(dir)?;
     let mut counts = Counts {
-        map: stats::open_pinned(&dir.join(stats::STATS_MAP))?,
+        map: stats::open_pinned(&crate::bpffs::pin_path(dir, stats::STATS_MAP))?,
     };
     // SAFETY: the ring buffer owns its fd for its whole life; the AsyncFd owns the ring.
     let mut fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use aya::maps::{Map, MapData, PerCpuArray};
 use nat64_common::Counter;
 
-pub const STATS_MAP: &str = "NAT64_STATS";
+pub const STATS_MAP: &str = nat64_common::maps::MAP_STATS;
 
 /// Sum of every CPU's slot, in `Counter::ALL` order.
 pub fn read(map: &PerCpuArray<MapData, u64>) -> Result<Vec<(Counter, u64)>> {

@@ -39,7 +39,7 @@ pub struct Tables {
 }
 
 fn pinned(dir: &Path, name: &str) -> Result<MapData> {
-    let path = dir.join(name);
+    let path = crate::bpffs::pin_path(dir, name);
     MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))
 }
 

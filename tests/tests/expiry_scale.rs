@@ -88,7 +88,10 @@ fn a_million_sessions_expire_exactly() {
     std::fs::create_dir_all(&dir).unwrap();
     let _pins = Pins(dir.clone());
     for name in PINNED_MAPS {
-        ebpf.map(name).unwrap().pin(dir.join(name)).unwrap();
+        ebpf.map(name)
+            .unwrap()
+            .pin(nat64_ctl::bpffs::pin_path(&dir, name))
+            .unwrap();
     }
     let mut tables = Tables::open(&dir).unwrap();
     let mut cfg = tables.gateway_config().unwrap();
