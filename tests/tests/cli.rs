@@ -248,7 +248,7 @@ fn the_shipped_config_example_is_valid() {
     let unit = std::fs::read_to_string(nat64_tests::workspace_root().join("contrib/nat64.service"))
         .unwrap();
     assert!(
-        unit.contains("ExecStart=/usr/local/sbin/nat64-ctl attach --config /etc/nat64/nat64.toml"),
+        unit.contains("ExecStart=/usr/sbin/nat64-ctl attach --config /etc/nat64/nat64.toml"),
         "{unit}"
     );
 }

@@ -138,6 +138,15 @@ fn the_deb_installs_works_and_purges() {
     if !lab_available("the_deb_installs_works_and_purges") {
         return;
     }
+    // Never purge an operator's own installation.
+    let before = Command::new("dpkg-query")
+        .args(["--showformat=${Status}", "--show", "nat64-ctl"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&before.stdout).ends_with(" installed"),
+        "nat64-ctl is already installed on this machine: remove it before running this test"
+    );
     let guard = Installed;
     ok(Command::new("dpkg")
         .arg("-i")
