@@ -17,9 +17,12 @@ fn main() {
     }
     println!("cargo:rerun-if-env-changed=NAT64_EBPF_OBJECT");
 
+    version_info(&root);
+
     // Escape hatch for packagers who build the object separately.
     if let Ok(path) = env::var("NAT64_EBPF_OBJECT") {
         println!("cargo:rustc-env=NAT64_EBPF_OBJECT={path}");
+        object_hash(std::path::Path::new(&path));
         return;
     }
 
@@ -39,6 +42,45 @@ fn main() {
     }
     let object = root.join(EBPF_OBJECT_REL);
     println!("cargo:rustc-env=NAT64_EBPF_OBJECT={}", object.display());
+    object_hash(&object);
+}
+
+/// `NAT64_EBPF_SHA256`: the embedded object's SHA-256, which `--version` prints and which
+/// tells whether a running data plane was loaded from this binary's object.
+fn object_hash(object: &std::path::Path) {
+    use sha2::Digest;
+    let bytes = std::fs::read(object)
+        .unwrap_or_else(|e| panic!("reading the eBPF object {}: {e}", object.display()));
+    let hex: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("cargo:rustc-env=NAT64_EBPF_SHA256={hex}");
+}
+
+/// `NAT64_GIT_COMMIT`: the commit built (`git rev-parse HEAD`), "unknown" outside git (a
+/// source tarball). Rebuilt when HEAD moves: every commit and checkout appends to the
+/// reflog.
+fn version_info(root: &std::path::Path) {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    for path in ["HEAD", "logs/HEAD"] {
+        if let Some(p) = git(&["rev-parse", "--path-format=absolute", "--git-path", path]) {
+            println!("cargo:rerun-if-changed={p}");
+        }
+    }
+    println!("cargo:rustc-env=NAT64_GIT_COMMIT={commit}");
 }
 
 include!("ebpf_build_command.rs");

@@ -22,5 +22,22 @@ pub mod upgrade;
 /// The XDP object built from `nat64-ebpf`, embedded so that one binary deploys.
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("NAT64_EBPF_OBJECT"));
 
+/// SHA-256 of [`EBPF_OBJECT`] (hex), computed by build.rs.
+pub const EBPF_OBJECT_SHA256: &str = env!("NAT64_EBPF_SHA256");
+
+/// The git commit this binary was built from, "unknown" outside git.
+pub const GIT_COMMIT: &str = env!("NAT64_GIT_COMMIT");
+
+/// What `nat64-ctl --version` prints after the name: the package version, the commit and
+/// the embedded data plane's hash.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("NAT64_GIT_COMMIT"),
+    ", eBPF object sha256 ",
+    env!("NAT64_EBPF_SHA256"),
+    ")"
+);
+
 /// Name of the XDP program inside the object.
 pub const XDP_PROGRAM: &str = "nat64";

@@ -22,7 +22,7 @@ use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
 #[derive(Parser)]
 #[command(
     name = "nat64-ctl",
-    version,
+    version = nat64_ctl::VERSION,
     about = "Stateful NAT64 gateway (XDP) control plane"
 )]
 struct Cli {

@@ -1,7 +1,7 @@
 //! nat64-ctl's command line: bad input gets one clear error line and a non-zero exit.
 use std::process::Command;
 
-use nat64_tests::{lab_available, nat64_ctl_bin};
+use nat64_tests::{lab_available, nat64_ctl_bin, workspace_root};
 
 fn run(args: &[&str]) -> (i32, String) {
     let out = Command::new(nat64_ctl_bin())
@@ -248,7 +248,7 @@ fn the_shipped_config_example_is_valid() {
     let unit = std::fs::read_to_string(nat64_tests::workspace_root().join("contrib/nat64.service"))
         .unwrap();
     assert!(
-        unit.contains("ExecStart=/usr/local/sbin/nat64-ctl attach --config /etc/nat64/nat64.toml"),
+        unit.contains("ExecStart=/usr/sbin/nat64-ctl attach --config /etc/nat64/nat64.toml"),
         "{unit}"
     );
 }
@@ -417,4 +417,37 @@ fn pins_of_another_layout_are_refused_by_path_and_detach_removes_them() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!root.exists(), "detach leaves {}", root.display());
+}
+
+#[test]
+fn version_names_the_package_the_commit_and_the_embedded_object() {
+    let (code, out) = run_stdout(&["--version"]);
+    assert_eq!(code, 0, "{out}");
+    // The commit checked out, when built from git (CI builds from a clone).
+    let head = Command::new("git")
+        .arg("-C")
+        .arg(workspace_root())
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    // The object the build embedded, hashed by another implementation.
+    let object = workspace_root().join("target/ebpf/bpfel-unknown-none/release/nat64");
+    let sum = Command::new("sha256sum").arg(&object).output().unwrap();
+    let sha = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(sha.len(), 64, "sha256sum {}: {sum:?}", object.display());
+    assert_eq!(
+        out.trim(),
+        format!(
+            "nat64-ctl {} (commit {head}, eBPF object sha256 {sha})",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    assert_eq!(nat64_ctl::EBPF_OBJECT_SHA256, sha);
 }

@@ -5,7 +5,8 @@ use std::process::Command;
 
 use nat64_tests::{lab_available, nat64_ctl_bin, workspace_root};
 
-const UNIT_BINARY: &str = "/usr/local/sbin/nat64-ctl";
+/// Where the .deb installs nat64-ctl.
+const UNIT_BINARY: &str = "/usr/sbin/nat64-ctl";
 
 fn unit() -> String {
     std::fs::read_to_string(workspace_root().join("contrib/nat64.service")).unwrap()
@@ -97,4 +98,134 @@ fn the_units_command_line_with_the_example_config_validates() {
         stderr.trim(),
         format!("nat64-ctl: error: interface {first:?} does not exist"),
     );
+}
+
+/// The package `cargo xtask test` built (`NAT64_DEB`), installed for the test's length:
+/// purged again on drop, also when an assertion fails.
+struct Installed;
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = Command::new("dpkg")
+            .args(["--purge", "nat64-ctl"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output();
+    }
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_deb_installs_works_and_purges() {
+    let Some(deb) = std::env::var_os("NAT64_DEB") else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "NAT64_DEB is unset: `cargo xtask test` builds the package and sets it"
+        );
+        eprintln!("SKIPPED the_deb_installs_works_and_purges: NAT64_DEB unset (`cargo xtask package` builds it)");
+        return;
+    };
+    if !lab_available("the_deb_installs_works_and_purges") {
+        return;
+    }
+    // Never purge an operator's own installation.
+    let before = Command::new("dpkg-query")
+        .args(["--showformat=${Status}", "--show", "nat64-ctl"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&before.stdout).ends_with(" installed"),
+        "nat64-ctl is already installed on this machine: remove it before running this test"
+    );
+    let guard = Installed;
+    ok(Command::new("dpkg")
+        .arg("-i")
+        .arg(&deb)
+        .env("DEBIAN_FRONTEND", "noninteractive"));
+
+    // The binary the unit runs, from this build.
+    let version = ok(Command::new(UNIT_BINARY).arg("--version"));
+    assert!(
+        version.starts_with(&format!("nat64-ctl {} (commit ", env!("CARGO_PKG_VERSION")))
+            && version.contains(nat64_ctl::EBPF_OBJECT_SHA256),
+        "{version}"
+    );
+    // A man page for the command and for every subcommand, and the completions.
+    let files = ok(Command::new("dpkg").args(["-L", "nat64-ctl"]));
+    let help = ok(Command::new(UNIT_BINARY).arg("--help"));
+    let subcommands: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| *w != "help")
+        .map(|w| format!("-{w}"))
+        .collect();
+    assert!(subcommands.contains(&"-attach".to_string()), "{help}");
+    for sub in std::iter::once("").chain(subcommands.iter().map(String::as_str)) {
+        let page = format!("/usr/share/man/man8/nat64-ctl{sub}.8.gz");
+        assert!(files.lines().any(|l| l == page), "{page} missing:\n{files}");
+    }
+    for f in [
+        "/usr/share/bash-completion/completions/nat64-ctl",
+        "/usr/share/zsh/vendor-completions/_nat64-ctl",
+        "/usr/share/fish/vendor_completions.d/nat64-ctl.fish",
+    ] {
+        assert!(files.lines().any(|l| l == f), "{f} missing:\n{files}");
+    }
+    let man = ok(Command::new("man")
+        .args(["-P", "cat", "8", "nat64-ctl"])
+        .env("MANWIDTH", "80"));
+    assert!(man.contains("nat64-ctl") && man.contains("attach"), "{man}");
+
+    // The installed unit, as systemd reads it, man page reference included.
+    let unit = files
+        .lines()
+        .find(|l| l.ends_with("/systemd/system/nat64.service"))
+        .unwrap_or_else(|| panic!("no nat64.service in\n{files}"))
+        .to_string();
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", &unit])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&verify.stderr);
+    assert!(
+        verify.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify {unit}: {stderr}"
+    );
+    // Installing starts nothing: the unit is not enabled.
+    let enabled = Command::new("systemctl")
+        .args(["is-enabled", "nat64.service"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&enabled.stdout).trim(),
+        "disabled",
+        "{enabled:?}"
+    );
+
+    // The installed config is a conffile and parses with the real parser.
+    let conffiles =
+        ok(Command::new("dpkg-query").args(["--showformat=${Conffiles}", "--show", "nat64-ctl"]));
+    assert!(conffiles.contains("/etc/nat64/nat64.toml"), "{conffiles}");
+    let config =
+        nat64_ctl::config_file::ConfigFile::read(std::path::Path::new("/etc/nat64/nat64.toml"))
+            .unwrap();
+    config.settings().unwrap();
+
+    // Purge takes the config with it.
+    drop(guard);
+    assert!(!std::path::Path::new(UNIT_BINARY).exists());
+    assert!(!std::path::Path::new("/etc/nat64/nat64.toml").exists());
 }

@@ -30,6 +30,8 @@ const LAB_PACKAGES: &[(&str, &str)] = &[
     ("promtool", "prometheus"),
     // systemd-analyze checks contrib/nat64.service (tests/tests/packaging.rs).
     ("systemd-analyze", "systemd"),
+    // packaging.rs reads the installed package's man page.
+    ("man", "man-db"),
 ];
 
 /// What `cargo xtask bench` needs on top of the lab's packages. `command or file → package`
@@ -311,6 +313,27 @@ pub fn cargo_fuzz() -> Result<()> {
             "cargo-fuzz was installed but `cargo fuzz --version` fails; is ~/.cargo/bin on PATH?"
         ),
     }
+}
+
+/// cargo-deb, which `cargo xtask package` builds the .deb with, from crates.io if missing.
+pub fn cargo_deb() -> Result<()> {
+    step("checking cargo-deb");
+    let version = || output(Command::new("cargo").args(["deb", "--version"])).ok();
+    if let Some(v) = version() {
+        eprintln!("    {} is installed", v.trim());
+        return Ok(());
+    }
+    step("cargo-deb is missing: cargo install --locked cargo-deb (a few minutes)");
+    let mut cmd = Command::new("cargo");
+    cmd.args(["install", "--locked", "cargo-deb"]);
+    for var in ["RUSTC", "RUSTFLAGS", "CARGO_TARGET_DIR", "RUSTUP_TOOLCHAIN"] {
+        cmd.env_remove(var);
+    }
+    run_cmd(&mut cmd)
+        .context("could not install cargo-deb; run `cargo install --locked cargo-deb` by hand")?;
+    version()
+        .map(|_| ())
+        .ok_or_else(|| anyhow!("cargo-deb was installed but `cargo deb --version` fails"))
 }
 
 fn have(command: &str) -> bool {

@@ -5,6 +5,7 @@
 //! but rustup and this repository.
 mod bootstrap;
 mod ebpf;
+mod package;
 
 use std::process::Command;
 
@@ -30,6 +31,9 @@ enum Cmd {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Build the Debian package (release nat64-ctl with the eBPF object, the systemd unit,
+    /// the config, man pages, completions) into target/debian/.
+    Package,
     /// Fuzz the pure translation core (nat64-common) with libFuzzer; fails on any crash.
     Fuzz {
         /// How long to fuzz.
@@ -73,6 +77,10 @@ fn run() -> Result<()> {
             ebpf::build(&root)?;
         }
         Cmd::Build => build_all(&root)?,
+        Cmd::Package => {
+            let deb = package::build(&root)?;
+            eprintln!("    {}", deb.display());
+        }
         Cmd::Test { args } => {
             // Read NAT64_FUZZ_SECONDS first, so that a bad value fails before the long run.
             let ci = std::env::var("CI").as_deref() == Ok("true");
@@ -80,8 +88,11 @@ fn run() -> Result<()> {
             let fuzz_seconds = test_fuzz_seconds(var.as_deref(), ci)?;
             build_all(&root)?;
             bootstrap::lab_packages()?;
+            // Built once here; tests/tests/packaging.rs installs and removes it.
+            let deb = package::build(&root)?;
             step("host unit tests, BPF_PROG_TEST_RUN fixtures and netns lab tests");
             let mut cmd = Command::new("cargo");
+            cmd.env("NAT64_DEB", &deb);
             cmd.args(["test", "--workspace", "--exclude", "nat64-ebpf"]);
             // --show-output keeps the tests' own lines (which BPF program ran, which
             // counters moved) in the log, so a green run shows what it proved.
