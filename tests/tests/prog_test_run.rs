@@ -110,7 +110,6 @@ impl Verdict {
     }
 }
 
-
 const MAC6_SELF: [u8; 6] = [0x02, 0, 0, 0, 0x06, 0x01];
 const MAC6_NEXT: [u8; 6] = [0x02, 0, 0, 0, 0x06, 0x02];
 const MAC4_SELF: [u8; 6] = [0x02, 0, 0, 0, 0x04, 0x01];
@@ -1949,7 +1948,11 @@ fn session_log_overflow(h: &mut Harness) {
         assert!(sent < 60_000, "the 1 MiB session-log ring never filled");
         frame[14 + 40 + 2..14 + 40 + 4].copy_from_slice(&(sent as u16).to_be_bytes());
         let (action, _) = h.run(&frame);
-        assert_eq!(action, h.code(Verdict::Redirect), "a full log never holds a packet back");
+        assert_eq!(
+            action,
+            h.code(Verdict::Redirect),
+            "a full log never holds a packet back"
+        );
     }
     let logged = h.events().len() as u32;
     assert_eq!(
