@@ -243,20 +243,11 @@ fn local_service(plan: &Plan) -> bool {
     if plan.local == 0 {
         return false;
     }
-    let proto = if plan.nh == PROTO_ICMPV6 {
-        PROTO_ICMP
-    } else {
-        plan.nh
-    };
-    let bound = Bib4Key {
-        addr4: plan.dst4,
-        port4: plan.port4,
-        proto,
-        _pad: 0,
-    };
+    let bound = bib4_key(plan);
     if unsafe { BIB4.get(&bound) }.is_some() {
         return false;
     }
+    let proto = bound.proto;
     if plan.kind == Kind::IcmpEcho && plan.opens != 0 {
         return true;
     }
@@ -488,6 +479,22 @@ fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
     Ok(Parsed::Translate)
 }
 
+/// The binding the packet's destination names (ICMP echo keyed as ICMP, RFC 6146 §3.5.3).
+#[inline(always)]
+fn bib4_key(plan: &Plan) -> Bib4Key {
+    let proto = if plan.nh == PROTO_ICMPV6 {
+        PROTO_ICMP
+    } else {
+        plan.nh
+    };
+    Bib4Key {
+        addr4: plan.dst4,
+        port4: plan.port4,
+        proto,
+        _pad: 0,
+    }
+}
+
 /// The IPv6 side of the flow: source from pool6, destination from the binding.
 #[inline(never)]
 fn bind(plan: &mut Plan) -> Result<(), Counter> {
@@ -496,18 +503,7 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
         .pool6
         .embed_checked(plan.src4, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
         .map_err(|_| Counter::DropNonGlobalIpv4)?;
-    let proto = if plan.nh == PROTO_ICMPV6 {
-        PROTO_ICMP
-    } else {
-        plan.nh
-    };
-    let key = Bib4Key {
-        addr4: plan.dst4,
-        port4: plan.port4,
-        proto,
-        _pad: 0,
-    };
-    let bib = unsafe { BIB4.get(&key) }.ok_or(Counter::DropNoBib4)?;
+    let bib = unsafe { BIB4.get(&bib4_key(plan)) }.ok_or(Counter::DropNoBib4)?;
     plan.dst6 = bib.addr6;
     plan.port6 = bib.port6;
     // Static bindings publish a service: anyone may reach it.
