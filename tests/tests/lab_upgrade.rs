@@ -160,7 +160,7 @@ fn an_upgrade_over_an_older_builds_pins_keeps_the_flow_and_the_counters() {
     let served = Served::start(&lab, "index\n", 24).expect("nginx");
     let got = served.dir.join("got.bin");
     let mut cmd = lab.client6.cmd("curl");
-    cmd.args(["-sS", "--limit-rate", "3M", "--max-time", "60", "-o"])
+    cmd.args(["-sS", "--limit-rate", "1500K", "--max-time", "60", "-o"])
         .arg(&got)
         .arg(format!("http://[{SERVER4_IN_POOL6}]/big.bin"));
     let mut curl = lab.client6.spawn(cmd, "curl").unwrap();
@@ -253,8 +253,15 @@ fn an_upgrade_over_an_older_builds_pins_keeps_the_flow_and_the_counters() {
     }
     // The new program counts into the carried-over slots and the new ones alike.
     assert!(value(Counter::Xlat4to6Tcp) > old_value(Counter::Xlat4to6Tcp.index()));
-    assert!(Counter::VerdictPass.index() >= OLD_COUNT);
-    assert!(value(Counter::VerdictPass) + value(Counter::VerdictRedirect) > 0);
+    let moved_new: Vec<&str> = Counter::ALL
+        .iter()
+        .filter(|c| c.index() >= OLD_COUNT && value(**c) > 0)
+        .map(|c| c.name())
+        .collect();
+    assert!(
+        !moved_new.is_empty(),
+        "none of the counters the older build lacked counted the traffic since"
+    );
 }
 
 /// Pins left by a nat64-ctl that versioned the whole directory (`<instance>/v3/<map>`) are
