@@ -48,14 +48,14 @@ fn a_download_survives_nat64_ctl_being_killed_and_restarted() {
     let mut lab = Lab::reference().expect("lab");
     lab.start_gateway(&ARGS).expect("gateway");
 
-    let served = Served::start(&lab, "index\n", 24).expect("nginx");
+    let served = Served::start(&lab, "index\n", 48).expect("nginx");
     let (dir, want) = (served.dir.clone(), served.sha256.clone());
 
-    // About 16 s at 1.5 MB/s: long enough to kill and restart the manager in the middle,
-    // also on a loaded machine (at 3 MB/s a slow restart once outlasted the download).
+    // 48 MiB, about 16 s at 3 MB/s: long enough to kill and restart the manager in the
+    // middle, also on a loaded machine (a slow restart once outlasted an 8 s download).
     let got = dir.join("got.bin");
     let mut cmd = lab.client6.cmd("curl");
-    cmd.args(["-sS", "--limit-rate", "1500K", "--max-time", "60", "-o"])
+    cmd.args(["-sS", "--limit-rate", "3M", "--max-time", "60", "-o"])
         .arg(&got)
         .arg(format!("http://[{SERVER4_IN_POOL6}]/big.bin"));
     let mut curl = lab.client6.spawn(cmd, "curl").unwrap();

@@ -157,10 +157,10 @@ fn an_upgrade_over_an_older_builds_pins_keeps_the_flow_and_the_counters() {
     lab.start_gateway(&ARGS).expect("gateway");
     let dir = nat64_ctl::bpffs::instance_dir(&lab.instance);
 
-    let served = Served::start(&lab, "index\n", 24).expect("nginx");
+    let served = Served::start(&lab, "index\n", 48).expect("nginx");
     let got = served.dir.join("got.bin");
     let mut cmd = lab.client6.cmd("curl");
-    cmd.args(["-sS", "--limit-rate", "1500K", "--max-time", "60", "-o"])
+    cmd.args(["-sS", "--limit-rate", "3M", "--max-time", "60", "-o"])
         .arg(&got)
         .arg(format!("http://[{SERVER4_IN_POOL6}]/big.bin"));
     let mut curl = lab.client6.spawn(cmd, "curl").unwrap();
