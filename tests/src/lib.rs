@@ -563,6 +563,28 @@ impl Lab {
         }
     }
 
+    /// The TCP sessions `session display --json` shows, without their clocks (which
+    /// move between two reads of the same session).
+    pub fn tcp_sessions(&self) -> Vec<serde_json::Value> {
+        let out = self
+            .ctl(&["session", "display", "--proto", "tcp", "--json"])
+            .expect("running session display");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        all.into_iter()
+            .map(|mut s| {
+                let o = s.as_object_mut().unwrap();
+                o.remove("idle_s");
+                o.remove("expires_in_s");
+                s
+            })
+            .collect()
+    }
+
     pub fn counter(&self, name: &str) -> Result<u64> {
         self.stats()?
             .get(name)

@@ -11,25 +11,9 @@ use nat64_tests::{
 
 const ARGS: [&str; 4] = ["--pool6", "64:ff9b:1::/48", "--pool4", POOL4];
 
-/// The TCP sessions `session display --json` shows, without their clocks.
+/// The TCP sessions, without their clocks.
 fn tcp_sessions(lab: &Lab) -> Vec<serde_json::Value> {
-    let out = lab
-        .ctl(&["session", "display", "--proto", "tcp", "--json"])
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    all.into_iter()
-        .map(|mut s| {
-            let o = s.as_object_mut().unwrap();
-            o.remove("idle_s");
-            o.remove("expires_in_s");
-            s
-        })
-        .collect()
+    lab.tcp_sessions()
 }
 
 /// The established ones.

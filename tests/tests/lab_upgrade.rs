@@ -119,23 +119,9 @@ fn pin_older_build(dir: &Path) -> u32 {
 
 /// The established TCP sessions, without their clocks.
 fn http_sessions(lab: &Lab) -> Vec<serde_json::Value> {
-    let out = lab
-        .ctl(&["session", "display", "--proto", "tcp", "--json"])
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    all.into_iter()
+    lab.tcp_sessions()
+        .into_iter()
         .filter(|s| s["tcp_state"] == "ESTABLISHED")
-        .map(|mut s| {
-            let o = s.as_object_mut().unwrap();
-            o.remove("idle_s");
-            o.remove("expires_in_s");
-            s
-        })
         .collect()
 }
 
