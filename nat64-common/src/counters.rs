@@ -161,13 +161,14 @@ counters! {
     FwdPassFragment = 104 => "fwd_pass_fragment", "translated IPv4 packets (DF=0) larger than the egress MTU, handed to the kernel to fragment";
     FwdPassTooBig = 105 => "fwd_pass_too_big", "translated IPv6 packets from DF=0 IPv4 larger than the egress MTU, handed to the kernel because the slow path (nat64-ctl) is not running";
 
-    VerdictPass = 106 => "verdict_pass", "packets handed to the kernel stack (XDP_PASS)";
-    VerdictDrop = 107 => "verdict_drop", "packets dropped (XDP_DROP); the drop_* counters say why";
-    VerdictTx = 108 => "verdict_tx", "packets sent back out of the receiving interface (XDP_TX)";
-    VerdictRedirect = 109 => "verdict_redirect", "packets redirected to another interface (XDP_REDIRECT)";
+    VerdictPass = 106 => "verdict_pass", "packets handed to the kernel stack (XDP_PASS, TC_ACT_OK)";
+    VerdictDrop = 107 => "verdict_drop", "packets dropped (XDP_DROP, TC_ACT_SHOT); the drop_* counters say why";
+    VerdictTx = 108 => "verdict_tx", "packets sent back out of the receiving interface (XDP_TX; under TC a redirect to the same interface)";
+    VerdictRedirect = 109 => "verdict_redirect", "packets redirected to another interface (XDP_REDIRECT, TC_ACT_REDIRECT)";
     VerdictAborted = 110 => "verdict_aborted", "program errors (XDP_ABORTED); should stay zero";
 
     PassPool4Local = 111 => "pass_pool4_local", "IPv4 packets to a pool4 address of the gateway's own that no binding and no pool4 port range claims (its own services: passed to the kernel untouched)";
+    FwdRedirectNeighbour = 112 => "fwd_redirect_neighbour", "translated packets (TC hook) whose next hop's MAC was not yet known, sent through the kernel's neighbour layer, which resolves it (bpf_redirect_neigh)";
 }
 
 impl Counter {

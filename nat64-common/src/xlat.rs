@@ -501,7 +501,9 @@ pub fn ipv4_checksum_ok(h: &[u8; 20], opts: &[u8; 40], opts_len: usize) -> bool 
 /// verify it anyway (RFC 1812 §5.2.2). With options (IHL > 5) this function cannot see
 /// the option bytes: the caller must then call [`ipv4_checksum_ok`] and
 /// [`scan_ipv4_options`] with them.
-#[inline]
+// Always inlined: out of line, its `Result` (tag in a niche at byte 11) becomes BTF the
+// kernel refuses (a union member at a non-zero offset), and the object loads without BTF.
+#[inline(always)]
 pub fn validate_ipv4_header(
     hdr: &[u8; 20],
     frame_len_after_l2: usize,

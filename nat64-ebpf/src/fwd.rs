@@ -1,20 +1,22 @@
-//! Forwarding a translated packet: FIB lookup, then XDP_REDIRECT with the next hop's MACs
-//! when route and neighbour are known, or XDP_PASS to let the kernel resolve the neighbour.
+//! Forwarding a translated packet: FIB lookup, then a redirect with the next hop's MACs
+//! when route and neighbour are known. An unresolved neighbour: XDP hands the packet to
+//! the kernel (XDP_PASS), which resolves it; TC redirects it through the kernel's
+//! neighbour layer (`bpf_redirect_neigh`), which resolves it and queues the packet
+//! meanwhile, without the packet passing the input route's martian check (its source may
+//! be the gateway's own address).
 //!
 //! The one TTL/hop-limit decrement of the path is done by whoever forwards: us on
 //! redirect, the kernel on pass. Callers therefore ask `lookup_*` first and decrement only
 //! on `Next::Redirect`.
 use aya_ebpf::{
     bindings::{bpf_fib_lookup as FibParams, xdp_action},
-    helpers::{bpf_fib_lookup, bpf_redirect},
+    helpers::{bpf_fib_lookup, bpf_redirect, bpf_redirect_neigh},
     macros::map,
     maps::PerCpuArray,
-    programs::XdpContext,
-    EbpfContext,
 };
 use nat64_common::Counter;
 
-use crate::stats;
+use crate::{hook::Hook, stats};
 
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
@@ -31,6 +33,10 @@ pub enum Next {
         dmac: [u8; 6],
         /// MTU of the route toward the next hop.
         mtu: u16,
+    },
+    /// TC: the next hop's MAC is not known; the kernel's neighbour layer resolves it.
+    RedirectNeigh {
+        ifindex: u32,
     },
     Pass,
     /// The slow path sends it (nat64-ctl, through the kernel's routing): we forward, so we
@@ -50,13 +56,16 @@ impl Next {
     pub fn egress_mtu(&self) -> u32 {
         match self {
             Next::Redirect { mtu, .. } | Next::TooBig { mtu } => u32::from(*mtu),
-            Next::Pass | Next::Slow => u32::MAX,
+            Next::RedirectNeigh { .. } | Next::Pass | Next::Slow => u32::MAX,
         }
     }
 
     #[inline(always)]
     pub fn decrements(&self) -> bool {
-        matches!(self, Next::Redirect { .. } | Next::Slow)
+        matches!(
+            self,
+            Next::Redirect { .. } | Next::RedirectNeigh { .. } | Next::Slow
+        )
     }
 
     /// Ethernet header for the translated packet: the next hop's addresses on redirect,
@@ -69,20 +78,32 @@ impl Next {
                 eth[..6].copy_from_slice(dmac);
                 eth[6..12].copy_from_slice(smac);
             }
-            Next::Pass | Next::Slow | Next::TooBig { .. } => eth[..12].copy_from_slice(old),
+            // The neighbour layer writes the addresses of RedirectNeigh.
+            Next::RedirectNeigh { .. } | Next::Pass | Next::Slow | Next::TooBig { .. } => {
+                eth[..12].copy_from_slice(old)
+            }
         }
         eth[12] = ethertype[0];
         eth[13] = ethertype[1];
         eth
     }
 
-    /// Final XDP action; counts how the packet left.
+    /// Final verdict (in XDP's numbering, which the TC entry maps); counts how the
+    /// packet left.
     #[inline(always)]
     pub fn action(&self) -> u32 {
         match self {
             Next::Redirect { ifindex, .. } => {
                 stats::count(Counter::FwdRedirect);
-                unsafe { bpf_redirect(*ifindex, 0) as u32 }
+                // Flags 0: the helper cannot fail; its return value is the hook's own
+                // redirect code.
+                unsafe { bpf_redirect(*ifindex, 0) };
+                xdp_action::XDP_REDIRECT
+            }
+            Next::RedirectNeigh { ifindex } => {
+                stats::count(Counter::FwdRedirectNeighbour);
+                unsafe { bpf_redirect_neigh(*ifindex, core::ptr::null_mut(), 0, 0) };
+                xdp_action::XDP_REDIRECT
             }
             Next::Pass | Next::TooBig { .. } => xdp_action::XDP_PASS,
             Next::Slow => xdp_action::XDP_DROP,
@@ -107,22 +128,24 @@ impl Next {
 static FIB_SCRATCH: PerCpuArray<FibParams> = PerCpuArray::with_max_entries(1, 0);
 
 #[inline(always)]
-fn params(ctx: &XdpContext, family: u8, proto: u8, tot_len: u16) -> Option<&'static mut FibParams> {
+fn params(ctx: &impl Hook, family: u8, proto: u8, tot_len: u16) -> Option<&'static mut FibParams> {
     let p = unsafe { &mut *FIB_SCRATCH.get_ptr_mut(0)? };
     *p = unsafe { core::mem::zeroed() };
     p.family = family;
     p.l4_protocol = proto;
-    p.__bindgen_anon_1.tot_len = tot_len;
+    // A GSO packet is cut into segments on egress: its total length is no MTU matter
+    // (0 lets the kernel check the skb itself, which passes GSO packets).
+    p.__bindgen_anon_1.tot_len = if ctx.gso() { 0 } else { tot_len };
     p.ifindex = ctx.ingress_ifindex() as u32;
     Some(p)
 }
 
 #[inline(always)]
-fn finish(ctx: &XdpContext, p: Option<&mut FibParams>) -> Next {
+fn finish(ctx: &impl Hook, p: Option<&mut FibParams>) -> Next {
     let Some(p) = p else { return Next::Pass };
     let lookup = |p: &mut FibParams| unsafe {
         bpf_fib_lookup(
-            ctx.as_ptr(),
+            ctx.raw(),
             p as *mut FibParams,
             core::mem::size_of::<FibParams>() as i32,
             0,
@@ -148,6 +171,9 @@ fn finish(ctx: &XdpContext, p: Option<&mut FibParams>) -> Next {
         BPF_FIB_LKUP_RET_FRAG_NEEDED => Next::TooBig {
             mtu: unsafe { p.__bindgen_anon_1.mtu_result },
         },
+        BPF_FIB_LKUP_RET_NO_NEIGH if ctx.is_tc() => Next::RedirectNeigh {
+            ifindex: p.ifindex,
+        },
         BPF_FIB_LKUP_RET_NO_NEIGH => {
             stats::count(Counter::FwdPassNoNeighbour);
             Next::Pass
@@ -162,7 +188,7 @@ fn finish(ctx: &XdpContext, p: Option<&mut FibParams>) -> Next {
 
 #[inline(always)]
 pub fn lookup_v4(
-    ctx: &XdpContext,
+    ctx: &impl Hook,
     src: [u8; 4],
     dst: [u8; 4],
     tos: u8,
@@ -180,7 +206,7 @@ pub fn lookup_v4(
 
 #[inline(always)]
 pub fn lookup_v6(
-    ctx: &XdpContext,
+    ctx: &impl Hook,
     src: &[u8; 16],
     dst: &[u8; 16],
     proto: u8,

@@ -2,7 +2,6 @@
 //! another IPv6 host's public transport address. Translating to IPv4 and back collapses
 //! into one IPv6 → IPv6 rewrite: the source becomes the sender's public transport address
 //! under pool6, the destination the binding's owner. No header changes size.
-use aya_ebpf::programs::XdpContext;
 use nat64_common::{
     csum,
     maps::{Bib4Key, CONFIG_F_ALLOW_NONGLOBAL},
@@ -10,7 +9,9 @@ use nat64_common::{
 };
 
 use crate::{
-    fwd, l4,
+    fwd,
+    hook::Hook,
+    l4,
     maps::{config, BIB4},
     parse::{pin, read, view_mut, write, ETH_HLEN},
     stats,
@@ -29,7 +30,7 @@ struct Target {
 /// `plan`: the 6→4 parse and bind of a TCP/UDP packet whose destination is a pool4
 /// address. Each step runs in its own frame (the 512-byte stack is shared by the chain).
 #[inline(never)]
-pub fn turn_back(ctx: &XdpContext, plan: &Plan) -> Result<u32, Counter> {
+pub fn turn_back(ctx: &impl Hook, plan: &Plan) -> Result<u32, Counter> {
     pin(ctx);
     let mut t = Target {
         src6: [0; 16],
@@ -63,7 +64,7 @@ fn find_target(plan: &Plan, t: &mut Target) -> Result<(), Counter> {
 }
 
 #[inline(never)]
-fn rewrite(ctx: &XdpContext, plan: &Plan, t: &Target, next: &fwd::Next) -> Result<(), Counter> {
+fn rewrite(ctx: &impl Hook, plan: &Plan, t: &Target, next: &fwd::Next) -> Result<(), Counter> {
     pin(ctx);
     let l4_off = plan.l4_off as usize & 0x1ff;
     // Source address and port change in the first update, the destination address's change
@@ -72,8 +73,8 @@ fn rewrite(ctx: &XdpContext, plan: &Plan, t: &Target, next: &fwd::Next) -> Resul
         csum::add_bytes16(&plan.src6) + csum::add_bytes16(&plan.dst6),
         csum::add_bytes16(&t.src6) + csum::add_bytes16(&t.dst6),
     );
-    l4::rewrite::<true>(ctx, l4_off, plan.kind, (plan.port6, plan.port4), sums, 0)?;
-    l4::rewrite::<false>(ctx, l4_off, plan.kind, (plan.dport, t.dport6), (0, 0), 0)?;
+    l4::rewrite::<true>(ctx, l4_off, plan.kind, (plan.port6, plan.port4), sums, 0, l4::Header::Own)?;
+    l4::rewrite::<false>(ctx, l4_off, plan.kind, (plan.dport, t.dport6), (0, 0), 0, l4::Header::Own)?;
     let hdr: &mut [u8; 40] = view_mut(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
     if next.decrements() {
         // parse() refused hop limits ≤ 1.

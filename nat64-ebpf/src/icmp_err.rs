@@ -10,12 +10,7 @@
 //! transport header moves by 40 relative to the frame start. Moving the head by that much
 //! leaves the quoted transport header and payload where they are; only the first 62
 //! (IPv4) or 102 (IPv6) bytes are rewritten.
-use aya_ebpf::{
-    helpers::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
-    macros::map,
-    maps::PerCpuArray,
-    programs::XdpContext,
-};
+use aya_ebpf::{macros::map, maps::PerCpuArray};
 use nat64_common::{
     csum,
     icmp::{self, ErrorExtra, Icmp4Action, Icmp6Action},
@@ -30,9 +25,10 @@ use nat64_common::{
 
 use crate::{
     fwd,
+    hook::{Family, Hook},
     l4::{self, Kind},
     maps::{config, BIB4, BIB6},
-    parse::{frame_len, read, view, view_mut, write, ETH_HLEN},
+    parse::{read, view, view_mut, write, ETH_HLEN},
     stats, sum,
 };
 
@@ -149,7 +145,7 @@ fn allow_nonglobal() -> bool {
 /// (4→6: the quoted packet left the client) rather than the destination port.
 #[inline(never)]
 fn rewrite_inner<const SRC: bool>(
-    ctx: &XdpContext,
+    ctx: &impl Hook,
     plan: &Plan,
     sums: (u32, u32),
 ) -> Result<(), Counter> {
@@ -178,6 +174,7 @@ fn rewrite_inner<const SRC: bool>(
             (plan.in_port_old, plan.in_port_new),
             sums,
             plan.in_echo_ty,
+            l4::Header::Quoted,
         );
     }
     let h: &mut [u8; 8] = view_mut(ctx, off).ok_or(Counter::DropIcmpInnerUntranslatable)?;
@@ -205,12 +202,8 @@ fn quoted_kind(proto: u8) -> Result<Kind, Counter> {
 
 /// Sets the frame's length to `len` bytes (only ever shortens).
 #[inline(always)]
-fn truncate(ctx: &XdpContext, len: usize) -> Result<(), Counter> {
-    let cur = frame_len(ctx);
-    if cur > len && unsafe { bpf_xdp_adjust_tail(ctx.ctx, -((cur - len) as i32)) } != 0 {
-        return Err(Counter::DropAdjustFailed);
-    }
-    Ok(())
+fn truncate(ctx: &impl Hook, len: usize) -> Result<(), Counter> {
+    ctx.truncate(len).map_err(|_| Counter::DropAdjustFailed)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -219,7 +212,7 @@ fn truncate(ctx: &XdpContext, len: usize) -> Result<(), Counter> {
 
 /// An ICMPv6 error addressed to a pool6 address, at `icmp_off`.
 #[inline(never)]
-pub fn try_6to4(ctx: &XdpContext, icmp_off: usize) -> Result<u32, Counter> {
+pub fn try_6to4(ctx: &impl Hook, icmp_off: usize) -> Result<u32, Counter> {
     crate::parse::pin(ctx);
     let plan = plan_slot(icmp_off)?;
     parse_6to4(ctx, plan)?;
@@ -282,7 +275,7 @@ pub fn try_6to4(ctx: &XdpContext, icmp_off: usize) -> Result<u32, Counter> {
 }
 
 #[inline(never)]
-fn parse_6to4(ctx: &XdpContext, plan: &mut Plan) -> Result<(), Counter> {
+fn parse_6to4(ctx: &impl Hook, plan: &mut Plan) -> Result<(), Counter> {
     crate::parse::pin(ctx);
     let icmp_off = plan.icmp_off as usize & 0x1ff;
     let hdr6: &[u8; 40] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
@@ -389,7 +382,7 @@ fn bind_6to4(plan: &mut Plan) -> Result<(), Counter> {
 
 #[inline(never)]
 fn reframe_6to4(
-    ctx: &XdpContext,
+    ctx: &impl Hook,
     plan: &Plan,
     next: &fwd::Next,
     icmp4_len: usize,
@@ -427,9 +420,8 @@ fn reframe_6to4(
     .map_err(|_| Counter::DropIcmpInnerUntranslatable)?;
     let old_eth: [u8; 12] = read(ctx, 0).ok_or(Counter::DropTruncatedEth)?;
     let delta = (icmp_off - ETH_HLEN) as i32;
-    if unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) } != 0 {
-        return Err(Counter::DropAdjustFailed);
-    }
+    ctx.resize(delta, Family::V4)
+        .map_err(|_| Counter::DropAdjustFailed)?;
     let r = plan.rest;
     write(ctx, 0, &next.eth_header(&old_eth, [0x08, 0x00])).ok_or(Counter::DropAdjustFailed)?;
     write(ctx, ETH_HLEN, &outer4).ok_or(Counter::DropAdjustFailed)?;
@@ -449,7 +441,7 @@ fn reframe_6to4(
 
 /// An ICMPv4 error addressed to a pool4 address, at `icmp_off` (outer header validated).
 #[inline(never)]
-pub fn try_4to6(ctx: &XdpContext, icmp_off: usize) -> Result<u32, Counter> {
+pub fn try_4to6(ctx: &impl Hook, icmp_off: usize) -> Result<u32, Counter> {
     crate::parse::pin(ctx);
     let plan = plan_slot(icmp_off)?;
     parse_4to6(ctx, plan)?;
@@ -520,7 +512,7 @@ pub fn try_4to6(ctx: &XdpContext, icmp_off: usize) -> Result<u32, Counter> {
 }
 
 #[inline(never)]
-fn parse_4to6(ctx: &XdpContext, plan: &mut Plan) -> Result<(), Counter> {
+fn parse_4to6(ctx: &impl Hook, plan: &mut Plan) -> Result<(), Counter> {
     crate::parse::pin(ctx);
     let icmp_off = plan.icmp_off as usize & 0x7f;
     let hdr4: &[u8; 20] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv4)?;
@@ -627,7 +619,7 @@ fn bind_4to6(plan: &mut Plan) -> Result<(), Counter> {
 
 #[inline(never)]
 fn reframe_4to6(
-    ctx: &XdpContext,
+    ctx: &impl Hook,
     plan: &Plan,
     next: &fwd::Next,
     icmp6_len: usize,
@@ -650,9 +642,8 @@ fn reframe_4to6(
     .map_err(|_| Counter::DropIcmpInnerUntranslatable)?;
     let old_eth: [u8; 12] = read(ctx, 0).ok_or(Counter::DropTruncatedEth)?;
     let delta = (plan.ihl_out as i32 & 0x3c) + (plan.ihl_in as i32 & 0x3c) - 2 * IPV6_HLEN as i32;
-    if unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) } != 0 {
-        return Err(Counter::DropAdjustFailed);
-    }
+    ctx.resize(delta, Family::V6)
+        .map_err(|_| Counter::DropAdjustFailed)?;
     let r = plan.rest;
     let icmp_at = ETH_HLEN + IPV6_HLEN;
     write(ctx, 0, &next.eth_header(&old_eth, [0x86, 0xdd])).ok_or(Counter::DropAdjustFailed)?;

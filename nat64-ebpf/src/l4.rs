@@ -3,10 +3,15 @@
 //! Every field is reached at a constant offset inside one bounds-checked `[u8; N]` view:
 //! offsets computed at run time let LLVM merge or drop bounds checks in ways the verifier
 //! cannot follow.
-use aya_ebpf::programs::XdpContext;
 use nat64_common::{csum, Counter};
 
-use crate::parse::view_mut;
+use crate::{hook::Hook, parse::view_mut};
+
+/// Checksum offsets in the TCP, UDP and ICMP headers; the ICMP echo identifier's.
+const TCP_CSUM: usize = 16;
+const UDP_CSUM: usize = 6;
+const ICMP_CSUM: usize = 2;
+const ICMP_ID: usize = 4;
 
 /// Which transport header, and where its rewritten fields sit.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -41,19 +46,33 @@ fn set_port<const N: usize, const PORT: usize, const CSUM: usize>(
     h[CSUM + 1] = c1;
 }
 
+/// Whose transport header: the packet's own, or the one an ICMP error quotes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Header {
+    Own,
+    /// Inside an ICMP error: plain bytes whatever the skb's checksum state (that state is
+    /// about the packet's own transport header).
+    Quoted,
+}
+
 /// Rewrites the transport header at `off`. `SRC`: the port to replace is the source port
 /// (IPv6→IPv4: the client's) rather than the destination port (IPv4→IPv6).
-/// `remove`/`add` are the pseudo-header (and, for ICMP, type) sums that change; the old
-/// and new port are accounted for here. For ICMP echo, `echo_type` replaces the type.
+/// `sums` are the pseudo-header sums that change (removed, added); the old and new port
+/// (and for ICMP the type) are accounted for here. For ICMP echo, `echo_type` replaces
+/// the type.
 #[inline(always)]
 pub fn rewrite<const SRC: bool>(
-    ctx: &XdpContext,
+    ctx: &impl Hook,
     off: usize,
     kind: Kind,
     ports: (u16, u16),
     sums: (u32, u32),
     echo_type: u8,
+    header: Header,
 ) -> Result<(), Counter> {
+    if ctx.is_tc() && header == Header::Own {
+        return rewrite_skb::<SRC>(ctx, off, kind, ports, sums, echo_type);
+    }
     let (old_port, new_port) = ports;
     let (remove, add) = (sums.0 + u32::from(old_port), sums.1 + u32::from(new_port));
     let port_at = if SRC { 0 } else { 2 };
@@ -61,17 +80,17 @@ pub fn rewrite<const SRC: bool>(
         Kind::Tcp => {
             let h: &mut [u8; 20] = view_mut(ctx, off).ok_or(Counter::DropTruncatedL4)?;
             if port_at == 0 {
-                set_port::<20, 0, 16>(h, new_port, remove, add, false);
+                set_port::<20, 0, TCP_CSUM>(h, new_port, remove, add, false);
             } else {
-                set_port::<20, 2, 16>(h, new_port, remove, add, false);
+                set_port::<20, 2, TCP_CSUM>(h, new_port, remove, add, false);
             }
         }
         Kind::Udp => {
             let h: &mut [u8; 8] = view_mut(ctx, off).ok_or(Counter::DropTruncatedL4)?;
             if port_at == 0 {
-                set_port::<8, 0, 6>(h, new_port, remove, add, true);
+                set_port::<8, 0, UDP_CSUM>(h, new_port, remove, add, true);
             } else {
-                set_port::<8, 2, 6>(h, new_port, remove, add, true);
+                set_port::<8, 2, UDP_CSUM>(h, new_port, remove, add, true);
             }
         }
         Kind::IcmpEcho => {
@@ -79,8 +98,62 @@ pub fn rewrite<const SRC: bool>(
             let old_type = u32::from(u16::from_be_bytes([h[0], h[1]]));
             let new_type = u32::from(u16::from_be_bytes([echo_type, h[1]]));
             h[0] = echo_type;
-            set_port::<8, 4, 2>(h, new_port, remove + old_type, add + new_type, false);
+            set_port::<8, ICMP_ID, ICMP_CSUM>(h, new_port, remove + old_type, add + new_type, false);
         }
     }
     Ok(())
+}
+
+/// The TC form of [`rewrite`]: the fields are written, the checksum is left to the
+/// kernel's helper, which knows whether the skb carries a complete checksum or only the
+/// pseudo-header part of one (CHECKSUM_PARTIAL, from senders with checksum offload).
+#[inline(always)]
+fn rewrite_skb<const SRC: bool>(
+    ctx: &impl Hook,
+    off: usize,
+    kind: Kind,
+    ports: (u16, u16),
+    sums: (u32, u32),
+    echo_type: u8,
+) -> Result<(), Counter> {
+    let (old_port, new_port) = ports;
+    let [p0, p1] = new_port.to_be_bytes();
+    let port_at = if SRC { 0 } else { 2 };
+    let (csum_at, udp, covered) = match kind {
+        Kind::Tcp => {
+            let h: &mut [u8; 20] = view_mut(ctx, off).ok_or(Counter::DropTruncatedL4)?;
+            if port_at == 0 {
+                (h[0], h[1]) = (p0, p1);
+            } else {
+                (h[2], h[3]) = (p0, p1);
+            }
+            (TCP_CSUM, false, (u32::from(old_port), u32::from(new_port)))
+        }
+        Kind::Udp => {
+            let h: &mut [u8; 8] = view_mut(ctx, off).ok_or(Counter::DropTruncatedL4)?;
+            if port_at == 0 {
+                (h[0], h[1]) = (p0, p1);
+            } else {
+                (h[2], h[3]) = (p0, p1);
+            }
+            (UDP_CSUM, true, (u32::from(old_port), u32::from(new_port)))
+        }
+        Kind::IcmpEcho => {
+            let h: &mut [u8; 8] = view_mut(ctx, off).ok_or(Counter::DropTruncatedL4)?;
+            let old_type = u32::from(u16::from_be_bytes([h[0], h[1]]));
+            let new_type = u32::from(u16::from_be_bytes([echo_type, h[1]]));
+            h[0] = echo_type;
+            (h[ICMP_ID], h[ICMP_ID + 1]) = (p0, p1);
+            (
+                ICMP_CSUM,
+                false,
+                (
+                    u32::from(old_port) + old_type,
+                    u32::from(new_port) + new_type,
+                ),
+            )
+        }
+    };
+    ctx.l4_csum(off + csum_at, sums, covered, udp)
+        .map_err(|_| Counter::DropAdjustFailed)
 }

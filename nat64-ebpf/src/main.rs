@@ -1,5 +1,6 @@
-//! nat64 XDP data plane. Only packet access, bounds checks, maps and helpers live
-//! here; the translation rules come from `nat64-common`.
+//! nat64 data plane: one translation, run at XDP (`nat64`) or at TC ingress (`nat64_tc`),
+//! the hook being a type parameter of every step (`hook`). Only packet access, bounds
+//! checks, maps and helpers live here; the translation rules come from `nat64-common`.
 #![no_std]
 #![no_main]
 // `parse::opaque` hides a value from LLVM with an empty asm statement.
@@ -11,6 +12,7 @@ mod floor;
 mod frags;
 mod fwd;
 mod hairpin;
+mod hook;
 mod icmp_err;
 mod l4;
 mod maps;
@@ -23,20 +25,49 @@ mod sum;
 mod xlat46;
 mod xlat64;
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::{xdp_action, TC_ACT_OK, TC_ACT_REDIRECT, TC_ACT_SHOT},
+    helpers::bpf_redirect,
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
 use aya_log_ebpf::debug;
 use nat64_common::{maps::SLOW_KIND_HELD_SYN, Counter};
 
+use hook::Hook;
 use parse::{parse_eth, EthProto};
 
 #[xdp]
 pub fn nat64(ctx: XdpContext) -> u32 {
-    let action = match try_nat64(&ctx) {
+    run(&ctx)
+}
+
+/// The same translation at TC ingress, for virtual devices (veth: containers, VMs) and
+/// wherever the senders' checksum offload or GSO reaches the gateway.
+#[classifier]
+pub fn nat64_tc(ctx: TcContext) -> i32 {
+    hook::pull(&ctx);
+    // The verdict is counted in XDP's numbering (run), then mapped: XDP_PASS and
+    // TC_ACT_SHOT are both 2.
+    match run(&ctx) {
+        xdp_action::XDP_PASS => TC_ACT_OK as i32,
+        // Back out of the interface it came in by: its egress, through the qdisc.
+        xdp_action::XDP_TX => unsafe { bpf_redirect((*ctx.skb.skb).ifindex, 0) as i32 },
+        // fwd::Next::action already called the redirect helper.
+        xdp_action::XDP_REDIRECT => TC_ACT_REDIRECT as i32,
+        _ => TC_ACT_SHOT as i32,
+    }
+}
+
+/// Both hooks: translate, count why a packet is dropped, count the verdict.
+#[inline(always)]
+fn run(ctx: &impl Hook) -> u32 {
+    let action = match try_nat64(ctx) {
         Ok(action) => action,
         Err(reason) => {
             stats::count(reason);
             // Off unless nat64-ctl runs with --bpf-log-level debug: drops can come at line rate.
-            debug!(&ctx, "drop: counter {}", reason.index());
+            debug!(ctx, "drop: counter {}", reason.index());
             xdp_action::XDP_DROP
         }
     };
@@ -69,7 +100,7 @@ pub enum Outcome {
 
 /// Returns the XDP action, or the counter naming why the packet must be dropped.
 #[inline(always)]
-fn try_nat64(ctx: &XdpContext) -> Result<u32, Counter> {
+fn try_nat64(ctx: &impl Hook) -> Result<u32, Counter> {
     match parse_eth(ctx)? {
         EthProto::Ipv6 => {
             stats::count(Counter::RxIpv6);

@@ -15,10 +15,9 @@
 //! own drop counter, which counts in both cases.
 use aya_ebpf::{
     bindings::xdp_action,
-    helpers::{bpf_ktime_get_ns, bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    helpers::bpf_ktime_get_ns,
     macros::map,
     maps::PerCpuArray,
-    programs::XdpContext,
 };
 use nat64_common::{
     csum,
@@ -28,6 +27,7 @@ use nat64_common::{
 };
 
 use crate::{
+    hook::{Family, Hook},
     maps::config,
     parse::{frame_len, read, view, write, ETH_HLEN},
     stats, sum,
@@ -40,7 +40,7 @@ static BUCKET: PerCpuArray<TokenBucket> = PerCpuArray::with_max_entries(1, 0);
 /// Answers the packet in the frame with the error `kind` (`origin::ORIGIN_*`; `mtu` for
 /// the size errors) instead of dropping it for `why`.
 #[inline(never)]
-pub fn send(ctx: &XdpContext, why: Counter, kind: u8, mtu: u32) -> Result<u32, Counter> {
+pub fn send(ctx: &impl Hook, why: Counter, kind: u8, mtu: u32) -> Result<u32, Counter> {
     crate::parse::pin(ctx);
     let cfg = config().ok_or(why)?;
     let dst_mac: [u8; 6] = read(ctx, 0).ok_or(why)?;
@@ -76,20 +76,16 @@ pub fn send(ctx: &XdpContext, why: Counter, kind: u8, mtu: u32) -> Result<u32, C
     let icmp_len = origin::ICMP_HLEN + quote;
 
     // Cut the frame to the quote, then make room for the headers in front of it.
-    let cur = frame_len(ctx);
-    let keep = ETH_HLEN + quote;
-    if cur > keep && unsafe { bpf_xdp_adjust_tail(ctx.ctx, -((cur - keep) as i32)) } != 0 {
-        return Err(Counter::DropAdjustFailed);
-    }
+    ctx.truncate(ETH_HLEN + quote)
+        .map_err(|_| Counter::DropAdjustFailed)?;
     let old: [u8; 12] = read(ctx, 0).ok_or(Counter::DropAdjustFailed)?;
     let prepend = if v6 {
         origin::V6_PREPEND
     } else {
         origin::V4_PREPEND
     };
-    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(prepend as i32)) } != 0 {
-        return Err(Counter::DropAdjustFailed);
-    }
+    ctx.resize(-(prepend as i32), Family::Same)
+        .map_err(|_| Counter::DropAdjustFailed)?;
     let ethertype: [u8; 2] = if v6 { [0x86, 0xdd] } else { [0x08, 0x00] };
     let eth = [
         old[6],

@@ -1,10 +1,9 @@
 //! Packet access with explicit bounds checks against `data_end`.
-use aya_ebpf::programs::XdpContext;
 use nat64_common::Counter;
 
+use crate::hook::{Hook, ETH_P_IP, ETH_P_IPV6};
+
 pub const ETH_HLEN: usize = 14;
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86DD;
 
 /// Extension headers walked before giving up (the verifier needs a constant bound).
 pub const MAX_EXT_HEADERS: usize = 4;
@@ -20,7 +19,7 @@ pub enum EthProto {
 
 /// `data` and `data_end`.
 #[inline(always)]
-pub fn bounds(ctx: &XdpContext) -> (usize, usize) {
+pub fn bounds(ctx: &impl Hook) -> (usize, usize) {
     (ctx.data(), ctx.data_end())
 }
 
@@ -29,20 +28,19 @@ pub fn bounds(ctx: &XdpContext) -> (usize, usize) {
 /// promotion), which would hand the function `data_end` as a zero-extended integer that
 /// the verifier refuses to touch.
 #[inline(always)]
-pub fn pin(ctx: &XdpContext) {
-    unsafe { core::ptr::read_volatile(&(*ctx.ctx).data) };
+pub fn pin(ctx: &impl Hook) {
+    ctx.pin();
 }
 
-/// Frame length in bytes.
+/// Packet length in bytes (an skb's paged part included: see `Hook::len`).
 #[inline(always)]
-pub fn frame_len(ctx: &XdpContext) -> usize {
-    let (start, end) = bounds(ctx);
-    end - start
+pub fn frame_len(ctx: &impl Hook) -> usize {
+    ctx.len()
 }
 
 /// Pointer to a `T` at `offset`, or `None` if it would run past `data_end`.
 #[inline(always)]
-pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
+pub fn ptr_at<T>(ctx: &impl Hook, offset: usize) -> Option<*mut T> {
     let (start, end) = bounds(ctx);
     if start + offset + core::mem::size_of::<T>() > end {
         return None;
@@ -63,7 +61,7 @@ pub fn opaque(mut v: usize) -> usize {
 
 /// Copies a `T` out of the packet.
 #[inline(always)]
-pub fn read<T: Copy>(ctx: &XdpContext, offset: usize) -> Option<T> {
+pub fn read<T: Copy>(ctx: &impl Hook, offset: usize) -> Option<T> {
     let p: *const T = ptr_at(ctx, offset)?;
     Some(unsafe { core::ptr::read_unaligned(p) })
 }
@@ -71,28 +69,28 @@ pub fn read<T: Copy>(ctx: &XdpContext, offset: usize) -> Option<T> {
 /// Borrows a `T` inside the packet without copying it to the (512-byte) stack. Valid
 /// until the next `bpf_xdp_adjust_head`, which the caller must not cross with it.
 #[inline(always)]
-pub fn view<T>(ctx: &XdpContext, offset: usize) -> Option<&'static T> {
+pub fn view<T>(ctx: &impl Hook, offset: usize) -> Option<&'static T> {
     let p: *const T = ptr_at(ctx, offset)?;
     Some(unsafe { &*p })
 }
 
 /// Like [`view`], writable.
 #[inline(always)]
-pub fn view_mut<T>(ctx: &XdpContext, offset: usize) -> Option<&'static mut T> {
+pub fn view_mut<T>(ctx: &impl Hook, offset: usize) -> Option<&'static mut T> {
     let p: *mut T = ptr_at(ctx, offset)?;
     Some(unsafe { &mut *p })
 }
 
 /// Copies `bytes` into the packet.
 #[inline(always)]
-pub fn write<const N: usize>(ctx: &XdpContext, offset: usize, bytes: &[u8; N]) -> Option<()> {
+pub fn write<const N: usize>(ctx: &impl Hook, offset: usize, bytes: &[u8; N]) -> Option<()> {
     let p: *mut [u8; N] = ptr_at(ctx, offset)?;
     unsafe { core::ptr::write_unaligned(p, *bytes) };
     Some(())
 }
 
 #[inline(always)]
-pub fn parse_eth(ctx: &XdpContext) -> Result<EthProto, Counter> {
+pub fn parse_eth(ctx: &impl Hook) -> Result<EthProto, Counter> {
     let ethertype: [u8; 2] = read(ctx, 12).ok_or(Counter::DropTruncatedEth)?;
     Ok(match u16::from_be_bytes(ethertype) {
         ETH_P_IPV6 => EthProto::Ipv6,

@@ -5,17 +5,18 @@
 //! (`CONFIG_F_SLOW_PATH`): a ring nobody drains would only lose packets later.
 use aya_ebpf::{
     bindings::{xdp_action, BPF_RB_AVAIL_DATA},
-    helpers::bpf_xdp_load_bytes,
     macros::map,
     maps::RingBuf,
-    programs::XdpContext,
 };
 use nat64_common::{
     maps::{GatewayConfig, SlowPathRecord, CONFIG_F_SLOW_PATH, SLOW_FRAME_MAX},
     Counter,
 };
 
-use crate::parse::{frame_len, opaque};
+use crate::{
+    hook::Hook,
+    parse::{frame_len, opaque},
+};
 
 /// 16 MiB: some 1,800 records of the largest size, many more of typical ones… records
 /// are fixed-size for the verifier, so 1,800 packets queued at once is the bound.
@@ -34,7 +35,7 @@ pub fn enabled(cfg: &GatewayConfig) -> bool {
 /// Queues the frame as it is now (`kind`: `SLOW_KIND_*`) and returns XDP_DROP for the
 /// original; the caller counts what it queued.
 #[inline(never)]
-pub fn punt(ctx: &XdpContext, kind: u32, mtu: u32, ident: u32) -> Result<u32, Counter> {
+pub fn punt(ctx: &impl Hook, kind: u32, mtu: u32, ident: u32) -> Result<u32, Counter> {
     crate::parse::pin(ctx);
     let len = opaque(frame_len(ctx));
     if len > SLOW_FRAME_MAX {
@@ -55,12 +56,7 @@ pub fn punt(ctx: &XdpContext, kind: u32, mtu: u32, ident: u32) -> Result<u32, Co
         (*rec).header.mtu = mtu;
         (*rec).header.ident = ident;
         (*rec).header.time_ns = aya_ebpf::helpers::bpf_ktime_get_ns();
-        bpf_xdp_load_bytes(
-            ctx.ctx,
-            0,
-            (*rec).frame.as_mut_ptr() as *mut core::ffi::c_void,
-            len as u32,
-        )
+        ctx.load_bytes(0, (*rec).frame.as_mut_ptr() as *mut core::ffi::c_void, len as u32)
     };
     if rc != 0 {
         entry.discard(0);

@@ -5,10 +5,13 @@
 //! loop is verified once per iteration *per path that reaches it*, which blows the
 //! verifier's budget with several callers; values read back from a map are opaque to the
 //! verifier, so the callback is checked once.
-use aya_ebpf::{helpers::bpf_loop, macros::map, maps::PerCpuArray, programs::XdpContext};
+use aya_ebpf::{macros::map, maps::PerCpuArray};
 use nat64_common::Counter;
 
-use crate::parse::{opaque, pin, read};
+use crate::{
+    hook::Hook,
+    parse::{opaque, pin, read},
+};
 
 /// Longest run summed in XDP: a 1500-byte MTU minus an IPv4 header.
 pub const SUM_MAX: usize = 1480;
@@ -29,7 +32,7 @@ static STATE: PerCpuArray<SumState> = PerCpuArray::with_max_entries(1, 0);
 
 /// Partial sum (not folded, not inverted) of `len` bytes at `off`, added to `initial`.
 #[inline(always)]
-pub fn sum(ctx: &XdpContext, off: usize, len: usize, initial: u32) -> Result<u32, Counter> {
+pub fn sum(ctx: &impl Hook, off: usize, len: usize, initial: u32) -> Result<u32, Counter> {
     if len > SUM_MAX {
         return Err(Counter::DropBadLength);
     }
@@ -43,7 +46,7 @@ pub fn sum(ctx: &XdpContext, off: usize, len: usize, initial: u32) -> Result<u32
 /// returned struct travels through a pointer into the caller's stack, which the verifier
 /// refuses to see come back in R0.
 #[inline(never)]
-fn sum_raw(ctx: &XdpContext, off: usize, len: usize, initial: u32) -> u64 {
+fn sum_raw<C: Hook>(ctx: &C, off: usize, len: usize, initial: u32) -> u64 {
     pin(ctx);
     let Some(st) = STATE.get_ptr_mut(0) else {
         return u64::MAX;
@@ -57,15 +60,11 @@ fn sum_raw(ctx: &XdpContext, off: usize, len: usize, initial: u32) -> u64 {
         short: 0,
         _pad: 0,
     };
-    let mut cb_ctx = XdpContext::new(ctx.ctx);
-    unsafe {
-        bpf_loop(
-            (SUM_MAX / 2) as u32,
-            step as *mut core::ffi::c_void,
-            &mut cb_ctx as *mut XdpContext as *mut core::ffi::c_void,
-            0,
-        )
-    };
+    let mut cb_ctx = C::from_raw(ctx.raw());
+    C::sum_loop(
+        (SUM_MAX / 2) as u32,
+        &mut cb_ctx as *mut C as *mut core::ffi::c_void,
+    );
     if st.short != 0 {
         return u64::MAX;
     }
@@ -81,9 +80,19 @@ fn sum_raw(ctx: &XdpContext, off: usize, len: usize, initial: u32) -> u64 {
     u64::from(acc)
 }
 
+/// The `bpf_loop` callback of each hook (see `Hook::sum_loop`).
+pub extern "C" fn step_xdp(index: u32, cb_ctx: *mut core::ffi::c_void) -> i64 {
+    step::<aya_ebpf::programs::XdpContext>(index, cb_ctx)
+}
+
+pub extern "C" fn step_tc(index: u32, cb_ctx: *mut core::ffi::c_void) -> i64 {
+    step::<aya_ebpf::programs::TcContext>(index, cb_ctx)
+}
+
 /// Adds the 16-bit word at `pos`; 1 (stop) once fewer than two bytes remain.
-extern "C" fn step(_index: u32, cb_ctx: *mut core::ffi::c_void) -> i64 {
-    let ctx = unsafe { &*(cb_ctx as *const XdpContext) };
+#[inline(always)]
+fn step<C: Hook>(_index: u32, cb_ctx: *mut core::ffi::c_void) -> i64 {
+    let ctx = unsafe { &*(cb_ctx as *const C) };
     let Some(st) = STATE.get_ptr_mut(0) else {
         return 1;
     };

@@ -1,10 +1,9 @@
 //! IPv4 → IPv6 (RFC 7915 §4) for packets addressed to a pool4 address.
 use aya_ebpf::{
     bindings::xdp_action,
-    helpers::{bpf_loop, bpf_xdp_adjust_head},
+    helpers::bpf_loop,
     macros::map,
     maps::PerCpuArray,
-    programs::XdpContext,
 };
 use nat64_common::{
     csum,
@@ -24,6 +23,7 @@ use nat64_common::{
 
 use crate::{
     frags, fwd,
+    hook::{Family, Hook},
     l4::{self, Kind},
     maps::{config, BIB4, POOL4, POOL4_PORTS},
     parse::{frame_len, read, view, view_mut, write, ETH_HLEN},
@@ -79,7 +79,7 @@ struct Plan {
 /// Parsing, binding and rewriting each run in a frame of their own (BPF-to-BPF calls):
 /// the 512-byte BPF stack is shared by the whole call chain.
 #[inline(never)]
-pub fn try_4to6(ctx: &XdpContext) -> Result<Outcome, Counter> {
+pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
     crate::parse::pin(ctx);
     let mut plan = Plan {
         src6: [0; 16],
@@ -357,7 +357,7 @@ enum Parsed {
 
 /// Checks the packet and finds its transport header.
 #[inline(never)]
-fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
+fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
     crate::parse::pin(ctx);
     let hdr4: &[u8; 20] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv4)?;
     let dst4 = xlat::ipv4_dst(hdr4);
@@ -539,7 +539,7 @@ fn track(plan: &Plan) -> Result<(), Counter> {
 
 /// Rewrites the transport header: port/identifier, ICMP type, checksum.
 #[inline(never)]
-fn rewrite_l4(ctx: &XdpContext, plan: &Plan) -> Result<(), Counter> {
+fn rewrite_l4(ctx: &impl Hook, plan: &Plan) -> Result<(), Counter> {
     crate::parse::pin(ctx);
     let l4_off = plan.l4_off as usize & 0xff;
     if plan.kind == Kind::Udp {
@@ -577,14 +577,15 @@ fn rewrite_l4(ctx: &XdpContext, plan: &Plan) -> Result<(), Counter> {
         (plan.port4, plan.port6),
         sums,
         plan.echo_ty6,
-    )
+            l4::Header::Own,
+        )
 }
 
 /// Replaces the IPv4 header with the IPv6 one, written field by field straight into the
 /// packet (a 40-byte header assembled on the stack would not fit the call chain's 512
 /// bytes). Only the kernel refusing to move the head can fail here; that drops it.
 #[inline(never)]
-fn rewrite_l3(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counter> {
+fn rewrite_l3(ctx: &impl Hook, plan: &Plan, next: &fwd::Next) -> Result<(), Counter> {
     crate::parse::pin(ctx);
     let hop = if next.decrements() {
         Hop::Decrement
@@ -610,9 +611,8 @@ fn rewrite_l3(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Cou
     // fragment its Fragment header) sits directly in front of the transport header.
     let old_eth: [u8; 12] = read(ctx, 0).ok_or(Counter::DropTruncatedEth)?;
     let delta = plan.ihl as i32 - grow;
-    if unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) } != 0 {
-        return Err(Counter::DropAdjustFailed);
-    }
+    ctx.resize(delta, Family::V6)
+        .map_err(|_| Counter::DropAdjustFailed)?;
     write(ctx, 0, &next.eth_header(&old_eth, [0x86, 0xdd])).ok_or(Counter::DropAdjustFailed)?;
     write(ctx, ETH_HLEN, &fixed).ok_or(Counter::DropAdjustFailed)?;
     write(ctx, ETH_HLEN + 8, &plan.src6).ok_or(Counter::DropAdjustFailed)?;
@@ -631,7 +631,7 @@ fn rewrite_l3(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Cou
 /// a map are opaque to the verifier, so the steps converge instead of being explored one
 /// precise index at a time.
 #[inline(never)]
-fn check_options(ctx: &XdpContext, hdr4: &[u8; 20], ihl: usize) -> Result<(), Counter> {
+fn check_options(ctx: &impl Hook, hdr4: &[u8; 20], ihl: usize) -> Result<(), Counter> {
     crate::parse::pin(ctx);
     let scan = unsafe {
         &mut *OPTIONS_SCAN
@@ -705,7 +705,7 @@ extern "C" fn option_step(_index: u32, _ctx: *mut core::ffi::c_void) -> i64 {
 /// Full UDP checksum over the IPv6 pseudo-header and the datagram (checksum field zero).
 #[inline(always)]
 fn udp_checksum_v6(
-    ctx: &XdpContext,
+    ctx: &impl Hook,
     l4_off: usize,
     l4_len: usize,
     src6: &[u8; 16],

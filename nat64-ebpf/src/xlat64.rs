@@ -1,5 +1,5 @@
 //! IPv6 → IPv4 (RFC 7915 §5) for packets addressed to pool6.
-use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_head, programs::XdpContext};
+use aya_ebpf::bindings::xdp_action;
 use nat64_common::{
     csum,
     frag::{self, FragEntry, FragKey, Position},
@@ -16,6 +16,7 @@ use nat64_common::{
 
 use crate::{
     bib, frags, fwd, hairpin,
+    hook::{Family, Hook},
     l4::{self, Kind},
     maps::{config, BIB6, POOL4},
     parse::{frame_len, read, view, write, ETH_HLEN, MAX_EXT_HEADERS, MAX_L3_OFFSET},
@@ -60,7 +61,7 @@ pub struct Plan {
 /// The 512-byte BPF stack is shared by the whole call chain: parsing and rewriting each
 /// get a frame of their own (BPF-to-BPF calls) so that their temporaries never coexist.
 #[inline(never)]
-pub fn try_6to4(ctx: &XdpContext) -> Result<Outcome, Counter> {
+pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
     crate::parse::pin(ctx);
     let mut plan = Plan {
         src6: [0; 16],
@@ -208,7 +209,7 @@ enum Parsed {
 
 /// Checks the packet and finds its transport header.
 #[inline(never)]
-fn parse(ctx: &XdpContext, plan: &mut Plan) -> Result<Parsed, Counter> {
+fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
     crate::parse::pin(ctx);
     let hdr6: &[u8; 40] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
     // The config slot always exists (array map); a zero prefix length means nat64-ctl has
@@ -439,7 +440,7 @@ fn track(plan: &Plan, hairpin: bool) -> Result<(), Counter> {
 /// Rewrites the packet in place. Every check that can refuse it has already passed in
 /// `parse`; what can still fail here (the kernel refusing to move the head) drops it.
 #[inline(never)]
-fn rewrite(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counter> {
+fn rewrite(ctx: &impl Hook, plan: &Plan, next: &fwd::Next) -> Result<(), Counter> {
     crate::parse::pin(ctx);
     let l4_off = plan.l4_off as usize & 0x1ff;
     let hop = if next.decrements() {
@@ -515,6 +516,7 @@ fn rewrite(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counte
             (plan.port6, plan.port4),
             sums,
             plan.echo_ty4,
+            l4::Header::Own,
         )?;
     }
 
@@ -522,9 +524,8 @@ fn rewrite(ctx: &XdpContext, plan: &Plan, next: &fwd::Next) -> Result<(), Counte
     // header directly in front of the (untouched) transport header.
     let old_eth: [u8; 12] = read(ctx, 0).ok_or(Counter::DropTruncatedEth)?;
     let delta = (l4_off - ETH_HLEN - IPV4_HLEN) as i32;
-    if unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) } != 0 {
-        return Err(Counter::DropAdjustFailed);
-    }
+    ctx.resize(delta, Family::V4)
+        .map_err(|_| Counter::DropAdjustFailed)?;
     write(ctx, 0, &next.eth_header(&old_eth, [0x08, 0x00])).ok_or(Counter::DropAdjustFailed)?;
     write(ctx, ETH_HLEN, &hdr4).ok_or(Counter::DropAdjustFailed)?;
     Ok(())
