@@ -25,6 +25,10 @@ struct Target {
     /// The owner of the addressed binding.
     dst6: [u8; 16],
     dport6: u16,
+    /// The address sums the checksums lose and gain (computed with the target, in a frame
+    /// of their own: summing four addresses next to the checksum helpers spills most of
+    /// the stack).
+    sums: (u32, u32),
 }
 
 /// `plan`: the 6→4 parse and bind of a TCP/UDP packet whose destination is a pool4
@@ -36,10 +40,13 @@ pub fn turn_back(ctx: &impl Hook, plan: &Plan) -> Result<u32, Counter> {
         src6: [0; 16],
         dst6: [0; 16],
         dport6: 0,
+        sums: (0, 0),
     };
     find_target(plan, &mut t)?;
     let next = fwd::lookup_v6(ctx, &t.src6, &t.dst6, plan.proto4, 40 + plan.l4_len);
-    rewrite(ctx, plan, &t, &next)?;
+    rewrite_source(ctx, plan, &t)?;
+    rewrite_destination(ctx, plan, &t)?;
+    rewrite_l3(ctx, &t, &next)?;
     stats::count_bytes(Counter::XlatHairpin, 40 + usize::from(plan.l4_len));
     Ok(next.action())
 }
@@ -60,21 +67,36 @@ fn find_target(plan: &Plan, t: &mut Target) -> Result<(), Counter> {
         .pool6
         .embed_checked(plan.src4, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
         .map_err(|_| Counter::DropNonGlobalIpv4)?;
-    Ok(())
-}
-
-#[inline(never)]
-fn rewrite(ctx: &impl Hook, plan: &Plan, t: &Target, next: &fwd::Next) -> Result<(), Counter> {
-    pin(ctx);
-    let l4_off = plan.l4_off as usize & 0x1ff;
-    // Source address and port change in the first update, the destination address's change
-    // rides along in its sums; the second update moves the destination port.
-    let sums = (
+    t.sums = (
         csum::add_bytes16(&plan.src6) + csum::add_bytes16(&plan.dst6),
         csum::add_bytes16(&t.src6) + csum::add_bytes16(&t.dst6),
     );
-    l4::rewrite::<true>(ctx, l4_off, plan.kind, (plan.port6, plan.port4), sums, 0, l4::Header::Own)?;
-    l4::rewrite::<false>(ctx, l4_off, plan.kind, (plan.dport, t.dport6), (0, 0), 0, l4::Header::Own)?;
+    Ok(())
+}
+
+/// The source address and port (the destination address's change rides along in the
+/// sums). Each port update has a frame of its own: under TC, the values kept across the
+/// checksum helper calls outgrow one frame of the 512-byte chain.
+#[inline(never)]
+fn rewrite_source(ctx: &impl Hook, plan: &Plan, t: &Target) -> Result<(), Counter> {
+    pin(ctx);
+    let l4_off = plan.l4_off as usize & 0x1ff;
+    let ports = (plan.port6, plan.port4);
+    l4::rewrite::<true>(ctx, l4_off, plan.kind, ports, t.sums, 0, l4::Header::Own)
+}
+
+/// The destination port: the binding owner's.
+#[inline(never)]
+fn rewrite_destination(ctx: &impl Hook, plan: &Plan, t: &Target) -> Result<(), Counter> {
+    pin(ctx);
+    let l4_off = plan.l4_off as usize & 0x1ff;
+    let ports = (plan.dport, t.dport6);
+    l4::rewrite::<false>(ctx, l4_off, plan.kind, ports, (0, 0), 0, l4::Header::Own)
+}
+
+#[inline(never)]
+fn rewrite_l3(ctx: &impl Hook, t: &Target, next: &fwd::Next) -> Result<(), Counter> {
+    pin(ctx);
     let hdr: &mut [u8; 40] = view_mut(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
     if next.decrements() {
         // parse() refused hop limits ≤ 1.
