@@ -156,7 +156,9 @@ fn backticked(cell: &str) -> Vec<&str> {
 /// Whether reference `r` names a test or fixture row that exists.
 fn resolve(r: &str, read: &impl Fn(&str) -> Option<String>) -> Result<(), String> {
     let Some((path, name)) = r.split_once("::") else {
-        return Err("not a reference: expected `path/file.rs::test` or `path/file.rs::\"row\"`".into());
+        return Err(
+            "not a reference: expected `path/file.rs::test` or `path/file.rs::\"row\"`".into(),
+        );
     };
     if !path.ends_with(".rs") || path.starts_with('/') || path.contains("..") {
         return Err(format!(
@@ -284,7 +286,8 @@ fn rows() {
         check(table, |p| files.get(p).cloned())
     }
 
-    const HEADER: &str = "| RFC § | Level | Requirement | Status | Proof |\n| --- | --- | --- | --- | --- |\n";
+    const HEADER: &str =
+        "| RFC § | Level | Requirement | Status | Proof |\n| --- | --- | --- | --- | --- |\n";
 
     #[test]
     fn good_references_resolve() {
@@ -336,8 +339,16 @@ fn rows() {
             ],
             "{problems:#?}"
         );
-        assert!(problems[0].contains("has no fn no_such_test"), "{}", problems[0]);
-        assert!(problems[1].contains("fn helper is not a #[test]"), "{}", problems[1]);
+        assert!(
+            problems[0].contains("has no fn no_such_test"),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[1].contains("fn helper is not a #[test]"),
+            "{}",
+            problems[1]
+        );
         assert!(problems[2].contains("no fixture row named \"udp 6to4 redirected\""));
         assert!(problems[3].contains("no file tests/tests/gone.rs"));
         assert!(problems[4].contains("names no test"));
@@ -370,6 +381,7 @@ fn rows() {
     fn the_conformance_statement_names_only_real_tests() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let summary = check_file(root).unwrap_or_else(|e| panic!("{e:#}"));
+        eprintln!("{FILE}: {summary:?}");
         assert!(summary.done > 0 && summary.references >= summary.done);
     }
 }
