@@ -2660,6 +2660,27 @@ fn icmp_error_fixtures(h: &mut Harness) {
         });
     }
 
+    // A quoted IPv4 header with options: they are skipped to find the transport header
+    // (RFC 5508 REQ-3b) and, like any options, not translated (RFC 7915 §4.3).
+    h.check(Row {
+        name: "icmpv4 error quoting a header with options",
+        frame: error4_from_server(
+            3,
+            3,
+            [0; 4],
+            &ipv4_with_options(
+                POOL4,
+                SERVER4,
+                PROTO_UDP,
+                63,
+                &[1, 1, 1, 0],
+                &udp4(POOL4, SERVER4, 6000, 53, p),
+            ),
+        ),
+        action: Verdict::Redirect,
+        output: Some(error6_to_client(1, 4, [0; 4], &quoted_from_client(p))),
+        counters: e46,
+    });
     // An ICMP error neither refreshes nor ends the session of the flow it quotes (RFC 5508
     // REQ-6, RFC 4787 REQ-12): the flow's session, made 10 s older, is still there with the
     // same entry after an error about it from each side.
@@ -2764,6 +2785,70 @@ fn icmp_error_fixtures(h: &mut Harness) {
         entry(&h.sessions()),
         entry(&aged),
         "the ICMP error changed the session of the query it quotes"
+    );
+    // And for a TCP connection (RFC 5382 REQ-9): neither its state nor its timer move.
+    let syn = nat64_common::tcp::SYN;
+    h.check(Row {
+        name: "the tcp syn the next error quotes opens its session",
+        frame: from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_TCP,
+            64,
+            &tcp6_flags(CLIENT6, SERVER4_IN_POOL6, 5001, 80, syn),
+        )),
+        action: Verdict::Redirect,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_TCP,
+            63,
+            &tcp4_flags(POOL4, SERVER4, 6001, 80, syn),
+        ))),
+        counters: &[
+            RxIpv6,
+            Rx6to4Tcp,
+            Xlat6to4Tcp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    let aged = h.age_sessions(10_000_000_000);
+    assert_eq!(aged.len(), 1, "one session: {aged:?}");
+    h.check_keep(Row {
+        name: "icmpv4 error about a tcp syn leaves its session as it was",
+        frame: error4_from_server(
+            3,
+            3,
+            [0; 4],
+            &ip4(
+                POOL4,
+                SERVER4,
+                PROTO_TCP,
+                63,
+                &tcp4_flags(POOL4, SERVER4, 6001, 80, syn),
+            ),
+        ),
+        action: Verdict::Redirect,
+        output: Some(error6_to_client(
+            1,
+            4,
+            [0; 4],
+            &ip6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                PROTO_TCP,
+                63,
+                &tcp6_flags(CLIENT6, SERVER4_IN_POOL6, 5001, 80, syn),
+            ),
+        )),
+        counters: e46,
+    });
+    assert_eq!(
+        entry(&h.sessions()),
+        entry(&aged),
+        "the ICMP error changed the session of the connection it quotes"
     );
     h.clear_sessions();
 }
