@@ -364,6 +364,24 @@ impl Harness {
         all
     }
 
+    /// The sessions, made `by_ns` older (as if that much time had passed since their
+    /// last packet); returns them as they are now.
+    fn age_sessions(&mut self, by_ns: u64) -> Vec<(SessionKey, SessionEntry)> {
+        let mut map: aya::maps::HashMap<_, SessionKey, SessionEntry> =
+            aya::maps::HashMap::try_from(self.ebpf.map_mut(MAP_SESSIONS).unwrap()).unwrap();
+        let all: Vec<(SessionKey, SessionEntry)> = map.iter().map(|r| r.unwrap()).collect();
+        let mut aged = Vec::new();
+        for (k, e) in &all {
+            let older = SessionEntry {
+                last_seen_ns: e.last_seen_ns - by_ns,
+                ..*e
+            };
+            map.insert(k, older, 0).unwrap();
+            aged.push((*k, older));
+        }
+        aged
+    }
+
     fn clear_sessions(&mut self) {
         let keys: Vec<SessionKey> = self.sessions().into_iter().map(|(k, _)| k).collect();
         let mut map: aya::maps::HashMap<_, SessionKey, SessionEntry> =
@@ -712,6 +730,7 @@ fixture_groups! {
         DropIcmpPointerUnmappable,
         DropIcmp4Unsupported,
         DropNoBib4,
+        DropNoBib6,
     ],
     originated_errors [DropHopLimit, DropIcmpUnmappableSource, DropTooBig],
     ipv4_ids [],
@@ -1433,6 +1452,37 @@ fn translation_fixtures(h: &mut Harness) {
             VerdictRedirect,
         ],
     });
+    {
+        // Endpoint-independent filtering, the default: a host the client never sent to
+        // reaches its dynamic binding as well (RFC 6146 §3.5.1, RFC 4787 REQ-8).
+        let (other4, other6) = ("198.51.100.9", "64:ff9b::c633:6409");
+        h.check(Row {
+            name: "eif: a host the client never contacted reaches its dynamic binding",
+            frame: from_server4(ip4(
+                other4,
+                POOL4,
+                PROTO_UDP,
+                64,
+                &udp4(other4, POOL4, 4444, 6100, p),
+            )),
+            action: Verdict::Redirect,
+            output: Some(to_client6(ip6(
+                other6,
+                CLIENT6,
+                PROTO_UDP,
+                63,
+                &udp6(other6, CLIENT6, 4444, 7000, p),
+            ))),
+            counters: &[
+                RxIpv4,
+                Rx4to6Udp,
+                Xlat4to6Udp,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
+        });
+    }
     h.check(Row {
         name: "tcp from a new source gets a port from tcp's own range",
         frame: from_client6(ip6(
@@ -1460,6 +1510,37 @@ fn translation_fixtures(h: &mut Harness) {
             VerdictRedirect,
         ],
     });
+    {
+        // Endpoint-independent mapping holds for TCP too (RFC 5382 REQ-1): the same source
+        // to another destination leaves from the same pool4 port.
+        let (far4, far6) = ("198.51.100.77", "64:ff9b::c633:644d");
+        h.check(Row {
+            name: "tcp: same source to another destination reuses its binding",
+            frame: from_client6(ip6(
+                CLIENT6,
+                far6,
+                PROTO_TCP,
+                64,
+                &tcp6_flags(CLIENT6, far6, 7000, 80, nat64_common::tcp::SYN),
+            )),
+            action: Verdict::Redirect,
+            output: Some(to_server4(ip4(
+                POOL4,
+                far4,
+                PROTO_TCP,
+                63,
+                &tcp4_flags(POOL4, far4, 6200, 80, nat64_common::tcp::SYN),
+            ))),
+            counters: &[
+                RxIpv6,
+                Rx6to4Tcp,
+                Xlat6to4Tcp,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
+        });
+    }
     {
         // Every candidate is the one taken port: refused, counted, nothing evicted.
         let mut counters = vec![
@@ -1572,6 +1653,35 @@ fn translation_fixtures(h: &mut Harness) {
             counters: &[
                 RxIpv6,
                 Rx6to4Udp,
+                XlatHairpin,
+                SessionCreated,
+                SessionCreated,
+                FwdRedirect,
+                VerdictRedirect,
+            ],
+        });
+        // TCP takes the same path (RFC 5382 REQ-7): client6's dynamic TCP binding
+        // (7000 → 6200) opens a connection to its own static service on pool4 port 6001.
+        h.check(Row {
+            name: "tcp hairpin: a client's SYN to a pool4 service of its own",
+            frame: from_client6(ip6(
+                CLIENT6,
+                pool4_in_pool6,
+                PROTO_TCP,
+                64,
+                &tcp6_flags(CLIENT6, pool4_in_pool6, 7000, 6001, nat64_common::tcp::SYN),
+            )),
+            action: Verdict::Redirect,
+            output: Some(to_client6(ip6(
+                pool4_in_pool6,
+                CLIENT6,
+                PROTO_TCP,
+                63,
+                &tcp6_flags(pool4_in_pool6, CLIENT6, 6200, 5001, nat64_common::tcp::SYN),
+            ))),
+            counters: &[
+                RxIpv6,
+                Rx6to4Tcp,
                 XlatHairpin,
                 SessionCreated,
                 SessionCreated,
@@ -2578,6 +2688,24 @@ fn icmp_error_fixtures(h: &mut Harness) {
             DropNoBib4,
         ),
         (
+            "icmpv6 error about an unbound port",
+            error6_from(
+                CLIENT6,
+                1,
+                4,
+                [0; 4],
+                &ip6(
+                    SERVER4_IN_POOL6,
+                    CLIENT6,
+                    PROTO_UDP,
+                    63,
+                    &udp6(SERVER4_IN_POOL6, CLIENT6, 53, 5999, p),
+                ),
+            ),
+            &[RxIpv6, Rx6to4Icmp],
+            DropNoBib6,
+        ),
+        (
             "icmpv4 source quench",
             error4_from_server(4, 0, [0; 4], &quoted_from_client_v4(p)),
             &[RxIpv4, Rx4to6Icmp],
@@ -2595,6 +2723,198 @@ fn icmp_error_fixtures(h: &mut Harness) {
             counters,
         });
     }
+
+    // A quoted IPv4 header with options: they are skipped to find the transport header
+    // (RFC 5508 REQ-3b) and, like any options, not translated (RFC 7915 §4.3).
+    h.check(Row {
+        name: "icmpv4 error quoting a header with options",
+        frame: error4_from_server(
+            3,
+            3,
+            [0; 4],
+            &ipv4_with_options(
+                POOL4,
+                SERVER4,
+                PROTO_UDP,
+                63,
+                &[1, 1, 1, 0],
+                &udp4(POOL4, SERVER4, 6000, 53, p),
+            ),
+        ),
+        action: Verdict::Redirect,
+        output: Some(error6_to_client(1, 4, [0; 4], &quoted_from_client(p))),
+        counters: e46,
+    });
+    // An ICMP error neither refreshes nor ends the session of the flow it quotes (RFC 5508
+    // REQ-6, RFC 4787 REQ-12): the flow's session, made 10 s older, is still there with the
+    // same entry after an error about it from each side.
+    h.check(Row {
+        name: "the flow the next errors quote opens its session",
+        frame: from_client6(quoted_from_client(p)),
+        action: Verdict::Redirect,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_UDP,
+            62,
+            &udp4(POOL4, SERVER4, 6000, 53, p),
+        ))),
+        counters: &[
+            RxIpv6,
+            Rx6to4Udp,
+            Xlat6to4Udp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    let aged = h.age_sessions(10_000_000_000);
+    assert_eq!(aged.len(), 1, "one session: {aged:?}");
+    h.check_keep(Row {
+        name: "icmpv4 error about a flow leaves its session as it was",
+        frame: error4_from_server(3, 3, [0; 4], &quoted_from_client_v4(p)),
+        action: Verdict::Redirect,
+        output: Some(error6_to_client(1, 4, [0; 4], &quoted_from_client(p))),
+        counters: e46,
+    });
+    h.check_keep(Row {
+        name: "icmpv6 error about a flow leaves its session as it was",
+        frame: error6_from(CLIENT6, 1, 4, [0; 4], &quoted_from_server(p)),
+        action: Verdict::Redirect,
+        output: Some(error4_to_server(3, 3, [0; 4], &quoted_from_server_v4(p))),
+        counters: e64,
+    });
+    let entry = |v: &[(SessionKey, SessionEntry)]| -> Vec<(SessionKey, u64, u8, u8)> {
+        v.iter()
+            .map(|(k, e)| (*k, e.last_seen_ns, e.tcp_state, e.flags))
+            .collect()
+    };
+    assert_eq!(
+        entry(&h.sessions()),
+        entry(&aged),
+        "the ICMP errors changed the session of the flow they quote"
+    );
+    // The same for a query (RFC 5508 REQ-6 speaks of ICMP query sessions).
+    let q6 = ip6(
+        CLIENT6,
+        SERVER4_IN_POOL6,
+        PROTO_ICMPV6,
+        63,
+        &icmp6(
+            v6(CLIENT6),
+            v6(SERVER4_IN_POOL6),
+            128,
+            0,
+            echo_rest(1234, 1),
+            p,
+        ),
+    );
+    let q4 = ip4(
+        POOL4,
+        SERVER4,
+        PROTO_ICMP,
+        63,
+        &icmp4(8, 0, echo_rest(7000, 1), p),
+    );
+    h.check(Row {
+        name: "the echo request the next error quotes opens its session",
+        frame: from_client6(q6.clone()),
+        action: Verdict::Redirect,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_ICMP,
+            62,
+            &icmp4(8, 0, echo_rest(7000, 1), p),
+        ))),
+        counters: &[
+            RxIpv6,
+            Rx6to4Icmp,
+            Xlat6to4Icmp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    let aged = h.age_sessions(10_000_000_000);
+    assert_eq!(aged.len(), 1, "one session: {aged:?}");
+    h.check_keep(Row {
+        name: "icmpv4 error about an echo request leaves its session as it was",
+        frame: error4_from_server(3, 1, [0; 4], &q4),
+        action: Verdict::Redirect,
+        output: Some(error6_to_client(1, 0, [0; 4], &q6)),
+        counters: e46,
+    });
+    assert_eq!(
+        entry(&h.sessions()),
+        entry(&aged),
+        "the ICMP error changed the session of the query it quotes"
+    );
+    // And for a TCP connection (RFC 5382 REQ-9): neither its state nor its timer move.
+    let syn = nat64_common::tcp::SYN;
+    h.check(Row {
+        name: "the tcp syn the next error quotes opens its session",
+        frame: from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_TCP,
+            64,
+            &tcp6_flags(CLIENT6, SERVER4_IN_POOL6, 5001, 80, syn),
+        )),
+        action: Verdict::Redirect,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_TCP,
+            63,
+            &tcp4_flags(POOL4, SERVER4, 6001, 80, syn),
+        ))),
+        counters: &[
+            RxIpv6,
+            Rx6to4Tcp,
+            Xlat6to4Tcp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    let aged = h.age_sessions(10_000_000_000);
+    assert_eq!(aged.len(), 1, "one session: {aged:?}");
+    h.check_keep(Row {
+        name: "icmpv4 error about a tcp syn leaves its session as it was",
+        frame: error4_from_server(
+            3,
+            3,
+            [0; 4],
+            &ip4(
+                POOL4,
+                SERVER4,
+                PROTO_TCP,
+                63,
+                &tcp4_flags(POOL4, SERVER4, 6001, 80, syn),
+            ),
+        ),
+        action: Verdict::Redirect,
+        output: Some(error6_to_client(
+            1,
+            4,
+            [0; 4],
+            &ip6(
+                CLIENT6,
+                SERVER4_IN_POOL6,
+                PROTO_TCP,
+                63,
+                &tcp6_flags(CLIENT6, SERVER4_IN_POOL6, 5001, 80, syn),
+            ),
+        )),
+        counters: e46,
+    });
+    assert_eq!(
+        entry(&h.sessions()),
+        entry(&aged),
+        "the ICMP error changed the session of the connection it quotes"
+    );
+    h.clear_sessions();
 }
 
 fn tcp6_flags(src: &str, dst: &str, sport: u16, dport: u16, flags: u8) -> Vec<u8> {

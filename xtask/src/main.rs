@@ -4,6 +4,7 @@
 //! nightly's LLVM, Debian packages for the lab), so that a fresh machine needs nothing
 //! but rustup and this repository.
 mod bootstrap;
+mod conformance;
 mod ebpf;
 mod package;
 
@@ -25,7 +26,8 @@ enum Cmd {
     BuildEbpf,
     /// Build everything: the eBPF object and nat64-ctl (with the object embedded).
     Build,
-    /// Run every test tier: host unit tests, BPF_PROG_TEST_RUN fixtures, netns lab tests.
+    /// Run every test tier: host unit tests, BPF_PROG_TEST_RUN fixtures, netns lab tests
+    /// (after checking that every test CONFORMANCE.md names exists).
     Test {
         /// Extra arguments for the test binaries (e.g. a test name filter).
         #[arg(trailing_var_arg = true)]
@@ -86,6 +88,16 @@ fn run() -> Result<()> {
             let ci = std::env::var("CI").as_deref() == Ok("true");
             let var = std::env::var("NAT64_FUZZ_SECONDS").ok();
             let fuzz_seconds = test_fuzz_seconds(var.as_deref(), ci)?;
+            // Before the long build: a stale reference in the statement fails at once.
+            step(&format!(
+                "checking that every test {} names exists",
+                conformance::FILE
+            ));
+            let s = conformance::check_file(&root)?;
+            eprintln!(
+                "    {} requirement rows, {} done, {} test references resolved",
+                s.rows, s.done, s.references
+            );
             build_all(&root)?;
             bootstrap::lab_packages()?;
             // Built once here; tests/tests/packaging.rs installs and removes it.
