@@ -384,7 +384,7 @@ mod tests {
         let mut a = ((RTA_HDRLEN + payload.len()) as u16).to_ne_bytes().to_vec();
         a.extend_from_slice(&ty.to_ne_bytes());
         a.extend_from_slice(payload);
-        while a.len() % 4 != 0 {
+        while !a.len().is_multiple_of(4) {
             a.push(0);
         }
         a
