@@ -961,12 +961,12 @@ async fn attach(
             tracing::info!("attached XDP to {iface} ({used} mode)");
         }
     }
-    // What `status` compares with its own object: the program every link now runs.
-    let info = prog.info().context("reading the loaded program's info")?;
+    // What `status` compares with its own object: the program(s) the links now run.
     let dataplane = nat64_ctl::run_state::Dataplane {
         ebpf_sha256: nat64_ctl::EBPF_OBJECT_SHA256.to_string(),
-        program_id: info.id(),
-        program_tag: format!("{:016x}", info.tag()),
+        programs: vec![nat64_ctl::run_state::Program::of(
+            &prog.info().context("reading the loaded program's info")?,
+        )],
     };
     // The new program and its maps are on the links: the old maps are done with.
     upgrade.commit();

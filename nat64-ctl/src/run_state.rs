@@ -47,16 +47,31 @@ pub struct State {
     pub drops_baseline: Option<CounterSnapshot>,
 }
 
-/// The program the manager loaded from its embedded object and put on every link.
+/// The programs the manager loaded from its embedded object and put on its links.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dataplane {
     /// SHA-256 of the eBPF object (`crate::EBPF_OBJECT_SHA256` of the writer).
     pub ebpf_sha256: String,
-    /// Kernel ID of the loaded XDP program: a link running another program was changed
-    /// by someone else since.
-    pub program_id: u32,
-    /// The kernel's tag of that program (hex).
-    pub program_tag: String,
+    /// Every program of the object it attached (one per hook kind): a link running
+    /// another program was changed by someone else since.
+    pub programs: Vec<Program>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Program {
+    /// Kernel program ID.
+    pub id: u32,
+    /// The kernel's tag of the program (hex).
+    pub tag: String,
+}
+
+impl Program {
+    pub fn of(info: &aya::programs::ProgramInfo) -> Program {
+        Program {
+            id: info.id(),
+            tag: format!("{:016x}", info.tag()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -288,8 +303,10 @@ mod tests {
             pid: 7,
             dataplane: Dataplane {
                 ebpf_sha256: "ab".into(),
-                program_id: 3,
-                program_tag: "00ff".into(),
+                programs: vec![Program {
+                    id: 3,
+                    tag: "00ff".into(),
+                }],
             },
             last_pass: Some(PassRecord {
                 finished_monotonic_ns: 5,

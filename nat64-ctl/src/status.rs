@@ -234,14 +234,19 @@ pub fn pool4_use(
     out
 }
 
-/// The running object is the recorded one when every link runs the recorded program.
+/// The running object is the recorded one when every link runs a recorded program.
 pub fn dataplane_match(
     this_sha256: &str,
     recorded: Option<&run_state::Dataplane>,
     program_ids: &[u32],
 ) -> DataplaneMatch {
     let running = recorded
-        .filter(|r| !program_ids.is_empty() && program_ids.iter().all(|&id| id == r.program_id))
+        .filter(|r| {
+            !program_ids.is_empty()
+                && program_ids
+                    .iter()
+                    .all(|&id| r.programs.iter().any(|p| p.id == id))
+        })
         .map(|r| r.ebpf_sha256.clone());
     DataplaneMatch {
         this_sha256: this_sha256.to_string(),
@@ -554,10 +559,13 @@ mod tests {
 
     #[test]
     fn the_running_object_is_known_only_when_every_link_runs_the_recorded_program() {
+        let prog = |id| run_state::Program {
+            id,
+            tag: String::new(),
+        };
         let rec = run_state::Dataplane {
             ebpf_sha256: "aaaa".into(),
-            program_id: 7,
-            program_tag: String::new(),
+            programs: vec![prog(7), prog(8)],
         };
         let m = dataplane_match("aaaa", Some(&rec), &[7]);
         assert_eq!(
@@ -566,6 +574,11 @@ mod tests {
         );
         let m = dataplane_match("bbbb", Some(&rec), &[7]);
         assert_eq!(m.matches, Some(false));
+        // Both of the object's programs (an XDP and a tc link).
+        assert_eq!(
+            dataplane_match("aaaa", Some(&rec), &[7, 8]).matches,
+            Some(true)
+        );
         // Someone swapped a program in since: not known.
         let m = dataplane_match("aaaa", Some(&rec), &[7, 9]);
         assert_eq!((m.running_sha256, m.matches), (None, None));
