@@ -104,11 +104,14 @@ enum Cmd {
     /// Print the man page (roff), e.g. `nat64-ctl man > /usr/share/man/man8/nat64-ctl.8`;
     /// with a subcommand, that subcommand's page (nat64-ctl-attach.8, ...).
     Man { command: Option<String> },
-    /// One screen on each gateway instance: its manager, interfaces and hooks, pool4 usage,
-    /// sessions and bindings, the last expiry pass, drops in the last minute, and whether
-    /// the data plane runs this binary's eBPF object. Exit status 0 when every instance
-    /// shown has its nat64-ctl running, 3 when one has none (its pinned data plane still
-    /// translates, but nothing expires sessions), 1 on error (e.g. no such instance).
+    /// One screen on each gateway instance: manager, interfaces, pool4, tables, drops.
+    ///
+    /// For each instance: whether its nat64-ctl runs, each interface with its hook and mode,
+    /// pool4 usage per address and protocol, sessions and bindings per protocol, the last
+    /// expiry pass, drops in the last minute by reason, and whether the data plane runs
+    /// this binary's eBPF object. Exit status 0 when every instance shown has its nat64-ctl
+    /// running, 3 when one has none (its pinned data plane still translates, but nothing
+    /// expires sessions), 1 on error (e.g. no such instance).
     Status {
         /// One instance [default: every instance with pinned state].
         #[arg(long)]

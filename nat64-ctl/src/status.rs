@@ -90,6 +90,17 @@ pub struct InstanceStatus {
     pub now_ns: u64,
 }
 
+/// Refuses a directory the caller may not read: not the same as no instance there.
+fn readable(dir: &Path) -> Result<()> {
+    match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => bail!(
+            "reading {}: {e} (the pins are root's: run status as root)",
+            dir.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// The instances with pinned state, sorted.
 pub fn instances() -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(Path::new(bpffs::BPFFS).join("nat64")) else {
@@ -108,6 +119,7 @@ pub fn instances() -> Vec<String> {
 pub fn collect(name: &str) -> Result<InstanceStatus> {
     bpffs::validate_instance(name)?;
     let dir = bpffs::instance_dir(name);
+    readable(&dir)?;
     if !instance::has_state(&dir) {
         bail!(
             "no gateway instance {name:?} ({} holds no pinned state)",
@@ -479,7 +491,10 @@ impl InstanceStatus {
 pub fn run(only: Option<&str>, as_json: bool) -> Result<i32> {
     let names = match only {
         Some(n) => vec![n.to_string()],
-        None => instances(),
+        None => {
+            readable(&Path::new(bpffs::BPFFS).join("nat64"))?;
+            instances()
+        }
     };
     if names.is_empty() {
         bail!(
