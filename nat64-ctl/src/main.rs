@@ -964,12 +964,17 @@ async fn attach(
             tracing::info!("attached XDP to {iface} ({used} mode)");
         }
     }
-    // What `status` compares with its own object: the program(s) the links now run.
+    // What `status` compares with its own object: the program(s) the links now run. (Not
+    // knowing only leaves status unsure; the links are set.)
     let dataplane = nat64_ctl::run_state::Dataplane {
         ebpf_sha256: nat64_ctl::EBPF_OBJECT_SHA256.to_string(),
-        programs: vec![nat64_ctl::run_state::Program::of(
-            &prog.info().context("reading the loaded program's info")?,
-        )],
+        programs: match prog.info() {
+            Ok(info) => vec![nat64_ctl::run_state::Program::of(&info)],
+            Err(e) => {
+                tracing::warn!("reading the loaded program's info: {e}");
+                Vec::new()
+            }
+        },
     };
     // The new program and its maps are on the links: the old maps are done with.
     upgrade.commit();
