@@ -314,6 +314,7 @@ pub fn spawn(
     stop: Arc<AtomicBool>,
     census: crate::metrics::SharedCensus,
     log: Option<Arc<SessionLog>>,
+    mut record: Option<crate::run_state::Recorder>,
 ) -> Result<std::thread::JoinHandle<()>> {
     let mut tables = Tables::open(dir)?;
     let mut counters =
@@ -354,6 +355,11 @@ pub fn spawn(
                 }
                 if let Ok(mut c) = census.lock() {
                     *c = (sweeper.census.clone(), started.elapsed());
+                }
+                if let (Some(r), Ok(s)) = (record.as_mut(), &result) {
+                    if let Err(e) = r.pass_done(s, started.elapsed(), &counters) {
+                        tracing::warn!("recording the expiry pass: {e:#}");
+                    }
                 }
                 if let Some(rest) = interval.checked_sub(started.elapsed()) {
                     std::thread::sleep(rest);

@@ -18,7 +18,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::bpffs;
 
-const LOCK_DIR: &str = "/run/nat64";
+/// Where the locks (and `crate::run_state`'s files) live: tmpfs, gone at reboot with the pins.
+pub const LOCK_DIR: &str = "/run/nat64";
 
 /// Held for as long as this process manages the instance.
 pub struct Lock {
@@ -49,6 +50,29 @@ pub fn lock(instance: &str) -> Result<Lock> {
     file.rewind()?;
     write!(file, "{}", std::process::id())?;
     Ok(Lock { _file: file })
+}
+
+/// The process managing the instance: the holder of its lock, as the kernel lists it in
+/// /proc/locks (a pid written in the file could be stale or reused). Looking does not take
+/// the lock, so it never makes a starting `attach` fail.
+pub fn manager(instance: &str) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(Path::new(LOCK_DIR).join(format!("{instance}.lock"))).ok()?;
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    flock_holder(&locks, meta.dev(), meta.ino())
+}
+
+/// The pid holding a `flock` on the file (device `dev`, inode `ino`) in /proc/locks text:
+/// lines like `1: FLOCK  ADVISORY  WRITE 5308 fe:00:10011472 0 EOF`, the device as hex
+/// major:minor. Blocked waiters (`-> ...`) hold nothing.
+fn flock_holder(locks: &str, dev: u64, ino: u64) -> Option<u32> {
+    let want = format!("{:02x}:{:02x}:{ino}", libc::major(dev), libc::minor(dev));
+    locks.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 6 && f[1] == "FLOCK" && f[5] == want)
+            .then(|| f[4].parse().ok())
+            .flatten()
+    })
 }
 
 /// Whether the instance has pinned state (a running data plane, managed or not, of this
@@ -153,4 +177,43 @@ fn remove_pins(dir: &Path) -> Result<usize> {
         n += 1;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_holder_is_read_from_proc_locks() {
+        let locks = "1: FLOCK  ADVISORY  WRITE 5308 fe:00:10011472 0 EOF\n\
+                     1: -> FLOCK  ADVISORY  WRITE 6000 00:1a:77 0 EOF\n\
+                     2: FLOCK  ADVISORY  WRITE 4879 00:1a:77 0 EOF\n\
+                     3: POSIX  ADVISORY  WRITE 99 00:1a:78 0 EOF\n";
+        let dev = libc::makedev(0, 0x1a);
+        assert_eq!(flock_holder(locks, dev, 77), Some(4879));
+        assert_eq!(flock_holder(locks, dev, 78), None, "not a flock");
+        assert_eq!(flock_holder(locks, dev, 7), None);
+        assert_eq!(
+            flock_holder(locks, libc::makedev(0xfe, 0), 10011472),
+            Some(5308)
+        );
+    }
+
+    #[test]
+    fn this_process_is_seen_holding_a_lock() {
+        use std::os::unix::fs::MetadataExt;
+        let path = std::env::temp_dir().join(format!("nat64-lock-test-{}", std::process::id()));
+        let f = File::create(&path).unwrap();
+        assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let meta = f.metadata().unwrap();
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        assert_eq!(
+            flock_holder(&locks, meta.dev(), meta.ino()),
+            Some(std::process::id())
+        );
+        drop(f);
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        assert_eq!(flock_holder(&locks, meta.dev(), meta.ino()), None);
+        let _ = std::fs::remove_file(&path);
+    }
 }

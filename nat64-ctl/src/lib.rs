@@ -7,15 +7,18 @@ pub mod config;
 pub mod config_file;
 pub mod expiry;
 pub mod instance;
+pub mod link_info;
 pub mod loader;
 pub mod local;
 pub mod manage;
 pub mod metrics;
 pub mod pool4;
+pub mod run_state;
 pub mod session;
 pub mod session_log;
 pub mod slow_path;
 pub mod stats;
+pub mod status;
 pub mod tables;
 pub mod upgrade;
 

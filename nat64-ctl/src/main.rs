@@ -104,6 +104,22 @@ enum Cmd {
     /// Print the man page (roff), e.g. `nat64-ctl man > /usr/share/man/man8/nat64-ctl.8`;
     /// with a subcommand, that subcommand's page (nat64-ctl-attach.8, ...).
     Man { command: Option<String> },
+    /// One screen on each gateway instance: manager, interfaces, pool4, tables, drops.
+    ///
+    /// For each instance: whether its nat64-ctl runs, each interface with its hook and mode,
+    /// pool4 usage per address and protocol, sessions and bindings per protocol, the last
+    /// expiry pass, drops in the last minute by reason, and whether the data plane runs
+    /// this binary's eBPF object. Exit status 0 when every instance shown has its nat64-ctl
+    /// running, 3 when one has none (its pinned data plane still translates, but nothing
+    /// expires sessions), 1 on error (e.g. no such instance).
+    Status {
+        /// One instance [default: every instance with pinned state].
+        #[arg(long)]
+        instance: Option<String>,
+        /// One JSON object `{"instances": [...]}` (fields in the README's status section).
+        #[arg(long)]
+        json: bool,
+    },
     /// Configuration of a running gateway.
     Config {
         #[command(subcommand)]
@@ -582,6 +598,14 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             std::io::Write::write_all(&mut std::io::stdout(), &out)?;
             Ok(())
         }
+        Cmd::Status { instance, json } => {
+            let code = nat64_ctl::status::run(instance.as_deref(), json)?;
+            if code != nat64_ctl::status::EXIT_RUNNING {
+                std::io::Write::flush(&mut std::io::stdout())?;
+                std::process::exit(code);
+            }
+            Ok(())
+        }
         Cmd::Config {
             command: ConfigCmd::Apply { file, instance },
         } => {
@@ -610,6 +634,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
                 );
             }
             let r = nat64_ctl::instance::remove_state(&instance)?;
+            nat64_ctl::run_state::remove(&instance);
             nat64_ctl::instance::remove_lock(&instance);
             println!(
                 "detached instance {instance:?} from {} interfaces ({}) and removed {} pins",
@@ -939,6 +964,18 @@ async fn attach(
             tracing::info!("attached XDP to {iface} ({used} mode)");
         }
     }
+    // What `status` compares with its own object: the program(s) the links now run. (Not
+    // knowing only leaves status unsure; the links are set.)
+    let dataplane = nat64_ctl::run_state::Dataplane {
+        ebpf_sha256: nat64_ctl::EBPF_OBJECT_SHA256.to_string(),
+        programs: match prog.info() {
+            Ok(info) => vec![nat64_ctl::run_state::Program::of(&info)],
+            Err(e) => {
+                tracing::warn!("reading the loaded program's info: {e}");
+                Vec::new()
+            }
+        },
+    };
     // The new program and its maps are on the links: the old maps are done with.
     upgrade.commit();
     for iface in nat64_ctl::instance::pinned_links(&dir) {
@@ -975,12 +1012,17 @@ async fn attach(
     ));
     // "running" below means the slow path is on too (a failed reader has said why).
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), ready).await;
+    // Not being able to tell `status` is no reason to stop translating.
+    let record = nat64_ctl::run_state::Recorder::start(&instance, dataplane)
+        .map_err(|e| tracing::warn!("`nat64-ctl status` will lack the manager's state: {e:#}"))
+        .ok();
     let sweeper = expiry::spawn(
         &dir,
         SWEEP_INTERVAL,
         stop_sweeper.clone(),
         census.clone(),
         session_log.clone(),
+        record,
     )?;
     if let Some(listener) = metrics {
         tracing::info!(

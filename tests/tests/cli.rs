@@ -451,3 +451,29 @@ fn version_names_the_package_the_commit_and_the_embedded_object() {
     );
     assert_eq!(nat64_ctl::EBPF_OBJECT_SHA256, sha);
 }
+
+#[test]
+fn status_of_a_missing_instance_is_one_clear_error() {
+    let name = format!("nosuch-{}", std::process::id());
+    for args in [
+        vec!["status", "--instance", name.as_str()],
+        vec!["status", "--json", "--instance", name.as_str()],
+    ] {
+        let out = Command::new(nat64_ctl_bin())
+            .args(&args)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?} printed a status");
+        assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+        assert!(
+            stderr.contains(&format!("no gateway instance \"{name}\"")),
+            "{stderr}"
+        );
+    }
+    let (code, stderr) = run(&["status", "--instance", "../etc"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--instance \"../etc\""), "{stderr}");
+}
