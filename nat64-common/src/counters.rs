@@ -169,6 +169,8 @@ counters! {
 
     PassPool4Local = 111 => "pass_pool4_local", "IPv4 packets to a pool4 address of the gateway's own that no binding and no pool4 port range claims (its own services: passed to the kernel untouched)";
     FwdRedirectNeighbour = 112 => "fwd_redirect_neighbour", "translated packets (TC hook) whose next hop's MAC was not yet known, sent through the kernel's neighbour layer, which resolves it (bpf_redirect_neigh)";
+    DropBadTcpHeader = 113 => "drop_bad_tcp_header", "TCP segments whose data offset is below 5 words or reaches past the segment (both directions)";
+    DropMartianIpv4Source = 114 => "drop_martian_ipv4_source", "IPv4 packets from a source no router forwards (0/8, 127/8, 224/4 and above), whatever --allow-nonglobal-ipv4 says";
 }
 
 impl Counter {

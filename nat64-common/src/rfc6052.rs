@@ -79,6 +79,9 @@ pub enum ExtractError {
     NonGlobalUnderWellKnown,
     /// The `Pool6` value has an invalid length (not built by [`Pool6::new`]).
     InvalidPool,
+    /// A source no router forwards (0/8, 127/8, 224/4 and above: RFC 1812 §5.3.7),
+    /// refused whatever the §3.1 override says.
+    Martian,
 }
 
 impl ExtractError {
@@ -90,6 +93,7 @@ impl ExtractError {
                 "non-global IPv4 address under 64:ff9b::/96 (RFC 6052 section 3.1)"
             }
             ExtractError::InvalidPool => "invalid pool6 (bad prefix length)",
+            ExtractError::Martian => "IPv4 source no router forwards (RFC 1812 section 5.3.7)",
         }
     }
 }
@@ -271,6 +275,9 @@ impl Pool6 {
             return Err(ExtractError::InvalidPool);
         }
         self.check_global(v4, allow_nonglobal)?;
+        if is_martian_ipv4_source(v4) {
+            return Err(ExtractError::Martian);
+        }
         Ok(self.embed(v4))
     }
 
@@ -282,6 +289,14 @@ impl Pool6 {
             Ok(())
         }
     }
+}
+
+/// A source address no router forwards (RFC 1812 §5.3.7): "this network" 0/8, loopback
+/// 127/8, multicast 224/4, and 240/4 with the limited broadcast above it. The override of
+/// RFC 6052 §3.1 is about private and documentation space, never about these.
+#[inline(always)]
+pub const fn is_martian_ipv4_source(a: [u8; 4]) -> bool {
+    a[0] == 0 || a[0] == 127 || a[0] >= 224
 }
 
 /// Whether `a` is globally reachable per the IANA IPv4 Special-Purpose Address Registry
@@ -322,6 +337,23 @@ mod tests {
     }
     fn v4(s: &str) -> [u8; 4] {
         s.parse::<Ipv4Addr>().unwrap().octets()
+    }
+
+    #[test]
+    fn martian_sources_are_refused_even_with_the_override() {
+        let p = Pool6::new(v6("2001:db8:64::"), 96).unwrap();
+        for a in ["0.1.2.3", "127.0.0.1", "224.0.0.1", "240.0.0.1", "255.255.255.255"] {
+            assert_eq!(p.embed_checked(v4(a), true), Err(ExtractError::Martian), "{a}");
+        }
+        // Private and documentation space is what the override is for.
+        assert!(p.embed_checked(v4("10.0.0.1"), true).is_ok());
+        assert!(p.embed_checked(v4("192.0.2.1"), true).is_ok());
+        // Under the well-known prefix without the override, the §3.1 reason comes first.
+        let wkp = Pool6::new(v6("64:ff9b::"), 96).unwrap();
+        assert_eq!(
+            wkp.embed_checked(v4("127.0.0.1"), false),
+            Err(ExtractError::NonGlobalUnderWellKnown)
+        );
     }
     fn pool(s: &str, len: u8) -> Pool6 {
         Pool6::new(v6(s), len).unwrap()

@@ -119,6 +119,47 @@ impl Ipv4Info {
     }
 }
 
+/// Shortest TCP header (data offset 5 words), and the UDP / ICMP header length.
+pub const TCP_HDR_MIN: u16 = 20;
+pub const UDP_ICMP_HDR_LEN: u16 = 8;
+/// TCP's data offset field: the high nibble of header byte 12, in 32-bit words.
+pub const TCP_DOFF_BYTE: usize = 12;
+const TCP_DOFF_SHIFT: u8 = 4;
+const TCP_DOFF_MIN_WORDS: u8 = 5;
+
+/// Why a packet's own transport header cannot be translated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportError {
+    /// Shorter than its fixed header, counted within the IP length (not the frame: an
+    /// Ethernet trailer is not a header, and a tiny first fragment could hide its TCP
+    /// flags in the next one, RFC 1858).
+    Truncated,
+    /// A TCP data offset below 5 words or reaching past the segment.
+    BadTcpDataOffset,
+}
+
+/// The one validity check of a packet's own transport header, for both directions and
+/// both hooks. `tcp`: the header is TCP, whose header byte 12 is `doff_byte`; `l4_len`:
+/// the transport bytes the IP header accounts for.
+#[inline(always)]
+pub const fn check_transport(tcp: bool, l4_len: u16, doff_byte: u8) -> Result<(), TransportError> {
+    if !tcp {
+        return if l4_len < UDP_ICMP_HDR_LEN {
+            Err(TransportError::Truncated)
+        } else {
+            Ok(())
+        };
+    }
+    if l4_len < TCP_HDR_MIN {
+        return Err(TransportError::Truncated);
+    }
+    let words = doff_byte >> TCP_DOFF_SHIFT;
+    if words < TCP_DOFF_MIN_WORDS || (words as u16) * 4 > l4_len {
+        return Err(TransportError::BadTcpDataOffset);
+    }
+    Ok(())
+}
+
 /// ICMPv4 → ICMPv6 protocol number; everything else unchanged.
 #[inline(always)]
 pub const fn proto_4to6(p: u8) -> u8 {
@@ -682,6 +723,24 @@ pub const fn ext_header_len(first2: [u8; 2]) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn transport_check_is_the_same_rule_for_every_header() {
+        use super::{check_transport, TransportError::*};
+        // UDP/ICMP: 8 bytes within the IP length.
+        assert_eq!(check_transport(false, 7, 0), Err(Truncated));
+        assert_eq!(check_transport(false, 8, 0), Ok(()));
+        // TCP: 20 bytes, and a data offset of 5..=l4_len/4 words.
+        assert_eq!(check_transport(true, 19, 0x50), Err(Truncated));
+        assert_eq!(check_transport(true, 20, 0x50), Ok(()));
+        assert_eq!(check_transport(true, 20, 0x40), Err(BadTcpDataOffset));
+        assert_eq!(check_transport(true, 20, 0x60), Err(BadTcpDataOffset));
+        assert_eq!(check_transport(true, 24, 0x60), Ok(()));
+        assert_eq!(check_transport(true, 60, 0xf0), Ok(()));
+        assert_eq!(check_transport(true, 59, 0xf0), Err(BadTcpDataOffset));
+        // The flags nibble is not part of the offset.
+        assert_eq!(check_transport(true, 20, 0x5f), Ok(()));
+    }
+
     use super::*;
     use crate::csum::{checksum, fold, sum_bytes};
 

@@ -43,12 +43,22 @@ pub fn turn_back(ctx: &impl Hook, plan: &Plan) -> Result<u32, Counter> {
         sums: (0, 0),
     };
     find_target(plan, &mut t)?;
+    address_sums(plan, &mut t);
     let next = fwd::lookup_v6(ctx, &t.src6, &t.dst6, plan.proto4, 40 + plan.l4_len);
     rewrite_source(ctx, plan, &t)?;
     rewrite_destination(ctx, plan, &t)?;
     rewrite_l3(ctx, &t, &next)?;
     stats::count_bytes(Counter::XlatHairpin, 40 + usize::from(plan.l4_len));
     Ok(next.action())
+}
+
+/// A frame of its own: four 16-byte sums spill most of any frame they share.
+#[inline(never)]
+fn address_sums(plan: &Plan, t: &mut Target) {
+    t.sums = (
+        csum::add_bytes16(&plan.src6) + csum::add_bytes16(&plan.dst6),
+        csum::add_bytes16(&t.src6) + csum::add_bytes16(&t.dst6),
+    );
 }
 
 #[inline(never)]
@@ -67,10 +77,6 @@ fn find_target(plan: &Plan, t: &mut Target) -> Result<(), Counter> {
         .pool6
         .embed_checked(plan.src4, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
         .map_err(|_| Counter::DropNonGlobalIpv4)?;
-    t.sums = (
-        csum::add_bytes16(&plan.src6) + csum::add_bytes16(&plan.dst6),
-        csum::add_bytes16(&t.src6) + csum::add_bytes16(&t.dst6),
-    );
     Ok(())
 }
 

@@ -609,11 +609,11 @@ fn bind_4to6(plan: &mut Plan) -> Result<(), Counter> {
     plan.in_dst6 = cfg
         .pool6
         .embed_checked(plan.in_dst4, allow)
-        .map_err(|_| Counter::DropNonGlobalIpv4)?;
+        .map_err(crate::xlat46::source_refused)?;
     plan.out_src6 = cfg
         .pool6
         .embed_checked(plan.out_src4, allow)
-        .map_err(|_| Counter::DropNonGlobalIpv4)?;
+        .map_err(crate::xlat46::source_refused)?;
     Ok(())
 }
 

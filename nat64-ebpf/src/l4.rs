@@ -3,7 +3,11 @@
 //! Every field is reached at a constant offset inside one bounds-checked `[u8; N]` view:
 //! offsets computed at run time let LLVM merge or drop bounds checks in ways the verifier
 //! cannot follow.
-use nat64_common::{csum, Counter};
+use nat64_common::{
+    csum,
+    xlat::{self, TransportError},
+    Counter,
+};
 
 use crate::{hook::Hook, parse::view_mut};
 
@@ -156,4 +160,14 @@ fn rewrite_skb<const SRC: bool>(
     };
     ctx.l4_csum(off + csum_at, sums, covered, udp)
         .map_err(|_| Counter::DropAdjustFailed)
+}
+
+/// The packet's own transport header is translatable (`xlat::check_transport`: the one
+/// check both directions and both hooks make). `doff_byte`: TCP header byte 12.
+#[inline(always)]
+pub fn check(kind: Kind, l4_len: u16, doff_byte: u8) -> Result<(), Counter> {
+    xlat::check_transport(kind == Kind::Tcp, l4_len, doff_byte).map_err(|e| match e {
+        TransportError::Truncated => Counter::DropTruncatedL4,
+        TransportError::BadTcpDataOffset => Counter::DropBadTcpHeader,
+    })
 }

@@ -16,6 +16,7 @@ use nat64_common::{
         SLOW_KIND_HELD_SYN,
     },
     origin::{self, ORIGIN_ADMIN_PROHIBITED4, ORIGIN_FRAG_NEEDED, ORIGIN_TIME_EXCEEDED4},
+    rfc6052::ExtractError,
     tcp,
     xlat::{self, Hop, OptionStep, XlatError},
     Counter,
@@ -127,14 +128,8 @@ pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
                 mtu: 0,
             })
         }
-        // The transport header must lie within the IP length, not merely within the frame:
-        // Ethernet padding would otherwise pass for the end of a short header (and a tiny
-        // first fragment could hide its TCP flags in the next one, RFC 1858).
-        Parsed::Translate => {
-            if plan.l4_len < if plan.kind == Kind::Tcp { 20 } else { 8 } {
-                return Err(Counter::DropTruncatedL4);
-            }
-        }
+        // parse() checked the transport header (l4::check, both directions).
+        Parsed::Translate => {}
         // A later fragment: no ports, it follows its first fragment's translation. On the
         // gateway's own address, one with no record is the router's own datagram's (its
         // first fragment went to the kernel): the kernel reassembles it.
@@ -145,7 +140,10 @@ pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
     }
     if plan.pos != Position::Later {
         if let Err(e) = bind(&mut plan) {
-            let unbound = matches!(e, Counter::DropNoBib4 | Counter::DropNonGlobalIpv4);
+            let unbound = matches!(
+                e,
+                Counter::DropNoBib4 | Counter::DropNonGlobalIpv4 | Counter::DropMartianIpv4Source
+            );
             if unbound && local_service(&plan) {
                 return Ok(local_pass());
             }
@@ -436,11 +434,14 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
         return Ok(Parsed::Later);
     }
     // The destination port, or the ICMP echo identifier, names the binding.
+    // TCP header byte 12 (its data offset), for l4::check.
+    let mut doff = 0u8;
     plan.port4 = match kind {
         Kind::Tcp => {
             let h: &[u8; 20] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             plan.rport = u16::from_be_bytes([h[0], h[1]]);
             plan.tcp_flags = h[13];
+            doff = h[xlat::TCP_DOFF_BYTE];
             plan.opens = u8::from(h[13] & tcp::SYN != 0);
             u16::from_be_bytes([h[2], h[3]])
         }
@@ -476,6 +477,7 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
     if info.ttl <= 1 {
         return Ok(Parsed::HopLimit);
     }
+    l4::check(kind, plan.l4_len, doff)?;
     Ok(Parsed::Translate)
 }
 
@@ -495,6 +497,15 @@ fn bib4_key(plan: &Plan) -> Bib4Key {
     }
 }
 
+/// Why an IPv4 source cannot be represented under pool6 (the ICMP error path too).
+#[inline(always)]
+pub fn source_refused(e: ExtractError) -> Counter {
+    match e {
+        ExtractError::Martian => Counter::DropMartianIpv4Source,
+        _ => Counter::DropNonGlobalIpv4,
+    }
+}
+
 /// The IPv6 side of the flow: source from pool6, destination from the binding.
 #[inline(never)]
 fn bind(plan: &mut Plan) -> Result<(), Counter> {
@@ -502,7 +513,7 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
     plan.src6 = cfg
         .pool6
         .embed_checked(plan.src4, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
-        .map_err(|_| Counter::DropNonGlobalIpv4)?;
+        .map_err(source_refused)?;
     let bib = unsafe { BIB4.get(&bib4_key(plan)) }.ok_or(Counter::DropNoBib4)?;
     plan.dst6 = bib.addr6;
     plan.port6 = bib.port6;

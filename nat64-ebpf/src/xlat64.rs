@@ -96,14 +96,8 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
             })
         }
         Parsed::HopLimit => return Ok(originate(Counter::DropHopLimit, ORIGIN_TIME_EXCEEDED6, 0)),
-        // The transport header must lie within the IP length, not merely within the frame:
-        // Ethernet padding would otherwise pass for the end of a short header (and a tiny
-        // first fragment could hide its TCP flags in the next one, RFC 1858).
-        Parsed::Translate => {
-            if plan.l4_len < if plan.kind == Kind::Tcp { 20 } else { 8 } {
-                return Err(Counter::DropTruncatedL4);
-            }
-        }
+        // parse() checked the transport header (l4::check, both directions).
+        Parsed::Translate => {}
         // A later fragment: no ports, it follows its first fragment's translation.
         Parsed::Later => follow(&mut plan)?,
     }
@@ -323,11 +317,14 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
         return Ok(Parsed::Later);
     }
     // The source port, or the ICMP echo identifier, names the binding.
+    // TCP header byte 12 (its data offset), for l4::check.
+    let mut doff = 0u8;
     let port6 = match kind {
         Kind::Tcp => {
             let h: &[u8; 20] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             plan.opens = u8::from(h[13] & TCP_SYN != 0);
             plan.tcp_flags = h[13];
+            doff = h[xlat::TCP_DOFF_BYTE];
             plan.dport = u16::from_be_bytes([h[2], h[3]]);
             u16::from_be_bytes([h[0], h[1]])
         }
@@ -358,6 +355,7 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
         return Ok(Parsed::HopLimit);
     }
     plan.port6 = port6;
+    l4::check(kind, plan.l4_len, doff)?;
     Ok(Parsed::Translate)
 }
 

@@ -701,6 +701,8 @@ fn run_group(hook: Hook, group: fn(Hook) -> Option<Harness>, declared: &[Counter
 
 fixture_groups! {
     translation [
+        DropMartianIpv4Source,
+        DropBadTcpHeader,
         DropBadIpv4Checksum,
         DropBadIpv4Header,
         DropBadIpv4Options,
@@ -1798,6 +1800,72 @@ fn translation_fixtures(h: &mut Harness) {
             from_client6(ip6(CLIENT6, SERVER4_IN_POOL6, PROTO_TCP, 64, &[0u8; 12])),
             &[RxIpv6, Rx6to4Tcp],
             DropTruncatedL4,
+        ),
+        (
+            // The same check (xlat::check_transport) in both directions.
+            "tcp 6to4 data offset past the segment",
+            from_client6(ip6(CLIENT6, SERVER4_IN_POOL6, PROTO_TCP, 64, &{
+                let mut t = tcp6(CLIENT6, SERVER4_IN_POOL6, 5000, 80, &[]);
+                t[12] = 0x60; // 24 bytes of header in a 20-byte segment
+                t
+            })),
+            &[RxIpv6, Rx6to4Tcp],
+            DropBadTcpHeader,
+        ),
+        (
+            "tcp 4to6 data offset past the segment",
+            from_server4(ip4(SERVER4, POOL4, PROTO_TCP, 64, &{
+                let mut t = tcp4(SERVER4, POOL4, 80, 6001, &[]);
+                t[12] = 0x60;
+                t
+            })),
+            &[RxIpv4, Rx4to6Tcp],
+            DropBadTcpHeader,
+        ),
+        (
+            // RFC 1812 §5.3.7, whatever --allow-nonglobal-ipv4 says (this harness sets it).
+            "udp 4to6 from a loopback source refused",
+            from_server4(ip4("127.0.0.1", POOL4, PROTO_UDP, 64, &udp4("127.0.0.1", POOL4, 53, 6000, p))),
+            &[RxIpv4, Rx4to6Udp],
+            DropMartianIpv4Source,
+        ),
+        (
+            // RFC 1812 §5.3.7, whatever --allow-nonglobal-ipv4 says (this harness sets it).
+            "udp 4to6 from a this-network source refused",
+            from_server4(ip4("0.1.2.3", POOL4, PROTO_UDP, 64, &udp4("0.1.2.3", POOL4, 53, 6000, p))),
+            &[RxIpv4, Rx4to6Udp],
+            DropMartianIpv4Source,
+        ),
+        (
+            // RFC 1812 §5.3.7, whatever --allow-nonglobal-ipv4 says (this harness sets it).
+            "udp 4to6 from a multicast source refused",
+            from_server4(ip4("224.0.0.9", POOL4, PROTO_UDP, 64, &udp4("224.0.0.9", POOL4, 53, 6000, p))),
+            &[RxIpv4, Rx4to6Udp],
+            DropMartianIpv4Source,
+        ),
+        (
+            // RFC 1812 §5.3.7, whatever --allow-nonglobal-ipv4 says (this harness sets it).
+            "udp 4to6 from a class-e source refused",
+            from_server4(ip4("240.1.2.3", POOL4, PROTO_UDP, 64, &udp4("240.1.2.3", POOL4, 53, 6000, p))),
+            &[RxIpv4, Rx4to6Udp],
+            DropMartianIpv4Source,
+        ),
+        (
+            // RFC 1812 §5.3.7, whatever --allow-nonglobal-ipv4 says (this harness sets it).
+            "udp 4to6 from a limited broadcast source refused",
+            from_server4(ip4("255.255.255.255", POOL4, PROTO_UDP, 64, &udp4("255.255.255.255", POOL4, 53, 6000, p))),
+            &[RxIpv4, Rx4to6Udp],
+            DropMartianIpv4Source,
+        ),
+        (
+            "tcp 4to6 data offset below five words",
+            from_server4(ip4(SERVER4, POOL4, PROTO_TCP, 64, &{
+                let mut t = tcp4(SERVER4, POOL4, 80, 6001, &[]);
+                t[12] = 0x40;
+                t
+            })),
+            &[RxIpv4, Rx4to6Tcp],
+            DropBadTcpHeader,
         ),
         (
             // Ethernet padding behind the IP packet is not the rest of a TCP header.
