@@ -183,9 +183,11 @@ impl Position {
 
 /// Why a fragmented packet is refused before anything else looks at it, if it is.
 ///
-/// - ICMP (echo or error) in any fragmented packet, an IPv6 atomic fragment included:
-///   the ICMPv4 ↔ ICMPv6 checksum change adds or removes a pseudo-header holding the
-///   whole datagram's length, which a first fragment does not know.
+/// - ICMP (echo or error) in a fragment: the ICMPv4 ↔ ICMPv6 checksum change adds or
+///   removes a pseudo-header holding the whole datagram's length, which a first fragment
+///   does not know. An IPv6 atomic fragment (offset 0, M 0) is the whole datagram: its ICMP
+///   translates like an unfragmented one (RFC 7915 §5.1.1; senders still emit them,
+///   RFC 8021 §4).
 /// - A first fragment of an IPv4 UDP datagram without checksum: IPv6 requires one
 ///   (RFC 7915 §4.5), and it covers the whole datagram, which no fragment holds.
 ///
@@ -193,7 +195,7 @@ impl Position {
 /// too); `udp_zero_checksum` only matters for a `First` fragment.
 #[inline(always)]
 pub const fn refusal(pos: Position, proto: u8, udp_zero_checksum: bool) -> Option<Counter> {
-    if !pos.is_fragmented() {
+    if !pos.is_fragmented() || matches!(pos, Position::Atomic) {
         return None;
     }
     match proto {
@@ -260,7 +262,9 @@ mod tests {
 
     #[test]
     fn refusals() {
-        for pos in [Position::Atomic, Position::First, Position::Later] {
+        assert_eq!(refusal(Position::Atomic, 58, false), None);
+        assert_eq!(refusal(Position::Atomic, 1, false), None);
+        for pos in [Position::First, Position::Later] {
             assert_eq!(refusal(pos, 1, false), Some(Counter::DropFragmentIcmp));
             assert_eq!(refusal(pos, 58, false), Some(Counter::DropFragmentIcmp));
             assert_eq!(refusal(pos, 6, false), None);

@@ -3548,6 +3548,44 @@ fn fragment_fixtures(h: &mut Harness) {
             VerdictRedirect,
         ],
     });
+    // The whole datagram is there: ICMP in an atomic fragment translates (the fragment's
+    // identification carried over, RFC 7915 §5.1.1), echo and errors alike.
+    h.check(Row {
+        name: "icmpv6 echo request in an atomic fragment",
+        frame: from_client6(frag6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            64,
+            frag_hdr(PROTO_ICMPV6, 0, false, 0xabcd_0103),
+            &icmp6(
+                v6(CLIENT6),
+                v6(SERVER4_IN_POOL6),
+                128,
+                0,
+                echo_rest(1234, 9),
+                b"atomic",
+            ),
+        )),
+        action: Verdict::Redirect,
+        output: Some(to_server4(frag4(
+            POOL4,
+            SERVER4,
+            PROTO_ICMP,
+            63,
+            0x0103,
+            0,
+            &icmp4(8, 0, echo_rest(7000, 9), b"atomic"),
+        ))),
+        counters: &[
+            RxIpv6,
+            Rx6to4Icmp,
+            Xlat6to4Icmp,
+            Frag6to4,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
     {
         // TCP: the first fragment's header gets the binding's port and the checksum update.
         let t6 = tcp6(CLIENT6, SERVER4_IN_POOL6, 5001, 80, &payload);
