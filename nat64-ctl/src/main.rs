@@ -950,6 +950,16 @@ async fn attach(
         }
         if used == Used::Clsact {
             clsact.push(iface.clone());
+            // Written down at once: a later interface's failure must not leave a filter
+            // that `detach` cannot find.
+            let mut known = clsact_before.clone();
+            known.extend(
+                clsact
+                    .iter()
+                    .filter(|i| !clsact_before.contains(i))
+                    .cloned(),
+            );
+            nat64_ctl::instance::set_clsact_ifaces(&instance, &known)?;
         } else if clsact_before.contains(iface) && hook::detach_clsact(iface) {
             tracing::info!("detached TC (clsact) from {iface}");
         }

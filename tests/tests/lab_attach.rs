@@ -155,5 +155,19 @@ nat64_tests::lab_test!(
         for dev in ["eth6", "eth4"] {
             assert!(attached(&lab, Hook::Tc, dev), "{dev} under auto");
         }
+
+        // `detach` takes the TC links down too.
+        lab.gateway_daemon.take().unwrap().stop();
+        let out = lab.ctl(&["detach"]).unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && said.contains("from 2 interfaces (eth4, eth6)"),
+            "{said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for dev in ["eth6", "eth4"] {
+            assert!(bare(&lab, dev), "{dev} keeps a program after detach");
+            assert_eq!(lab.pinned_link(dev), None);
+        }
     }
 );
