@@ -4,7 +4,8 @@
 //! ```toml
 //! interfaces = ["eth6", "eth4"]
 //! instance = "default"
-//! xdp-mode = "auto"                 # auto | driver | generic
+//! hook = "auto"                     # auto | xdp | tc
+//! xdp-mode = "auto"                 # auto | driver | generic (with hook = "xdp")
 //! bpf-log-level = "warn"
 //! max-sessions = 262144
 //! max-bindings = 65536
@@ -53,6 +54,7 @@ pub struct ConfigFile {
     #[serde(default)]
     pub interfaces: Vec<String>,
     pub instance: Option<String>,
+    pub hook: Option<String>,
     pub xdp_mode: Option<String>,
     pub bpf_log_level: Option<String>,
     pub max_sessions: Option<u32>,
@@ -195,6 +197,7 @@ mod tests {
             r#"
 interfaces = ["eth6", "eth4"]
 instance = "edge"
+hook = "xdp"
 xdp-mode = "generic"
 max-sessions = 1048576
 pool6 = "64:ff9b:1::/48"
@@ -214,6 +217,7 @@ allow-nonstandard = true
         .unwrap();
         assert_eq!(c.interfaces, ["eth6", "eth4"]);
         assert_eq!(c.instance.as_deref(), Some("edge"));
+        assert_eq!(c.hook.as_deref(), Some("xdp"));
         assert_eq!((c.max_sessions, c.max_bindings), (Some(1 << 20), None));
         let s = c.settings().unwrap();
         assert_eq!(s.pool4.counts(), [1, 3, 1, 0]);

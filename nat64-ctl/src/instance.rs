@@ -1,6 +1,6 @@
 //! A gateway instance outlives the nat64-ctl process that manages it.
 //!
-//! Its maps and its XDP links are pinned under `/sys/fs/bpf/nat64/<instance>/` (each map
+//! Its maps and its XDP and tcx links are pinned under `/sys/fs/bpf/nat64/<instance>/` (each map
 //! with its layout version in its name), so the data plane keeps translating (with every
 //! binding and session) while nat64-ctl is stopped, killed, restarted or upgraded. The next `attach` takes the pinned maps over
 //! and swaps its program into the existing links atomically (BPF_LINK_UPDATE): no packet
@@ -96,11 +96,29 @@ pub fn remove_lock(instance: &str) {
 
 /// Pin of the XDP link on `iface`.
 pub fn link_pin(dir: &Path, iface: &str) -> PathBuf {
-    dir.join(format!("link-{iface}"))
+    dir.join(format!("{XDP_LINK_PREFIX}{iface}"))
 }
 
-/// Interfaces with a pinned link.
+/// Pin of the tcx link (TC ingress) on `iface`: its own name, so that an `attach` that
+/// moves an interface from one hook to the other finds the old link and removes it.
+pub fn tc_link_pin(dir: &Path, iface: &str) -> PathBuf {
+    dir.join(format!("{TC_LINK_PREFIX}{iface}"))
+}
+
+const XDP_LINK_PREFIX: &str = "link-";
+const TC_LINK_PREFIX: &str = "tcx-";
+
+/// Interfaces with a pinned XDP link.
 pub fn pinned_links(dir: &Path) -> Vec<String> {
+    pinned_with_prefix(dir, XDP_LINK_PREFIX)
+}
+
+/// Interfaces with a pinned tcx link.
+pub fn pinned_tc_links(dir: &Path) -> Vec<String> {
+    pinned_with_prefix(dir, TC_LINK_PREFIX)
+}
+
+fn pinned_with_prefix(dir: &Path, prefix: &str) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -109,12 +127,42 @@ pub fn pinned_links(dir: &Path) -> Vec<String> {
         .filter_map(|e| {
             e.file_name()
                 .to_str()
-                .and_then(|n| n.strip_prefix("link-"))
+                .and_then(|n| n.strip_prefix(prefix))
                 .map(String::from)
         })
         .collect();
     out.sort();
     out
+}
+
+/// Where the interfaces with a clsact filter of the instance are written down (kernels
+/// without tcx): a clsact filter cannot be pinned, and bpffs holds no plain files. Under
+/// /run, which goes at a reboot as the filters do.
+fn clsact_record(instance: &str) -> PathBuf {
+    Path::new(LOCK_DIR).join(format!("{instance}.clsact"))
+}
+
+/// Interfaces the instance has a clsact filter on.
+pub fn clsact_ifaces(instance: &str) -> Vec<String> {
+    std::fs::read_to_string(clsact_record(instance))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Records the interfaces the instance has a clsact filter on (none: the record goes).
+pub fn set_clsact_ifaces(instance: &str, ifaces: &[String]) -> Result<()> {
+    let path = clsact_record(instance);
+    if ifaces.is_empty() {
+        let _ = std::fs::remove_file(&path);
+        return Ok(());
+    }
+    std::fs::create_dir_all(LOCK_DIR).with_context(|| format!("creating {LOCK_DIR}"))?;
+    let mut text = ifaces.join("\n");
+    text.push('\n');
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Pin directories under the instance: state a nat64-ctl from before per-map layout
@@ -140,22 +188,36 @@ pub struct Removed {
     pub pins: usize,
 }
 
-/// Removes every pin of the instance (all layouts): links first, which detaches XDP
-/// from the interfaces, then the maps, which the kernel frees with their last user.
+/// Removes every pin of the instance (all layouts): links first (XDP and tcx, and the
+/// clsact filters), which detaches the data plane from the interfaces, then the maps,
+/// which the kernel frees with their last user.
 pub fn remove_state(instance: &str) -> Result<Removed> {
     let dir = bpffs::instance_dir(instance);
-    let mut removed = Removed {
-        links: pinned_links(&dir),
-        pins: 0,
-    };
+    let xdp = pinned_links(&dir);
+    let tc = pinned_tc_links(&dir);
+    let clsact = clsact_ifaces(instance);
+    let mut removed = Removed::default();
+    for iface in &clsact {
+        if crate::hook::detach_clsact(iface) {
+            removed.links.push(iface.clone());
+        }
+    }
+    set_clsact_ifaces(instance, &[])?;
     if !dir.exists() {
         return Ok(removed);
     }
-    for iface in &removed.links {
-        let p = link_pin(&dir, iface);
+    for (iface, p) in xdp
+        .iter()
+        .map(|i| (i, link_pin(&dir, i)))
+        .chain(tc.iter().map(|i| (i, tc_link_pin(&dir, i))))
+    {
         std::fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
         removed.pins += 1;
+        if !removed.links.contains(iface) {
+            removed.links.push(iface.clone());
+        }
     }
+    removed.links.sort();
     for legacy in foreign_layouts(instance) {
         removed.pins += remove_pins(&legacy)?;
         std::fs::remove_dir(&legacy).with_context(|| format!("removing {}", legacy.display()))?;

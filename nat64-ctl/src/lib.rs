@@ -6,6 +6,7 @@ pub mod bpffs;
 pub mod config;
 pub mod config_file;
 pub mod expiry;
+pub mod hook;
 pub mod instance;
 pub mod link_info;
 pub mod loader;
@@ -44,3 +45,7 @@ pub const VERSION: &str = concat!(
 
 /// Name of the XDP program inside the object.
 pub const XDP_PROGRAM: &str = "nat64";
+
+/// Name of the TC (sched_cls) program inside the object: the same translation, for TC
+/// ingress.
+pub const TC_PROGRAM: &str = "nat64_tc";

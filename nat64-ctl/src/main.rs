@@ -14,6 +14,7 @@ use std::sync::{
 
 use nat64_ctl::{
     bpffs, config, config_file, expiry,
+    hook::{self, Hook},
     loader::{self, AttachMode, BpfLogLevel},
     manage, pool4, session, stats, tables,
 };
@@ -44,12 +45,17 @@ enum LogFormat {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
-    /// Load the gateway, attach XDP to the interfaces and run until SIGINT/SIGTERM.
+    /// Load the gateway, attach it (XDP or TC) to the interfaces and run until SIGINT/SIGTERM.
     Attach {
         /// Interfaces to attach to (both the IPv6 and the IPv4 side).
         #[arg(required_unless_present = "config")]
         interfaces: Vec<String>,
-        /// XDP attach mode [default: auto].
+        /// Kernel hook on each interface: XDP, TC ingress, or auto: XDP in driver mode on
+        /// hardware NICs whose driver has native XDP, TC on veth and other virtual devices
+        /// [default: auto].
+        #[arg(long, value_enum)]
+        hook: Option<Hook>,
+        /// XDP attach mode, for --hook xdp [default: auto].
         #[arg(long, value_enum)]
         xdp_mode: Option<AttachMode>,
         /// Name of this gateway instance (pins live in /sys/fs/bpf/nat64/<instance>/)
@@ -78,7 +84,7 @@ enum Cmd {
         #[arg(long, value_name = "N")]
         max_bindings: Option<u32>,
         /// Read every setting from a TOML file (keys named like the options; see README).
-        /// Interfaces, --instance, --xdp-mode, --bpf-log-level and the table sizes given on
+        /// Interfaces, --instance, --hook, --xdp-mode, --bpf-log-level and the table sizes given on
         /// the command line win over the file; the translation options cannot be mixed with it.
         #[arg(long, value_name = "FILE", conflicts_with_all = [
             "pool6", "allow_nonglobal_ipv4", "pool4", "ports", "proto", "bib",
@@ -92,7 +98,7 @@ enum Cmd {
         #[command(flatten)]
         xlat: XlatArgs,
     },
-    /// Stop the data plane of an instance nat64-ctl no longer manages: detach XDP from its
+    /// Stop the data plane of an instance nat64-ctl no longer manages: detach it from its
     /// interfaces and free its maps (every binding and session).
     Detach {
         #[arg(long, default_value = "default")]
@@ -157,7 +163,7 @@ enum ConfigCmd {
     /// Apply a config file's translation settings (pool6, pool4, static bindings,
     /// filtering, timeouts) to a running gateway. The whole file is checked first: an
     /// invalid one changes nothing and the error names the key. What the file no longer
-    /// has (pool4 addresses, static bindings) goes with its flows. Interfaces, XDP mode
+    /// has (pool4 addresses, static bindings) goes with its flows. Interfaces, hook, XDP mode
     /// and table sizes take effect at the next `attach`.
     Apply {
         file: std::path::PathBuf,
@@ -476,6 +482,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
     match cli.command {
         Cmd::Attach {
             interfaces,
+            hook,
             xdp_mode,
             instance,
             bpf_log_level,
@@ -527,6 +534,14 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
                 })?,
                 (None, None) => AttachMode::Auto,
             };
+            let hook = match (hook, file.hook.clone()) {
+                (Some(h), _) => h,
+                (None, Some(s)) => clap::ValueEnum::from_str(&s, true).map_err(|_| {
+                    anyhow::anyhow!("config {path}: hook {s:?}: expected auto, xdp or tc")
+                })?,
+                (None, None) => Hook::Auto,
+            };
+            check_xdp_mode(hook, xdp_mode)?;
             let bpf_log_level = match (bpf_log_level, file.bpf_log_level.clone()) {
                 (Some(l), _) => l,
                 (None, Some(s)) => clap::ValueEnum::from_str(&s, true).map_err(|_| {
@@ -551,6 +566,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
             }
             attach(
                 interfaces,
+                hook,
                 xdp_mode,
                 instance,
                 bpf_log_level,
@@ -853,6 +869,7 @@ fn require_root() -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 async fn attach(
     interfaces: Vec<String>,
+    hook: Hook,
     mode: AttachMode,
     instance: String,
     log_level: BpfLogLevel,
@@ -940,28 +957,36 @@ async fn attach(
     // Before the first packet: translated packets XDP hands to the kernel may carry the
     // gateway's own address as their source.
     nat64_ctl::local::accept_local(&interfaces)?;
-    let prog = loader::xdp_program(&mut ebpf)?;
+    let clsact_before = nat64_ctl::instance::clsact_ifaces(&instance);
+    let mut clsact = Vec::new();
     for iface in &interfaces {
-        let pin = nat64_ctl::instance::link_pin(&dir, iface);
-        if pin.exists() {
-            // The running program is replaced in one step: no packet sees no program.
-            let link = aya::programs::links::PinnedLink::from_pin(&pin)
-                .with_context(|| format!("opening {}", pin.display()))?;
-            let link =
-                aya::programs::xdp::XdpLink::try_from(aya::programs::links::FdLink::from(link))
-                    .with_context(|| format!("{} is not an XDP link", pin.display()))?;
-            prog.attach_to_link(link)
-                .with_context(|| format!("replacing the program on {iface}'s link"))?;
-            tracing::info!("replaced the program on {iface}'s XDP link");
-        } else {
-            let (id, used) = loader::attach(prog, iface, mode)?;
-            let link = prog.take_link(id)?;
-            let link = aya::programs::links::FdLink::try_from(link).with_context(|| {
-                format!("{iface}: the kernel attached XDP without a BPF link (Linux 5.9+ is needed to outlive nat64-ctl)")
-            })?;
-            link.pin(&pin)
-                .with_context(|| format!("pinning {}", pin.display()))?;
-            tracing::info!("attached XDP to {iface} ({used} mode)");
+        let used = attach_iface(&mut ebpf, iface, hook, mode, &dir)?;
+        // The interface's link of the other hook, from a run with another --hook, goes
+        // now that the new one is in place (a packet meets one program or the other).
+        let xdp_pin = nat64_ctl::instance::link_pin(&dir, iface);
+        let tc_pin = nat64_ctl::instance::tc_link_pin(&dir, iface);
+        if used != Used::Xdp && xdp_pin.exists() {
+            std::fs::remove_file(&xdp_pin)?;
+            tracing::info!("detached XDP from {iface}, now on TC");
+        }
+        if used != Used::Tcx && tc_pin.exists() {
+            std::fs::remove_file(&tc_pin)?;
+            tracing::info!("detached TC (tcx) from {iface}, now on XDP");
+        }
+        if used == Used::Clsact {
+            clsact.push(iface.clone());
+            // Written down at once: a later interface's failure must not leave a filter
+            // that `detach` cannot find.
+            let mut known = clsact_before.clone();
+            known.extend(
+                clsact
+                    .iter()
+                    .filter(|i| !clsact_before.contains(i))
+                    .cloned(),
+            );
+            nat64_ctl::instance::set_clsact_ifaces(&instance, &known)?;
+        } else if clsact_before.contains(iface) && hook::detach_clsact(iface) {
+            tracing::info!("detached TC (clsact) from {iface}");
         }
     }
     // What `status` compares with its own object: the program(s) the links now run. (Not
@@ -984,6 +1009,18 @@ async fn attach(
             tracing::info!("detached XDP from {iface}, no longer among the interfaces");
         }
     }
+    for iface in nat64_ctl::instance::pinned_tc_links(&dir) {
+        if !interfaces.contains(&iface) {
+            std::fs::remove_file(nat64_ctl::instance::tc_link_pin(&dir, &iface))?;
+            tracing::info!("detached TC (tcx) from {iface}, no longer among the interfaces");
+        }
+    }
+    for iface in &clsact_before {
+        if !interfaces.contains(iface) && hook::detach_clsact(iface) {
+            tracing::info!("detached TC (clsact) from {iface}, no longer among the interfaces");
+        }
+    }
+    nat64_ctl::instance::set_clsact_ifaces(&instance, &clsact)?;
     let stop_sweeper = Arc::new(AtomicBool::new(false));
     let census = nat64_ctl::metrics::SharedCensus::default();
     if let Some(log) = &session_log {
@@ -1065,6 +1102,112 @@ async fn attach(
     slow.abort();
     drop(ebpf); // the pins keep the links and maps
     Ok(())
+}
+
+/// `--xdp-mode` says how to attach XDP: refused where the hook attaches it otherwise or
+/// not at all, rather than ignored.
+fn check_xdp_mode(hook: Hook, mode: AttachMode) -> Result<()> {
+    match (hook, mode) {
+        (Hook::Tc, AttachMode::Driver | AttachMode::Generic) => bail!(
+            "--xdp-mode {}: needs --hook xdp (--hook tc attaches no XDP program)",
+            mode_name(mode)
+        ),
+        (Hook::Auto, AttachMode::Generic) => bail!(
+            "--xdp-mode generic: needs --hook xdp (--hook auto attaches XDP in driver mode only, TC elsewhere)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn mode_name(mode: AttachMode) -> &'static str {
+    match mode {
+        AttachMode::Auto => "auto",
+        AttachMode::Driver => "driver",
+        AttachMode::Generic => "generic",
+    }
+}
+
+/// The hook the data plane went onto an interface with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Used {
+    Xdp,
+    Tcx,
+    Clsact,
+}
+
+/// Puts the data plane on `iface` with the hook `hook` picks for it, replacing the program
+/// on the interface's pinned link of that hook if there is one (restarts keep every flow),
+/// and logs which hook and why.
+fn attach_iface(
+    ebpf: &mut aya::Ebpf,
+    iface: &str,
+    hook: Hook,
+    mode: AttachMode,
+    dir: &std::path::Path,
+) -> Result<Used> {
+    let why = match hook {
+        Hook::Xdp => return attach_xdp(ebpf, iface, mode, dir, "--hook xdp"),
+        Hook::Tc => "--hook tc".to_string(),
+        Hook::Auto => match hook::device(iface)? {
+            hook::Device::Virtual { why } => why,
+            hook::Device::Hardware { driver } => {
+                match attach_xdp(ebpf, iface, AttachMode::Driver, dir, "hardware device") {
+                    Ok(used) => return Ok(used),
+                    Err(e) => {
+                        tracing::warn!(
+                            "{iface}: driver {driver} refused native XDP ({e:#}); using TC"
+                        );
+                        format!("driver {driver} has no native XDP")
+                    }
+                }
+            }
+        },
+    };
+    let prog = hook::tc_program(ebpf)?;
+    let pin = nat64_ctl::instance::tc_link_pin(dir, iface);
+    let (how, replaced) = hook::attach_tc(prog, iface, &pin)?;
+    let (used, kind) = match how {
+        hook::TcAttached::Tcx => (Used::Tcx, "tcx"),
+        hook::TcAttached::Clsact => (Used::Clsact, "clsact"),
+    };
+    if replaced {
+        tracing::info!("replaced the program on {iface}'s TC link ({kind}): {why}");
+    } else {
+        tracing::info!("attached TC ({kind}) to {iface}: {why}");
+    }
+    Ok(used)
+}
+
+/// XDP onto `iface`, or the program replaced on its pinned XDP link.
+fn attach_xdp(
+    ebpf: &mut aya::Ebpf,
+    iface: &str,
+    mode: AttachMode,
+    dir: &std::path::Path,
+    why: &str,
+) -> Result<Used> {
+    let prog = loader::xdp_program(ebpf)?;
+    let pin = nat64_ctl::instance::link_pin(dir, iface);
+    if pin.exists() {
+        // The running program is replaced in one step: no packet sees no program.
+        let link = aya::programs::links::PinnedLink::from_pin(&pin)
+            .with_context(|| format!("opening {}", pin.display()))?;
+        let link = aya::programs::xdp::XdpLink::try_from(aya::programs::links::FdLink::from(link))
+            .with_context(|| format!("{} is not an XDP link", pin.display()))?;
+        prog.attach_to_link(link)
+            .with_context(|| format!("replacing the program on {iface}'s link"))?;
+        tracing::info!("replaced the program on {iface}'s XDP link: {why}");
+    } else {
+        let (id, used) = loader::attach(prog, iface, mode)?;
+        let link = prog.take_link(id)?;
+        let link = aya::programs::links::FdLink::try_from(link).with_context(|| {
+            format!("{iface}: the kernel attached XDP without a BPF link (Linux 5.9+ is needed to outlive nat64-ctl)")
+        })?;
+        link.pin(&pin)
+            .with_context(|| format!("pinning {}", pin.display()))?;
+        tracing::info!("attached XDP to {iface} ({used} mode): {why}");
+    }
+    Ok(Used::Xdp)
 }
 
 /// Lines the XDP program logs. `--bpf-log-level` already decided in the kernel which lines

@@ -440,6 +440,65 @@ pub mod addr {
     pub const POOL4: &str = "203.0.113.1";
 }
 
+/// The hook a lab's gateway runs the data plane on, and what the lab does to the end
+/// hosts for it. Every lab test runs once per variant (see [`lab_test!`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// `--hook tc`; every veth keeps the kernel's default offloads (TX checksum offload,
+    /// TSO, GRO as the kernel sets them): what containers and VMs send.
+    Tc,
+    /// `--hook xdp`, TX checksum offload off on every veth: XDP sees the partial checksums
+    /// local sockets leave for an offload and cannot complete them, so this is a named
+    /// variant, not the default deployment.
+    XdpTxOff,
+}
+
+impl Hook {
+    pub const ALL: [Hook; 2] = [Hook::Tc, Hook::XdpTxOff];
+
+    /// The value of nat64-ctl's `--hook`.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Hook::Tc => "tc",
+            Hook::XdpTxOff => "xdp",
+        }
+    }
+
+    /// What nat64-ctl's log calls the interface's link ("replaced the program on eth6's
+    /// XDP link").
+    pub fn link(self) -> &'static str {
+        match self {
+            Hook::Tc => "TC link (tcx)",
+            Hook::XdpTxOff => "XDP link",
+        }
+    }
+}
+
+/// Defines a lab test once per [`Hook`]: `lab_test!(name, |hook| { ... })` makes the tests
+/// `name::tc` and `name::xdp_tx_off`, each of which can run alone
+/// (`cargo test --test lab_x name::tc`). The body builds its lab with `hook`.
+#[macro_export]
+macro_rules! lab_test {
+    ($name:ident, |$hook:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn body($hook: $crate::Hook) $body
+
+            #[test]
+            fn tc() {
+                body($crate::Hook::Tc)
+            }
+
+            #[test]
+            fn xdp_tx_off() {
+                body($crate::Hook::XdpTxOff)
+            }
+        }
+    };
+}
+
 /// The reference deployment: IPv6-only `client6` ─ `gateway` ─ IPv4-only `server4`.
 ///
 /// client6 `eth0` 2001:db8:6::2/64, default route via the gateway (so any pool6 works);
@@ -453,10 +512,19 @@ pub struct Lab {
     pub server4: Netns,
     /// bpffs instance name of this lab's gateway.
     pub instance: String,
+    /// The hook `start_gateway` attaches with (and what the veths' offloads are).
+    pub hook: Hook,
 }
 
 impl Lab {
+    /// The reference lab for XDP with TX checksum offload off ([`Hook::XdpTxOff`]), as the
+    /// demo and the benchmarks use it.
     pub fn reference() -> Result<Lab> {
+        Lab::reference_on(Hook::XdpTxOff)
+    }
+
+    /// The reference lab for `hook`.
+    pub fn reference_on(hook: Hook) -> Result<Lab> {
         sweep_stale_namespaces();
         let id = format!(
             "{}x{}",
@@ -467,8 +535,8 @@ impl Lab {
         let client6 = ns("c6")?;
         let gateway = ns("gw")?;
         let server4 = ns("s4")?;
-        veth(&client6, "eth0", &gateway, "eth6")?;
-        veth(&server4, "eth0", &gateway, "eth4")?;
+        veth(&client6, "eth0", &gateway, "eth6", hook)?;
+        veth(&server4, "eth0", &gateway, "eth4", hook)?;
 
         // Links go up before their addresses are added: a nodad address added to a down
         // link sometimes never joined its solicited-node group, so the gateway's neighbour
@@ -494,9 +562,12 @@ impl Lab {
             addr::GW4
         ))?;
         // XDP_REDIRECT into a veth is delivered only when the peer runs XDP or has GRO on;
-        // GRO counts only when enabled after the link is up.
-        for (ns, dev) in [(&client6, "eth0"), (&server4, "eth0")] {
-            ns.sh(&format!("ethtool -K {dev} gro on >/dev/null"))?;
+        // GRO counts only when enabled after the link is up. TC redirects skbs, which a
+        // veth delivers whatever its GRO: the end hosts keep their defaults.
+        if hook == Hook::XdpTxOff {
+            for (ns, dev) in [(&client6, "eth0"), (&server4, "eth0")] {
+                ns.sh(&format!("ethtool -K {dev} gro on >/dev/null"))?;
+            }
         }
         let instance = format!("lab-{id}");
         Ok(Lab {
@@ -505,6 +576,7 @@ impl Lab {
             gateway,
             server4,
             instance,
+            hook,
         })
     }
 
@@ -512,21 +584,26 @@ impl Lab {
     /// The usual start of a lab test: None (the test returns) when the lab cannot run here
     /// (see `lab_available`), else the reference lab with the gateway attached for the
     /// local-use prefix 64:ff9b:1::/48 and pool4 `POOL4`, plus `extra`.
-    pub fn with_gateway(test: &str, extra: &[&str]) -> Option<Lab> {
+    pub fn with_gateway(test: &str, hook: Hook, extra: &[&str]) -> Option<Lab> {
         if !lab_available(test) {
             return None;
         }
-        let mut lab = Lab::reference().expect("lab");
+        let mut lab = Lab::reference_on(hook).expect("lab");
         let mut args = vec!["--pool6", "64:ff9b:1::/48", "--pool4", addr::POOL4];
         args.extend_from_slice(extra);
         lab.start_gateway(&args).expect("gateway");
         Some(lab)
     }
 
+    /// Starts `nat64-ctl attach eth6 eth4 --hook <the lab's hook> <extra>` (unless `extra`
+    /// has a `--hook` of its own).
     pub fn start_gateway(&mut self, extra: &[&str]) -> Result<()> {
         let mut cmd = self.gateway.cmd_net_only(nat64_ctl_bin());
-        cmd.args(["attach", "eth6", "eth4", "--instance", &self.instance])
-            .args(extra);
+        cmd.args(["attach", "eth6", "eth4", "--instance", &self.instance]);
+        if !extra.contains(&"--hook") {
+            cmd.args(["--hook", self.hook.flag()]);
+        }
+        cmd.args(extra);
         cmd.env(
             "RUST_LOG",
             std::env::var("NAT64_TEST_LOG").unwrap_or_else(|_| "info".into()),
@@ -585,6 +662,59 @@ impl Lab {
             .collect()
     }
 
+    /// Names of the programs the kernel runs at TC ingress (tcx) of the gateway's `iface`,
+    /// asked from a thread inside the gateway's namespace.
+    pub fn tcx_programs(&self, iface: &str) -> Vec<String> {
+        let ns = format!("/run/netns/{}", self.gateway.name);
+        let iface = iface.to_string();
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(&ns).unwrap_or_else(|e| panic!("{ns}: {e}"));
+            // setns moves only this thread, which ends here.
+            let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns {ns}: {}", std::io::Error::last_os_error());
+            let (_, progs) = aya::programs::SchedClassifier::query_tcx(
+                &iface,
+                aya::programs::TcAttachType::Ingress,
+            )
+            .unwrap_or_else(|e| panic!("query_tcx {iface}: {e}"));
+            progs
+                .iter()
+                .map(|p| p.name_as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .join()
+        .expect("the tcx query thread")
+    }
+
+    /// The pin of the gateway's link on `iface` for the lab's hook.
+    pub fn link_pin(&self, iface: &str) -> PathBuf {
+        let dir = nat64_ctl::bpffs::instance_dir(&self.instance);
+        match self.hook {
+            Hook::Tc => nat64_ctl::instance::tc_link_pin(&dir, iface),
+            Hook::XdpTxOff => nat64_ctl::instance::link_pin(&dir, iface),
+        }
+    }
+
+    /// What the kernel says of the link pinned for `iface`: its type and the name of the
+    /// program on it; None when nothing is pinned there.
+    pub fn pinned_link(&self, iface: &str) -> Option<(aya::programs::links::LinkType, String)> {
+        let pin = self.link_pin(iface);
+        if !pin.exists() {
+            return None;
+        }
+        let link = aya::programs::links::PinnedLink::from_pin(&pin)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", pin.display()));
+        let info = aya::programs::links::FdLink::from(link)
+            .info()
+            .unwrap_or_else(|e| panic!("link info of {}: {e}", pin.display()));
+        let prog = aya::programs::loaded_programs()
+            .filter_map(|p| p.ok())
+            .find(|p| p.id() == info.program_id())
+            .and_then(|p| p.name_as_str().map(String::from))
+            .unwrap_or_default();
+        Some((info.link_type().expect("a known link type"), prog))
+    }
+
     pub fn counter(&self, name: &str) -> Result<u64> {
         self.stats()?
             .get(name)
@@ -603,15 +733,18 @@ impl Drop for Lab {
     }
 }
 
-/// A veth pair with one end in each namespace, TX checksum offload off on both ends
-/// (partial checksums from local sockets would break the translator's rewrites).
-fn veth(a: &Netns, a_dev: &str, b: &Netns, b_dev: &str) -> Result<()> {
+/// A veth pair with one end in each namespace. Under [`Hook::XdpTxOff`] TX checksum
+/// offload is off on both ends (XDP would rewrite the partial checksums local sockets
+/// leave as if they were complete); under [`Hook::Tc`] ethtool is not touched.
+fn veth(a: &Netns, a_dev: &str, b: &Netns, b_dev: &str, hook: Hook) -> Result<()> {
     run_ok(Command::new("ip").args([
         "link", "add", a_dev, "netns", &a.name, "type", "veth", "peer", "name", b_dev, "netns",
         &b.name,
     ]))?;
-    a.sh(&format!("ethtool -K {a_dev} tx off >/dev/null"))?;
-    b.sh(&format!("ethtool -K {b_dev} tx off >/dev/null"))?;
+    if hook == Hook::XdpTxOff {
+        a.sh(&format!("ethtool -K {a_dev} tx off >/dev/null"))?;
+        b.sh(&format!("ethtool -K {b_dev} tx off >/dev/null"))?;
+    }
     Ok(())
 }
 

@@ -254,6 +254,34 @@ fn the_shipped_config_example_is_valid() {
 }
 
 #[test]
+fn an_xdp_mode_the_hook_would_not_use_is_refused_by_name() {
+    for (args, want) in [
+        (
+            &["--hook", "tc", "--xdp-mode", "generic"][..],
+            "--xdp-mode generic: needs --hook xdp (--hook tc attaches no XDP program)",
+        ),
+        (
+            &["--hook", "tc", "--xdp-mode", "driver"][..],
+            "--xdp-mode driver: needs --hook xdp",
+        ),
+        (
+            &["--xdp-mode", "generic"][..],
+            "--xdp-mode generic: needs --hook xdp (--hook auto attaches XDP in driver mode only",
+        ),
+    ] {
+        let mut all = vec!["attach", "lo"];
+        all.extend_from_slice(args);
+        let (code, stderr) = run(&all);
+        assert_ne!(code, 0, "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    let (code, stderr) = run(&["attach", "lo", "--hook", "sideways"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--hook"), "{stderr}");
+}
+
+#[test]
 fn empty_tables_are_refused_by_name() {
     for flag in ["--max-sessions", "--max-bindings"] {
         let (code, stderr) = run(&["attach", "lo", flag, "0"]);
@@ -335,6 +363,7 @@ fn config_file_errors_name_the_file_and_the_key() {
             "timeouts.udp = 5: is below the RFC 6146 minimum of 120 s",
         ),
         ("xdp-mode = \"fast\"\n", "xdp-mode \"fast\""),
+        ("hook = \"fast\"\n", "hook \"fast\": expected auto, xdp or tc"),
     ] {
         let path = dir.join("nat64.toml");
         std::fs::write(&path, text).unwrap();

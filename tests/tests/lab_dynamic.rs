@@ -7,10 +7,10 @@ use nat64_tests::{
     Lab,
 };
 
-#[test]
-fn ping_and_udp_through_dynamic_bindings() {
+nat64_tests::lab_test!(ping_and_udp_through_dynamic_bindings, |hook| {
     let Some(lab) = Lab::with_gateway(
         "ping_and_udp_through_dynamic_bindings",
+        hook,
         &["--ports", "61001-65535"],
     ) else {
         return;
@@ -93,4 +93,4 @@ fn ping_and_udp_through_dynamic_bindings() {
         "one binding for ping's identifier, one for the UDP socket: {created}"
     );
     eprintln!("dynamic bindings created: {created}; server4 saw {POOL4}:{port}");
-}
+});

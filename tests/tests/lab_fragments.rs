@@ -72,11 +72,11 @@ fn snmp(ns: &Netns, file: &str, field: &str) -> u64 {
     panic!("{field} not in {file}");
 }
 
-#[test]
-fn a_fragmented_udp_datagram_crosses_both_ways_intact() {
+nat64_tests::lab_test!(a_fragmented_udp_datagram_crosses_both_ways_intact, |hook| {
     let bib = format!("udp {POOL4}#6000 {}#5000", addr::CLIENT6);
     let Some(lab) = Lab::with_gateway(
         "a_fragmented_udp_datagram_crosses_both_ways_intact",
+        hook,
         &["--bib", &bib, "--ports", "6000-6000"],
     ) else {
         return;
@@ -133,4 +133,4 @@ fn a_fragmented_udp_datagram_crosses_both_ways_intact() {
         moved("xlat_6to4_udp"),
         moved("xlat_4to6_udp")
     );
-}
+});

@@ -2,9 +2,8 @@
 //! IPv4-only server with curl, through dynamic bindings, and the bytes arrive intact.
 use nat64_tests::{addr::SERVER4_IN_POOL6, Lab, Served};
 
-#[test]
-fn curl_fetches_through_the_gateway() {
-    let Some(lab) = Lab::with_gateway("curl_fetches_through_the_gateway", &[]) else {
+nat64_tests::lab_test!(curl_fetches_through_the_gateway, |hook| {
+    let Some(lab) = Lab::with_gateway("curl_fetches_through_the_gateway", hook, &[]) else {
         return;
     };
 
@@ -82,4 +81,4 @@ fn curl_fetches_through_the_gateway() {
         n("bib_created"),
         n("fwd_redirect")
     );
-}
+});

@@ -38,12 +38,11 @@ fn download_sha256(lab: &Lab) -> String {
     sum
 }
 
-#[test]
-fn pmtud_through_the_gateway() {
+nat64_tests::lab_test!(pmtud_through_the_gateway, |hook| {
     if !lab_available("pmtud_through_the_gateway") {
         return;
     }
-    let mut lab = Lab::reference().expect("lab");
+    let mut lab = Lab::reference_on(hook).expect("lab");
     // The IPv4 link is a 1000-byte one, on both ends.
     lab.gateway.sh("ip link set eth4 mtu 1000").unwrap();
     lab.server4.sh("ip link set eth0 mtu 1000").unwrap();
@@ -82,7 +81,7 @@ fn pmtud_through_the_gateway() {
     // Now the IPv6 side is the narrow one, for the gateway only (its route to the client
     // says 1280; client and server links stay at 1500): the client advertises an MSS for
     // 1500 bytes, the server's 1500-byte DF=1 segments would be 1520 once translated.
-    let mut lab = Lab::reference().expect("lab");
+    let mut lab = Lab::reference_on(hook).expect("lab");
     lab.gateway
         .sh(&format!(
             "ip -6 route add {CLIENT6}/128 dev eth6 mtu lock 1280"
@@ -104,11 +103,10 @@ fn pmtud_through_the_gateway() {
     // The server learnt the path MTU from the gateway: 1280 - 20.
     let route = lab.server4.sh(&format!("ip route get {POOL4}")).unwrap();
     assert!(route.contains("mtu 1260"), "server's route cache: {route}");
-}
+});
 
-#[test]
-fn traceroute_shows_the_gateway() {
-    let Some(lab) = Lab::with_gateway("traceroute_shows_the_gateway", &[]) else {
+nat64_tests::lab_test!(traceroute_shows_the_gateway, |hook| {
+    let Some(lab) = Lab::with_gateway("traceroute_shows_the_gateway", hook, &[]) else {
         return;
     };
     let out = lab
@@ -135,4 +133,4 @@ fn traceroute_shows_the_gateway() {
     );
     // Hop 2 is the server's port unreachable, translated back.
     assert!(lab.counter("xlat_4to6_icmp_error").unwrap() >= 1, "{text}");
-}
+});

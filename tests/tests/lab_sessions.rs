@@ -59,155 +59,158 @@ fn start_udp_echo(lab: &Lab) -> nat64_tests::Daemon {
         .unwrap()
 }
 
-#[test]
-fn sessions_of_real_flows_show_and_expire_with_their_bindings() {
-    let stat = format!("udp {POOL4}#9000 {CLIENT6}#9000");
-    let Some(lab) = Lab::with_gateway(
-        "sessions_of_real_flows_show_and_expire_with_their_bindings",
-        &[
-            "--bib",
-            &stat,
-            // Long enough for the checks below to see all three flows on a loaded machine,
-            // short enough to watch them expire.
-            "--udp-timeout",
-            "6",
-            "--icmp-timeout",
-            "6",
-            "--tcp-trans-timeout",
-            "6",
-            "--tcp-est-timeout",
-            "5",
-            "--allow-nonstandard-timeouts",
-        ],
-    ) else {
-        return;
-    };
-    let _echo = start_udp_echo(&lab);
-    let dir = std::env::temp_dir().join(format!("{}-www", lab.server4.name));
-    let www = dir.join("www");
-    std::fs::create_dir_all(&www).unwrap();
-    std::fs::write(www.join("index.html"), "<h1>session</h1>\n").unwrap();
-    let _nginx = start_nginx(&lab.server4, &dir, &www, "192.0.2.2:80").expect("nginx");
+nat64_tests::lab_test!(
+    sessions_of_real_flows_show_and_expire_with_their_bindings,
+    |hook| {
+        let stat = format!("udp {POOL4}#9000 {CLIENT6}#9000");
+        let Some(lab) = Lab::with_gateway(
+            "sessions_of_real_flows_show_and_expire_with_their_bindings",
+            hook,
+            &[
+                "--bib",
+                &stat,
+                // Long enough for the checks below to see all three flows on a loaded machine,
+                // short enough to watch them expire.
+                "--udp-timeout",
+                "6",
+                "--icmp-timeout",
+                "6",
+                "--tcp-trans-timeout",
+                "6",
+                "--tcp-est-timeout",
+                "5",
+                "--allow-nonstandard-timeouts",
+            ],
+        ) else {
+            return;
+        };
+        let _echo = start_udp_echo(&lab);
+        let dir = std::env::temp_dir().join(format!("{}-www", lab.server4.name));
+        let www = dir.join("www");
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("index.html"), "<h1>session</h1>\n").unwrap();
+        let _nginx = start_nginx(&lab.server4, &dir, &www, "192.0.2.2:80").expect("nginx");
 
-    let out = udp_from_client6(&lab, "hello");
-    assert!(out.contains("reply b'HELLO'"), "{out}");
-    lab.client6
-        .sh(&format!("ping -6 -c 1 -W 2 {SERVER4_IN_POOL6}"))
-        .unwrap();
-    let page = lab
-        .client6
-        .sh(&format!(
-            "curl -sS --max-time 10 http://[{SERVER4_IN_POOL6}]/"
-        ))
-        .unwrap();
-    assert_eq!(page, "<h1>session</h1>\n");
+        let out = udp_from_client6(&lab, "hello");
+        assert!(out.contains("reply b'HELLO'"), "{out}");
+        lab.client6
+            .sh(&format!("ping -6 -c 1 -W 2 {SERVER4_IN_POOL6}"))
+            .unwrap();
+        let page = lab
+            .client6
+            .sh(&format!(
+                "curl -sS --max-time 10 http://[{SERVER4_IN_POOL6}]/"
+            ))
+            .unwrap();
+        assert_eq!(page, "<h1>session</h1>\n");
 
-    // Each flow has its session, both views filled in.
-    let all = sessions(&lab, &[]);
-    let udp: Vec<&Value> = all.iter().filter(|s| s["proto"] == "udp").collect();
-    assert_eq!(udp.len(), 1, "{all:?}");
-    assert_eq!(udp[0]["ipv6"], CLIENT6);
-    assert_eq!(udp[0]["port6"], 40000);
-    assert_eq!(udp[0]["ipv6_destination"], SERVER4_IN_POOL6);
-    assert_eq!(udp[0]["pool4"], POOL4);
-    assert_eq!(udp[0]["ipv4_peer"], SERVER4);
-    assert_eq!(udp[0]["peer_port"], 7777);
-    assert_eq!(udp[0]["opened_by"], "ipv6");
-    assert!(all.iter().any(|s| s["proto"] == "icmp"), "{all:?}");
-    let tcp = sessions(&lab, &["--proto", "tcp"]);
-    assert_eq!(tcp.len(), 1, "{tcp:?}");
-    assert_eq!(tcp[0]["peer_port"], 80);
-    // curl and nginx both closed: both FINs seen (or already past that, reset).
-    let state = tcp[0]["tcp_state"].as_str().unwrap();
-    assert!(["V4 FIN + V6 FIN RCV", "TRANS"].contains(&state), "{state}");
-    let text = ctl_ok(&lab, &["session", "display"]);
-    assert!(text.contains(&format!("[{CLIENT6}]:40000")), "{text}");
-    assert!(text.trim_end().ends_with("3 sessions"), "{text}");
-    let numeric = ctl_ok(&lab, &["session", "display", "--numeric"]);
-    let protos: Vec<&str> = numeric
-        .lines()
-        .skip(1)
-        .filter(|l| !l.ends_with("sessions"))
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    assert_eq!(protos.len(), 3, "{numeric}");
-    assert_eq!(protos, ["1", "6", "17"], "{numeric}");
-    // --numeric --json: protocol numbers, and the TCP state's code where the text has it.
-    let json = sessions(&lab, &["--numeric"]);
-    let mut protos: Vec<u64> = json.iter().map(|s| s["proto"].as_u64().unwrap()).collect();
-    protos.sort();
-    assert_eq!(protos, [1, 6, 17], "{json:?}");
-    let tcp_row = numeric.lines().find(|l| l.starts_with("6 ")).unwrap();
-    let tcp_json = json.iter().find(|s| s["proto"] == 6).unwrap();
-    assert_eq!(
-        tcp_json["tcp_state"]
-            .as_u64()
-            .map(|c| c.to_string())
-            .as_deref(),
-        tcp_row.split_whitespace().nth(5),
-        "{tcp_row}"
-    );
-    let bib: Value =
-        serde_json::from_str(&ctl_ok(&lab, &["bib", "display", "--numeric", "--json"])).unwrap();
-    let stat = bib
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["static"] == true)
-        .unwrap();
-    assert_eq!(
-        (&stat["proto"], &stat["port4"]),
-        (&Value::from(17), &Value::from(9000))
-    );
-    let bib = ctl_ok(&lab, &["bib", "display", "--numeric"]);
-    assert!(
-        bib.lines()
+        // Each flow has its session, both views filled in.
+        let all = sessions(&lab, &[]);
+        let udp: Vec<&Value> = all.iter().filter(|s| s["proto"] == "udp").collect();
+        assert_eq!(udp.len(), 1, "{all:?}");
+        assert_eq!(udp[0]["ipv6"], CLIENT6);
+        assert_eq!(udp[0]["port6"], 40000);
+        assert_eq!(udp[0]["ipv6_destination"], SERVER4_IN_POOL6);
+        assert_eq!(udp[0]["pool4"], POOL4);
+        assert_eq!(udp[0]["ipv4_peer"], SERVER4);
+        assert_eq!(udp[0]["peer_port"], 7777);
+        assert_eq!(udp[0]["opened_by"], "ipv6");
+        assert!(all.iter().any(|s| s["proto"] == "icmp"), "{all:?}");
+        let tcp = sessions(&lab, &["--proto", "tcp"]);
+        assert_eq!(tcp.len(), 1, "{tcp:?}");
+        assert_eq!(tcp[0]["peer_port"], 80);
+        // curl and nginx both closed: both FINs seen (or already past that, reset).
+        let state = tcp[0]["tcp_state"].as_str().unwrap();
+        assert!(["V4 FIN + V6 FIN RCV", "TRANS"].contains(&state), "{state}");
+        let text = ctl_ok(&lab, &["session", "display"]);
+        assert!(text.contains(&format!("[{CLIENT6}]:40000")), "{text}");
+        assert!(text.trim_end().ends_with("3 sessions"), "{text}");
+        let numeric = ctl_ok(&lab, &["session", "display", "--numeric"]);
+        let protos: Vec<&str> = numeric
+            .lines()
             .skip(1)
-            .all(|l| l.starts_with(|c: char| c.is_ascii_digit())),
-        "{bib}"
-    );
-    assert_eq!(bindings(&lab).len(), 4, "three dynamic and the static one");
-    assert!(lab.counter("session_created").unwrap() >= 3);
-
-    // Idle past their (short) lifetimes: gone, and the dynamic bindings with them.
-    let start = Instant::now();
-    while !sessions(&lab, &[]).is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "sessions still there: {:?}",
-            sessions(&lab, &[])
+            .filter(|l| !l.ends_with("sessions"))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(protos.len(), 3, "{numeric}");
+        assert_eq!(protos, ["1", "6", "17"], "{numeric}");
+        // --numeric --json: protocol numbers, and the TCP state's code where the text has it.
+        let json = sessions(&lab, &["--numeric"]);
+        let mut protos: Vec<u64> = json.iter().map(|s| s["proto"].as_u64().unwrap()).collect();
+        protos.sort();
+        assert_eq!(protos, [1, 6, 17], "{json:?}");
+        let tcp_row = numeric.lines().find(|l| l.starts_with("6 ")).unwrap();
+        let tcp_json = json.iter().find(|s| s["proto"] == 6).unwrap();
+        assert_eq!(
+            tcp_json["tcp_state"]
+                .as_u64()
+                .map(|c| c.to_string())
+                .as_deref(),
+            tcp_row.split_whitespace().nth(5),
+            "{tcp_row}"
         );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let waited = start.elapsed();
-    let start = Instant::now();
-    while bindings(&lab).len() > 1 {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            bindings(&lab)
+        let bib: Value =
+            serde_json::from_str(&ctl_ok(&lab, &["bib", "display", "--numeric", "--json"]))
+                .unwrap();
+        let stat = bib
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["static"] == true)
+            .unwrap();
+        assert_eq!(
+            (&stat["proto"], &stat["port4"]),
+            (&Value::from(17), &Value::from(9000))
         );
-        std::thread::sleep(Duration::from_millis(250));
+        let bib = ctl_ok(&lab, &["bib", "display", "--numeric"]);
+        assert!(
+            bib.lines()
+                .skip(1)
+                .all(|l| l.starts_with(|c: char| c.is_ascii_digit())),
+            "{bib}"
+        );
+        assert_eq!(bindings(&lab).len(), 4, "three dynamic and the static one");
+        assert!(lab.counter("session_created").unwrap() >= 3);
+
+        // Idle past their (short) lifetimes: gone, and the dynamic bindings with them.
+        let start = Instant::now();
+        while !sessions(&lab, &[]).is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "sessions still there: {:?}",
+                sessions(&lab, &[])
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let waited = start.elapsed();
+        let start = Instant::now();
+        while bindings(&lab).len() > 1 {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{:?}",
+                bindings(&lab)
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let left = bindings(&lab);
+        assert_eq!(left[0]["static"], true, "{left:?}");
+        eprintln!("sessions gone after {waited:?}");
+        // The sweeper counts what it deleted: the three sessions and three dynamic bindings.
+        assert_eq!(lab.counter("session_expired").unwrap(), 3);
+        assert_eq!(lab.counter("bib_expired").unwrap(), 3);
+
+        // A new flow after expiry opens a fresh session and binding.
+        let out = udp_from_client6(&lab, "again");
+        assert!(out.contains("reply b'AGAIN'"), "{out}");
+        assert_eq!(sessions(&lab, &["--proto", "udp"]).len(), 1);
     }
-    let left = bindings(&lab);
-    assert_eq!(left[0]["static"], true, "{left:?}");
-    eprintln!("sessions gone after {waited:?}");
-    // The sweeper counts what it deleted: the three sessions and three dynamic bindings.
-    assert_eq!(lab.counter("session_expired").unwrap(), 3);
-    assert_eq!(lab.counter("bib_expired").unwrap(), 3);
+);
 
-    // A new flow after expiry opens a fresh session and binding.
-    let out = udp_from_client6(&lab, "again");
-    assert!(out.contains("reply b'AGAIN'"), "{out}");
-    assert_eq!(sessions(&lab, &["--proto", "udp"]).len(), 1);
-}
-
-#[test]
-fn timeouts_and_pool4_change_while_the_gateway_runs() {
+nat64_tests::lab_test!(timeouts_and_pool4_change_while_the_gateway_runs, |hook| {
     if !lab_available("timeouts_and_pool4_change_while_the_gateway_runs") {
         return;
     }
-    let mut lab = Lab::reference().expect("lab");
+    let mut lab = Lab::reference_on(hook).expect("lab");
     // Started from a config file this time (the interfaces and instance come from the
     // command line, which wins).
     let conf = std::env::temp_dir().join(format!("{}-nat64.toml", lab.gateway.name));
@@ -426,4 +429,4 @@ fn timeouts_and_pool4_change_while_the_gateway_runs() {
     for f in [bad, good, conf] {
         let _ = std::fs::remove_file(f);
     }
-}
+});

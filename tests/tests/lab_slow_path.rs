@@ -21,12 +21,11 @@ fn reassembled(lab: &Lab) -> u64 {
         .expect("Ip6ReasmOKs in /proc/net/snmp6")
 }
 
-#[test]
-fn df0_datagram_reaches_a_1280_link_as_fragments() {
+nat64_tests::lab_test!(df0_datagram_reaches_a_1280_link_as_fragments, |hook| {
     if !lab_available("df0_datagram_reaches_a_1280_link_as_fragments") {
         return;
     }
-    let mut lab = Lab::reference().expect("lab");
+    let mut lab = Lab::reference_on(hook).expect("lab");
     lab.client6.sh("ip link set eth0 mtu 1280").unwrap();
     lab.gateway.sh("ip link set eth6 mtu 1280").unwrap();
     let bib = format!("udp {POOL4}#5000 {CLIENT6}#5000");
@@ -87,7 +86,7 @@ print("sent sha256 " + hashlib.sha256(data).hexdigest())
     assert_eq!(lab.counter("slow_path_fragment").unwrap(), 1);
     assert_eq!(lab.counter("slow_path_fragments_sent").unwrap(), 2);
     assert_eq!(lab.counter("drop_slow_path_send_failed").unwrap(), 0);
-}
+});
 
 /// Connects from `[src]:sport` to `[dst]:dport` and reports how it went, with the time
 /// it took; once connected, sends `msg` and prints what comes back.
@@ -117,12 +116,11 @@ time.sleep(1)
     )
 }
 
-#[test]
-fn simultaneous_open_and_held_syn_timeout() {
+nat64_tests::lab_test!(simultaneous_open_and_held_syn_timeout, |hook| {
     if !lab_available("simultaneous_open_and_held_syn_timeout") {
         return;
     }
-    let mut lab = Lab::reference().expect("lab");
+    let mut lab = Lab::reference_on(hook).expect("lab");
     // One TCP port in pool4: the IPv6 host's flow is bound to it, which is what lets the
     // IPv4 peer aim its SYN at the right pool4 port ahead of time.
     lab.start_gateway(&[
@@ -210,4 +208,4 @@ fn simultaneous_open_and_held_syn_timeout() {
         "{}",
         String::from_utf8_lossy(&sessions.stdout)
     );
-}
+});

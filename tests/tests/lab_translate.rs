@@ -6,11 +6,11 @@ use nat64_tests::{
     Lab,
 };
 
-#[test]
-fn udp_crosses_the_gateway_both_ways() {
+nat64_tests::lab_test!(udp_crosses_the_gateway_both_ways, |hook| {
     let bib = format!("udp {POOL4}#6000 {}#5000", addr::CLIENT6);
     let Some(mut lab) = Lab::with_gateway(
         "udp_crosses_the_gateway_both_ways",
+        hook,
         &[
             "--bib",
             &bib,
@@ -105,4 +105,4 @@ fn udp_crosses_the_gateway_both_ways() {
         n("fwd_redirect"),
         n("fwd_pass_no_neighbour")
     );
-}
+});

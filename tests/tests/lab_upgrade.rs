@@ -134,121 +134,123 @@ fn pins(dir: &Path) -> Vec<String> {
     names
 }
 
-#[test]
-fn an_upgrade_over_an_older_builds_pins_keeps_the_flow_and_the_counters() {
-    if !lab_available("an_upgrade_over_an_older_builds_pins_keeps_the_flow_and_the_counters") {
-        return;
-    }
-    let mut lab = Lab::reference().expect("lab");
-    lab.start_gateway(&ARGS).expect("gateway");
-    let dir = nat64_ctl::bpffs::instance_dir(&lab.instance);
+nat64_tests::lab_test!(
+    an_upgrade_over_an_older_builds_pins_keeps_the_flow_and_the_counters,
+    |hook| {
+        if !lab_available("an_upgrade_over_an_older_builds_pins_keeps_the_flow_and_the_counters") {
+            return;
+        }
+        let mut lab = Lab::reference_on(hook).expect("lab");
+        lab.start_gateway(&ARGS).expect("gateway");
+        let dir = nat64_ctl::bpffs::instance_dir(&lab.instance);
 
-    let served = Served::start(&lab, "index\n", 48).expect("nginx");
-    let got = served.dir.join("got.bin");
-    let mut cmd = lab.client6.cmd("curl");
-    cmd.args(["-sS", "--limit-rate", "3M", "--max-time", "60", "-o"])
-        .arg(&got)
-        .arg(format!("http://[{SERVER4_IN_POOL6}]/big.bin"));
-    let mut curl = lab.client6.spawn(cmd, "curl").unwrap();
-    std::thread::sleep(Duration::from_secs(2));
-    let before = http_sessions(&lab);
-    assert_eq!(before.len(), 1, "{before:?}");
+        let served = Served::start(&lab, "index\n", 48).expect("nginx");
+        let got = served.dir.join("got.bin");
+        let mut cmd = lab.client6.cmd("curl");
+        cmd.args(["-sS", "--limit-rate", "3M", "--max-time", "60", "-o"])
+            .arg(&got)
+            .arg(format!("http://[{SERVER4_IN_POOL6}]/big.bin"));
+        let mut curl = lab.client6.spawn(cmd, "curl").unwrap();
+        std::thread::sleep(Duration::from_secs(2));
+        let before = http_sessions(&lab);
+        assert_eq!(before.len(), 1, "{before:?}");
 
-    // The older build stops; its pins stay, and so does its program on the links.
-    lab.gateway_daemon.take().unwrap().stop();
-    let secret = pin_older_build(&dir);
-    let size = || std::fs::metadata(&got).map(|m| m.len()).unwrap_or(0);
-    let size_then = size();
-    let moved = (0..60).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        size() > size_then
-    });
-    assert!(moved, "the older data plane keeps the download going");
+        // The older build stops; its pins stay, and so does its program on the links.
+        lab.gateway_daemon.take().unwrap().stop();
+        let secret = pin_older_build(&dir);
+        let size = || std::fs::metadata(&got).map(|m| m.len()).unwrap_or(0);
+        let size_then = size();
+        let moved = (0..60).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            size() > size_then
+        });
+        assert!(moved, "the older data plane keeps the download going");
 
-    lab.start_gateway(&ARGS)
-        .expect("the current build attaches");
-    let log = lab.gateway_daemon.as_ref().unwrap().output();
-    let carried = format!(
+        lab.start_gateway(&ARGS)
+            .expect("the current build attaches");
+        let log = lab.gateway_daemon.as_ref().unwrap().output();
+        let carried = format!(
         "upgrade: NAT64_STATS: carried {OLD_COUNT} counters over by ID; {} new ones start at zero",
         Counter::COUNT - OLD_COUNT
     );
-    assert!(
-        log.contains("upgrade: NAT64_CONFIG: migrated from layout v1")
-            && log.contains(&carried)
-            && log.contains("took over the running data plane's state")
-            && log.contains("replaced the program on eth6's XDP link")
-            && log.contains("replaced the program on eth4's XDP link"),
-        "{log}"
-    );
-    // Only this build's pins remain: the older map layouts are gone, nothing set aside.
-    let left = pins(&dir);
-    assert!(
-        left.contains(&"NAT64_CONFIG_v2".to_string())
-            && !left
-                .iter()
-                .any(|p| p.starts_with("NAT64_CONFIG_v1") || p.ends_with("-upgrading")),
-        "{left:?}"
-    );
-    let config: Array<MapData, GatewayConfig> =
-        Array::try_from(Map::Array(open(&pin_path(&dir, MAP_CONFIG)))).unwrap();
-    assert_eq!(
-        config.get(&0, 0).unwrap().secret,
-        secret,
-        "the port-choice secret survives the config's migration"
-    );
-    assert_eq!(
-        http_sessions(&lab),
-        before,
-        "the same session, on the same binding, carries the flow"
-    );
+        assert!(
+            log.contains("upgrade: NAT64_CONFIG: migrated from layout v1")
+                && log.contains(&carried)
+                && log.contains("took over the running data plane's state")
+                && log.contains(&format!("replaced the program on eth6's {}", hook.link()))
+                && log.contains(&format!("replaced the program on eth4's {}", hook.link())),
+            "{log}"
+        );
+        // Only this build's pins remain: the older map layouts are gone, nothing set aside.
+        let left = pins(&dir);
+        assert!(
+            left.contains(&"NAT64_CONFIG_v2".to_string())
+                && !left
+                    .iter()
+                    .any(|p| p.starts_with("NAT64_CONFIG_v1") || p.ends_with("-upgrading")),
+            "{left:?}"
+        );
+        let config: Array<MapData, GatewayConfig> =
+            Array::try_from(Map::Array(open(&pin_path(&dir, MAP_CONFIG)))).unwrap();
+        assert_eq!(
+            config.get(&0, 0).unwrap().secret,
+            secret,
+            "the port-choice secret survives the config's migration"
+        );
+        assert_eq!(
+            http_sessions(&lab),
+            before,
+            "the same session, on the same binding, carries the flow"
+        );
 
-    curl.wait_for_exit(Duration::from_secs(60))
-        .expect("curl finishes");
-    let got_sum = lab
-        .client6
-        .sh(&format!("sha256sum {}", got.display()))
-        .unwrap();
-    assert_eq!(
-        got_sum.split_whitespace().next().unwrap(),
-        served.sha256,
-        "the download arrives intact across the upgrade"
-    );
+        curl.wait_for_exit(Duration::from_secs(60))
+            .expect("curl finishes");
+        let got_sum = lab
+            .client6
+            .sh(&format!("sha256sum {}", got.display()))
+            .unwrap();
+        assert_eq!(
+            got_sum.split_whitespace().next().unwrap(),
+            served.sha256,
+            "the download arrives intact across the upgrade"
+        );
 
-    // Every counter the older build had holds its value plus what came since; the ones
-    // it did not have started at zero.
-    let stats = lab.stats().unwrap();
-    let value = |c: Counter| stats[c.name()].as_u64().unwrap();
-    for &c in Counter::ALL {
-        let v = value(c);
-        if c.index() < OLD_COUNT {
-            let base = old_value(c.index());
-            assert!(
-                v >= base && v - base < SPACING,
-                "{} (ID {}) = {v}: should be {base} carried over plus new traffic",
-                c.name(),
-                c.index()
-            );
-        } else {
-            assert!(
-                v < SPACING,
-                "{} (ID {}) = {v}: new, from zero",
-                c.name(),
-                c.index()
-            );
+        // Every counter the older build had holds its value plus what came since; the ones
+        // it did not have started at zero.
+        let stats = lab.stats().unwrap();
+        let value = |c: Counter| stats[c.name()].as_u64().unwrap();
+        for &c in Counter::ALL {
+            let v = value(c);
+            if c.index() < OLD_COUNT {
+                let base = old_value(c.index());
+                assert!(
+                    v >= base && v - base < SPACING,
+                    "{} (ID {}) = {v}: should be {base} carried over plus new traffic",
+                    c.name(),
+                    c.index()
+                );
+            } else {
+                assert!(
+                    v < SPACING,
+                    "{} (ID {}) = {v}: new, from zero",
+                    c.name(),
+                    c.index()
+                );
+            }
         }
+        // The new program counts into the carried-over slots and the new ones alike.
+        assert!(value(Counter::Xlat4to6Tcp) > old_value(Counter::Xlat4to6Tcp.index()));
+        let moved_new: Vec<&str> = Counter::ALL
+            .iter()
+            .filter(|c| c.index() >= OLD_COUNT && value(**c) > 0)
+            .map(|c| c.name())
+            .collect();
+        assert!(
+            !moved_new.is_empty(),
+            "none of the counters the older build lacked counted the traffic since"
+        );
     }
-    // The new program counts into the carried-over slots and the new ones alike.
-    assert!(value(Counter::Xlat4to6Tcp) > old_value(Counter::Xlat4to6Tcp.index()));
-    let moved_new: Vec<&str> = Counter::ALL
-        .iter()
-        .filter(|c| c.index() >= OLD_COUNT && value(**c) > 0)
-        .map(|c| c.name())
-        .collect();
-    assert!(
-        !moved_new.is_empty(),
-        "none of the counters the older build lacked counted the traffic since"
-    );
-}
+);
 
 /// Pins left by a nat64-ctl that versioned the whole directory (`<instance>/v3/<map>`) are
 /// moved to their per-map versioned names, objects and all.
