@@ -145,10 +145,3 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
-
-/// TEMPORARY stub so that the control plane can attach, replace and detach a TC program
-/// before the real one lands (TC_ACT_OK: every packet goes on untranslated).
-#[aya_ebpf::macros::classifier]
-pub fn nat64_tc(_ctx: aya_ebpf::programs::TcContext) -> i32 {
-    0
-}
