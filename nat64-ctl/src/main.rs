@@ -993,13 +993,12 @@ async fn attach(
     // knowing only leaves status unsure; the links are set.)
     let dataplane = nat64_ctl::run_state::Dataplane {
         ebpf_sha256: nat64_ctl::EBPF_OBJECT_SHA256.to_string(),
-        programs: match prog.info() {
-            Ok(info) => vec![nat64_ctl::run_state::Program::of(&info)],
-            Err(e) => {
-                tracing::warn!("reading the loaded program's info: {e}");
-                Vec::new()
-            }
-        },
+        // Both hooks' programs, as far as this run loaded them (an unloaded one has no info).
+        programs: ebpf
+            .programs()
+            .filter_map(|(_, p)| p.info().ok())
+            .map(|info| nat64_ctl::run_state::Program::of(&info))
+            .collect(),
     };
     // The new program and its maps are on the links: the old maps are done with.
     upgrade.commit();
