@@ -9,7 +9,7 @@ use std::{
 
 use nat64_tests::{
     addr::{CLIENT6, POOL4, SERVER4_IN_POOL6},
-    nat64_ctl_bin, programs, Lab,
+    nat64_ctl_bin, programs, Hook, Lab,
 };
 use serde_json::Value;
 
@@ -63,10 +63,10 @@ fn by_proto(v: &Value) -> [(String, u64); 3] {
     })
 }
 
-#[test]
-fn status_agrees_with_the_kernel_and_the_tables_and_sees_a_dead_manager() {
+nat64_tests::lab_test!(status_agrees_with_the_kernel_and_the_tables_and_sees_a_dead_manager, |hook| {
     let Some(mut lab) = Lab::with_gateway(
         "status_agrees_with_the_kernel_and_the_tables_and_sees_a_dead_manager",
+        hook,
         &["--ports", "61001-61100"],
     ) else {
         return;
@@ -148,6 +148,24 @@ fn status_agrees_with_the_kernel_and_the_tables_and_sees_a_dead_manager() {
                 .unwrap(),
         )
         .unwrap();
+        assert_eq!(i["direction"], "ingress");
+        assert_eq!(i["ifindex"], ip[0]["ifindex"], "{i} vs {ip}");
+        if hook == Hook::Tc {
+            // tcx links do not show in `ip link`; bpftool's view of the device does.
+            let net: Value = serde_json::from_str(
+                &lab.gateway.sh(&format!("bpftool -j net show dev {dev}")).unwrap(),
+            )
+            .unwrap();
+            let tc_ids: Vec<&Value> = net[0]["tc"]
+                .as_array()
+                .map(|a| a.iter().map(|f| &f["prog_id"]).collect())
+                .unwrap_or_default();
+            assert_eq!(i["hook"], "tc", "{i}");
+            assert_eq!(i["mode"], "tcx", "{i}");
+            assert!(tc_ids.contains(&&i["program_id"]), "{i} vs {net}");
+            assert_eq!(i["pin"], format!("tcx-{dev}"));
+            continue;
+        }
         let xdp = &ip[0]["xdp"];
         // XDP_ATTACHED_DRV = 1, XDP_ATTACHED_SKB = 2 (linux/if_link.h).
         let mode = match xdp["mode"].as_u64() {
@@ -157,9 +175,7 @@ fn status_agrees_with_the_kernel_and_the_tables_and_sees_a_dead_manager() {
         };
         assert_eq!(i["hook"], "xdp", "{i}");
         assert_eq!(i["mode"], mode, "{i} vs {ip}");
-        assert_eq!(i["direction"], "ingress");
         assert_eq!(i["program_id"], xdp["prog"]["id"], "{i} vs {ip}");
-        assert_eq!(i["ifindex"], ip[0]["ifindex"], "{i} vs {ip}");
         assert_eq!(i["pin"], format!("link-{dev}"));
     }
 
@@ -256,7 +272,11 @@ fn status_agrees_with_the_kernel_and_the_tables_and_sees_a_dead_manager() {
     for want in [
         format!("instance {}: nat64-ctl running, pid {pid}", lab.instance),
         "data plane: this binary's eBPF object".to_string(),
-        format!("xdp ({})", interfaces[0]["mode"].as_str().unwrap()),
+        format!(
+            "{} ({})",
+            interfaces[0]["hook"].as_str().unwrap(),
+            interfaces[0]["mode"].as_str().unwrap()
+        ),
         format!(
             "sessions: tcp {}, udp {}, icmp {}",
             sessions[0].1, sessions[1].1, sessions[2].1
@@ -282,4 +302,4 @@ fn status_agrees_with_the_kernel_and_the_tables_and_sees_a_dead_manager() {
     let (code, text) = status_text(&lab);
     assert_eq!(code, 3, "{text}");
     assert!(text.contains("nat64-ctl NOT running"), "{text}");
-}
+});
