@@ -251,11 +251,66 @@ impl RawSender {
     }
 }
 
+/// IPv6 next header values whose checksum a sender may leave partial.
+const NH_TCP: u8 = 6;
+const NH_UDP: u8 = 17;
+/// Checksum offsets in the TCP and UDP headers.
+const TCP_CSUM_AT: usize = 16;
+const UDP_CSUM_AT: usize = 6;
+const IPV6_HLEN: usize = 40;
+
+/// Completes the transport checksum of a whole translated IPv6 packet whose sender left it
+/// partial: TC translates skbs whose senders offload the checksum (CHECKSUM_PARTIAL), whose
+/// field holds only the pseudo-header sum until a NIC or the kernel adds the rest on egress,
+/// and the slow path's fragments never pass either. Such a field equals the folded
+/// pseudo-header sum (the kernel may write it as 0 or 0xffff); a complete checksum equals it
+/// only by a 1 in 65,535 chance, and is then recomputed over the same bytes. Returns whether
+/// it completed one.
+pub fn complete_partial_checksum(packet: &mut [u8]) -> bool {
+    if packet.len() < IPV6_HLEN || packet[0] >> 4 != 6 {
+        return false;
+    }
+    let (nh, at) = match packet[6] {
+        NH_TCP => (NH_TCP, TCP_CSUM_AT),
+        NH_UDP => (NH_UDP, UDP_CSUM_AT),
+        // A fragment (Fragment header) or anything else: its sender computed it whole.
+        _ => return false,
+    };
+    let l4_len = usize::from(u16::from_be_bytes([packet[4], packet[5]]));
+    let Some(l4) = packet.get(IPV6_HLEN..IPV6_HLEN + l4_len) else {
+        return false;
+    };
+    if l4.len() < at + 2 {
+        return false;
+    }
+    let src: [u8; 16] = packet[8..24].try_into().unwrap();
+    let dst: [u8; 16] = packet[24..40].try_into().unwrap();
+    let pseudo = csum::pseudo_v6(&src, &dst, nh, l4_len as u32);
+    let field = u16::from_be_bytes([l4[at], l4[at + 1]]);
+    let folded = csum::fold(pseudo);
+    let same = |a: u16, b: u16| a == b || (a == 0 && b == 0xffff) || (a == 0xffff && b == 0);
+    if !same(field, folded) {
+        return false;
+    }
+    let l4 = &mut packet[IPV6_HLEN..IPV6_HLEN + l4_len];
+    l4[at] = 0;
+    l4[at + 1] = 0;
+    let mut c = csum::checksum(l4, pseudo);
+    if nh == NH_UDP && c == 0 {
+        c = 0xffff;
+    }
+    l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    true
+}
+
 /// Splits a queued translated packet and sends the pieces; returns how many went out.
 pub fn send_fragments(sender: &RawSender, h: &SlowPathHeader, frame: &[u8]) -> Result<u64> {
-    let packet = frame
+    let mut packet = frame
         .get(ETH_HLEN..)
-        .context("frame shorter than Ethernet")?;
+        .context("frame shorter than Ethernet")?
+        .to_vec();
+    complete_partial_checksum(&mut packet);
+    let packet = &packet[..];
     let mut split =
         Splitter::new(packet, h.mtu, h.ident).map_err(|e| anyhow::anyhow!("{}", e.reason()))?;
     let mut buf = vec![0u8; split.max_len()];
@@ -379,6 +434,45 @@ fn handle(item: &[u8], sender: &RawSender, held: &mut HeldSyns, counts: &mut Cou
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partial_udp_checksum_is_completed_and_a_complete_one_left_alone() {
+        let src = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let dst = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+        let payload = [0x5au8; 1400];
+        let l4_len = 8 + payload.len();
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&(l4_len as u16).to_be_bytes());
+        p.extend_from_slice(&[NH_UDP, 64]);
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(&[0x12, 0x34, 0x00, 0x35]);
+        p.extend_from_slice(&(l4_len as u16).to_be_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(&payload);
+        let pseudo = csum::pseudo_v6(&src, &dst, NH_UDP, l4_len as u32);
+        let full = csum::checksum(&p[40..], pseudo);
+        // As a sender with checksum offload leaves it: the pseudo-header sum only.
+        let mut partial = p.clone();
+        partial[46..48].copy_from_slice(&csum::fold(pseudo).to_be_bytes());
+        assert!(complete_partial_checksum(&mut partial));
+        assert_eq!(&partial[46..48], &full.to_be_bytes());
+        assert_eq!(csum::checksum(&partial[40..], pseudo), 0);
+        // A complete one (right or wrong) is not touched.
+        let mut complete = p.clone();
+        complete[46..48].copy_from_slice(&full.to_be_bytes());
+        assert!(!complete_partial_checksum(&mut complete));
+        assert_eq!(complete, {
+            let mut c = p.clone();
+            c[46..48].copy_from_slice(&full.to_be_bytes());
+            c
+        });
+        let mut wrong = complete.clone();
+        wrong[46] ^= 0x40;
+        let before = wrong.clone();
+        assert!(!complete_partial_checksum(&mut wrong));
+        assert_eq!(wrong, before);
+    }
 
     /// An IPv4 SYN 198.51.100.2:40000 → 203.0.113.1:61001 with a 20-byte TCP header.
     fn syn() -> Vec<u8> {

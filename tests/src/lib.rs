@@ -686,6 +686,29 @@ impl Lab {
         .expect("the tcx query thread")
     }
 
+    /// The IDs of the programs on `iface`'s tcx ingress hook, as the kernel reports them.
+    pub fn tcx_program_ids(&self, iface: &str) -> Vec<u32> {
+        let ns = format!("/run/netns/{}", self.gateway.name);
+        let iface = iface.to_string();
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(&ns).unwrap_or_else(|e| panic!("{ns}: {e}"));
+            // setns moves only this thread, which ends here.
+            let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns {ns}: {}", std::io::Error::last_os_error());
+            let (_, progs) = aya::programs::SchedClassifier::query_tcx(
+                &iface,
+                aya::programs::TcAttachType::Ingress,
+            )
+            .unwrap_or_else(|e| panic!("query_tcx {iface}: {e}"));
+            progs
+                .iter()
+                .map(|p| p.id())
+                .collect()
+        })
+        .join()
+        .expect("the tcx query thread")
+    }
+
     /// The pin of the gateway's link on `iface` for the lab's hook.
     pub fn link_pin(&self, iface: &str) -> PathBuf {
         let dir = nat64_ctl::bpffs::instance_dir(&self.instance);

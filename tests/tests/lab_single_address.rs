@@ -8,7 +8,7 @@ use std::time::Duration;
 use nat64_tests::{
     addr::{self, SERVER4_IN_POOL6},
     programs::UDP_ECHO_SERVER,
-    Lab, Served,
+    Hook, Lab, Served,
 };
 
 /// One datagram from client6 to server4's echo service, one chance: prints the reply or
@@ -98,7 +98,12 @@ nat64_tests::lab_test!(
             "server4 must see the gateway's own address: {}",
             echo.output()
         );
-        let passed_no_neigh = lab.counter("fwd_pass_no_neighbour").unwrap();
+        // XDP hands it to the kernel, TC to the kernel's neighbour layer.
+        let passed_no_neigh = lab.counter(match hook {
+            Hook::XdpTxOff => "fwd_pass_no_neighbour",
+            Hook::Tc => "fwd_redirect_neighbour",
+        })
+        .unwrap();
         assert!(
             passed_no_neigh >= 1,
             "the first packet met no neighbour entry"

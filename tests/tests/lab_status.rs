@@ -151,18 +151,14 @@ nat64_tests::lab_test!(status_agrees_with_the_kernel_and_the_tables_and_sees_a_d
         assert_eq!(i["direction"], "ingress");
         assert_eq!(i["ifindex"], ip[0]["ifindex"], "{i} vs {ip}");
         if hook == Hook::Tc {
-            // tcx links do not show in `ip link`; bpftool's view of the device does.
-            let net: Value = serde_json::from_str(
-                &lab.gateway.sh(&format!("bpftool -j net show dev {dev}")).unwrap(),
-            )
-            .unwrap();
-            let tc_ids: Vec<&Value> = net[0]["tc"]
-                .as_array()
-                .map(|a| a.iter().map(|f| &f["prog_id"]).collect())
-                .unwrap_or_default();
+            // tcx links do not show in `ip link`; the kernel's tcx query does.
+            let ids = lab.tcx_program_ids(dev);
             assert_eq!(i["hook"], "tc", "{i}");
             assert_eq!(i["mode"], "tcx", "{i}");
-            assert!(tc_ids.contains(&&i["program_id"]), "{i} vs {net}");
+            assert!(
+                ids.iter().any(|id| i["program_id"] == *id),
+                "{i} vs the kernel's tcx programs {ids:?}"
+            );
             assert_eq!(i["pin"], format!("tcx-{dev}"));
             continue;
         }

@@ -32,8 +32,6 @@ const LAB_PACKAGES: &[(&str, &str)] = &[
     ("systemd-analyze", "systemd"),
     // packaging.rs reads the installed package's man page.
     ("man", "man-db"),
-    // lab_status: a tcx link's program as the kernel reports it (`ip link` shows no tcx).
-    ("bpftool", "bpftool"),
 ];
 
 /// What `cargo xtask bench` needs on top of the lab's packages. `command or file → package`
