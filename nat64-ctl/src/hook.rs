@@ -193,7 +193,10 @@ pub fn attach_tc(
     }
 }
 
-fn attach_clsact(prog: &mut SchedClassifier, iface: &str) -> Result<(TcAttached, bool)> {
+/// The TC program as a clsact filter at `iface`'s ingress (what `attach` falls back to
+/// where tcx is refused), replacing the filter an earlier run put there; whether it
+/// replaced one.
+pub fn attach_clsact(prog: &mut SchedClassifier, iface: &str) -> Result<(TcAttached, bool)> {
     // EEXIST: the qdisc is there already (ours from an earlier run, or tc's).
     if let Err(e) = aya::programs::tc::qdisc_add_clsact(iface) {
         tracing::debug!("{iface}: adding the clsact qdisc: {e} (already there?)");

@@ -662,16 +662,25 @@ impl Lab {
             .collect()
     }
 
-    /// Names of the programs the kernel runs at TC ingress (tcx) of the gateway's `iface`,
-    /// asked from a thread inside the gateway's namespace.
-    pub fn tcx_programs(&self, iface: &str) -> Vec<String> {
+    /// Runs `f` on a thread inside the gateway's network namespace (setns moves only the
+    /// calling thread, which ends with `f`).
+    pub fn in_gateway_ns<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
         let ns = format!("/run/netns/{}", self.gateway.name);
-        let iface = iface.to_string();
         std::thread::spawn(move || {
-            let f = std::fs::File::open(&ns).unwrap_or_else(|e| panic!("{ns}: {e}"));
-            // setns moves only this thread, which ends here.
-            let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
+            let file = std::fs::File::open(&ns).unwrap_or_else(|e| panic!("{ns}: {e}"));
+            let r =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
             assert_eq!(r, 0, "setns {ns}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("the thread in the gateway's namespace")
+    }
+
+    /// Names of the programs the kernel runs at TC ingress (tcx) of the gateway's `iface`.
+    pub fn tcx_programs(&self, iface: &str) -> Vec<String> {
+        let iface = iface.to_string();
+        self.in_gateway_ns(move || {
             let (_, progs) = aya::programs::SchedClassifier::query_tcx(
                 &iface,
                 aya::programs::TcAttachType::Ingress,
@@ -682,8 +691,6 @@ impl Lab {
                 .map(|p| p.name_as_str().unwrap_or("").to_string())
                 .collect()
         })
-        .join()
-        .expect("the tcx query thread")
     }
 
     /// The IDs of the programs on `iface`'s tcx ingress hook, as the kernel reports them.

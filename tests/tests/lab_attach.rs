@@ -171,3 +171,41 @@ nat64_tests::lab_test!(
         }
     }
 );
+
+/// The fallback for kernels without tcx: a clsact filter at a fixed priority and handle,
+/// which a second attach replaces in place and `detach_clsact` deletes. (This kernel has
+/// tcx, so the lab drives the fallback directly.)
+#[test]
+fn the_clsact_fallback_attaches_replaces_and_detaches() {
+    if !lab_available("the_clsact_fallback_attaches_replaces_and_detaches") {
+        return;
+    }
+    let lab = Lab::reference_on(Hook::Tc).expect("lab");
+    let filters = || {
+        lab.gateway
+            .sh("tc filter show dev eth6 ingress")
+            .unwrap_or_default()
+    };
+    let runs = lab.in_gateway_ns(|| {
+        let mut ebpf =
+            nat64_ctl::loader::load(nat64_ctl::loader::BpfLogLevel::Off).expect("the object loads");
+        let prog = nat64_ctl::hook::tc_program(&mut ebpf).expect("the TC program loads");
+        let first = nat64_ctl::hook::attach_clsact(prog, "eth6").expect("clsact attach");
+        let second = nat64_ctl::hook::attach_clsact(prog, "eth6").expect("clsact replace");
+        (first, second)
+    });
+    use nat64_ctl::hook::TcAttached::Clsact;
+    assert_eq!(runs, ((Clsact, false), (Clsact, true)));
+    // One filter, ours, still there with the loader gone (the kernel holds it).
+    let f = filters();
+    assert_eq!(
+        f.lines().filter(|l| l.contains("nat64_tc")).count(),
+        1,
+        "{f}"
+    );
+    assert!(f.contains("pref 3172") && f.contains("handle 0x64"), "{f}");
+    assert!(lab.in_gateway_ns(|| nat64_ctl::hook::detach_clsact("eth6")));
+    let f = filters();
+    assert!(!f.contains("nat64_tc"), "{f}");
+    assert!(!lab.in_gateway_ns(|| nat64_ctl::hook::detach_clsact("eth6")));
+}
