@@ -219,8 +219,18 @@ enum FnFound {
     Missing,
 }
 
-/// Whether `src` has `fn name` and whether the attributes above it include `#[test]`.
+/// Whether `src` has `fn name` and whether the attributes above it include `#[test]`, or
+/// declares it with `lab_test!(name, …)`, which makes the test once per hook.
 fn test_fn(src: &str, name: &str) -> FnFound {
+    if src.lines().any(|l| {
+        l.trim_start()
+            .strip_prefix("nat64_tests::lab_test!(")
+            .or_else(|| l.trim_start().strip_prefix("lab_test!("))
+            .and_then(|rest| rest.strip_prefix(name))
+            .is_some_and(|rest| rest.trim_start().starts_with(','))
+    }) {
+        return FnFound::Test;
+    }
     let lines: Vec<&str> = src.lines().collect();
     let mut found = FnFound::Missing;
     for (i, line) in lines.iter().enumerate() {
@@ -257,6 +267,14 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn a_lab_test_macro_declares_its_test() {
+        let src = "nat64_tests::lab_test!(curl_works, |hook| {\n});\nfn helper() {}\n";
+        assert_eq!(test_fn(src, "curl_works"), FnFound::Test);
+        assert_eq!(test_fn(src, "curl"), FnFound::Missing);
+        assert_eq!(test_fn(src, "helper"), FnFound::NotATest);
+    }
 
     const FIXTURES: &str = r#"
 #[test]
