@@ -222,11 +222,10 @@ enum FnFound {
 /// Whether `src` has `fn name` and whether the attributes above it include `#[test]`, or
 /// declares it with `lab_test!(name, …)`, which makes the test once per hook.
 fn test_fn(src: &str, name: &str) -> FnFound {
-    if src.lines().any(|l| {
-        l.trim_start()
-            .strip_prefix("nat64_tests::lab_test!(")
-            .or_else(|| l.trim_start().strip_prefix("lab_test!("))
-            .and_then(|rest| rest.strip_prefix(name))
+    if src.match_indices("lab_test!(").any(|(at, m)| {
+        src[at + m.len()..]
+            .trim_start()
+            .strip_prefix(name)
             .is_some_and(|rest| rest.trim_start().starts_with(','))
     }) {
         return FnFound::Test;
@@ -270,7 +269,9 @@ mod tests {
 
     #[test]
     fn a_lab_test_macro_declares_its_test() {
-        let src = "nat64_tests::lab_test!(curl_works, |hook| {\n});\nfn helper() {}\n";
+        let src = "nat64_tests::lab_test!(curl_works, |hook| {\n});\nfn helper() {}\n\
+                   lab_test!(\n    long_name,\n    |hook| {});\n";
+        assert_eq!(test_fn(src, "long_name"), FnFound::Test);
         assert_eq!(test_fn(src, "curl_works"), FnFound::Test);
         assert_eq!(test_fn(src, "curl"), FnFound::Missing);
         assert_eq!(test_fn(src, "helper"), FnFound::NotATest);
