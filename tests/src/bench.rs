@@ -343,13 +343,24 @@ impl Report {
 /// The TTF the charts' text uses (Debian's fonts-dejavu-core, installed by the bootstrap).
 pub const CHART_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
-/// Colours of the subjects in every chart: nat64 first and always the same.
-const PALETTE: [(u8, u8, u8); 5] = [
-    (0x1f, 0x77, 0xb4),
-    (0x7f, 0x7f, 0x7f),
-    (0xd6, 0x27, 0x28),
+/// Colours of the subjects every chart has, the same in every chart: nat64 on each hook,
+/// the kernel, TAYGA.
+fn colour(subject: &str, i: usize) -> (u8, u8, u8) {
+    match subject {
+        s if s.starts_with("nat64 (TC)") => (0xff, 0x7f, 0x0e),
+        s if s.starts_with("nat64") => (0x1f, 0x77, 0xb4),
+        "kernel IPv6 forwarding" => (0x7f, 0x7f, 0x7f),
+        "TAYGA" => (0xd6, 0x27, 0x28),
+        _ => OTHERS[i % OTHERS.len()],
+    }
+}
+
+/// Colours of the other subjects (floors, generators, sweeps…), by position.
+const OTHERS: [(u8, u8, u8); 4] = [
     (0x2c, 0xa0, 0x2c),
     (0x94, 0x67, 0xbd),
+    (0x8c, 0x56, 0x4b),
+    (0x17, 0xbe, 0xcf),
 ];
 
 /// Registers [`CHART_FONT`] with plotters (once per process).
@@ -409,7 +420,7 @@ pub fn chart(sec: &Section, path: &Path) -> Result<()> {
         let base = sec.baseline.as_ref().and_then(|b| row.get(b));
         for (i, subj) in sec.subjects.iter().enumerate() {
             let Some(v) = row.get(subj) else { continue };
-            let (r, gr, b) = PALETTE[i % PALETTE.len()];
+            let (r, gr, b) = colour(subj, i);
             let color = RGBColor(r, gr, b);
             let x0 = g as f64 + 0.1 + i as f64 * slot;
             let x1 = x0 + slot * 0.9;
@@ -435,7 +446,7 @@ pub fn chart(sec: &Section, path: &Path) -> Result<()> {
     }
     // Legend.
     for (i, subj) in sec.subjects.iter().enumerate() {
-        let (r, g, b) = PALETTE[i % PALETTE.len()];
+        let (r, g, b) = colour(subj, i);
         let y = 40 + i as i32 * 20;
         let x = width as i32 - 260;
         root.draw(&Rectangle::new(

@@ -347,7 +347,7 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
         id: "setup_cost".into(),
         title: "Session-creating vs established packet".into(),
         method: format!(
-            "BPF_PROG_TEST_RUN with repeat 1 (one packet per run, so each new-flow packet really \
+            "BPF_PROG_TEST_RUN of the XDP program with repeat 1 (one packet per run, so each new-flow packet really \
              creates state), median over {flows} UDP 6→4 packets from new source ports (each \
              claims a dynamic binding and opens a session) interleaved with the same number of \
              packets of an established flow, measured as in the per-packet table."
@@ -559,7 +559,7 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
         title: "Established lookup cost vs session table size".into(),
         method: format!(
             "The session table sized to N (preallocated hash map) and filled with N fresh \
-             sessions (`BPF_MAP_UPDATE_BATCH`); then BPF_PROG_TEST_RUN of an established UDP 6→4 \
+             sessions (`BPF_MAP_UPDATE_BATCH`); then BPF_PROG_TEST_RUN of the XDP program on an established UDP 6→4 \
              packet as above: median of {runs} single runs, interleaved with the floor."
         ),
         unit: "ns/packet".into(),
