@@ -624,7 +624,7 @@ const WHY_XDP: &str = "**nat64 (XDP)** on a veth: the veth copies each incoming 
     skb before the program.";
 const WHY_TC: &str = "**nat64 (TC)** runs once the skb exists, on the same receive path as \
     kernel forwarding, and then translates through skb helpers (`bpf_skb_change_proto` moves \
-    the headers, `bpf_l3/l4_csum_replace` per checksum, a FIB lookup, `bpf_redirect`): work a \
+    the headers, `bpf_l4_csum_replace` per checksum, a FIB lookup, `bpf_redirect`): work a \
     forwarding router, which only decrements the hop limit, does not do; it skips routing \
     input and netfilter.";
 

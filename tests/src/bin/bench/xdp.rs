@@ -315,8 +315,8 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
              lookup and the MAC rewrite). A miss pays the pool6 / pool4 check only."
                 .into(),
             "The TC program does the same translation through skb helpers \
-             (`bpf_skb_change_proto`, `bpf_skb_store_bytes`, `bpf_l3/l4_csum_replace`, \
-             `bpf_redirect_neigh`), each a call that may reallocate or re-checksum the skb, \
+             (`bpf_skb_pull_data`, `bpf_skb_change_proto`, `bpf_l4_csum_replace`, \
+             then `bpf_redirect`), each a call that may reallocate or re-checksum the skb, \
              where XDP moves the packet start (`bpf_xdp_adjust_head`) and writes the buffer \
              directly: the difference between the two columns is that helper cost. In the lab \
              this is offset by what XDP on a veth pays outside the program (a copy into an XDP \
