@@ -81,8 +81,9 @@ pub struct Section {
     pub subjects: Vec<String>,
     /// The subject the others are divided by; `None` when the rows have no common one.
     pub baseline: Option<String>,
-    /// The subject this project is (its ratio is the headline).
-    pub subject: String,
+    /// The subjects that are this project (e.g. nat64 on each hook): their ratios are the
+    /// headlines, each in the summary and in the "behind" list.
+    pub ours: Vec<String>,
     pub rows: Vec<Row>,
     /// Observations (Markdown), e.g. where and why nat64 is behind.
     pub notes: Vec<String>,
@@ -95,45 +96,68 @@ pub struct Section {
 }
 
 impl Section {
-    /// The headline subject's ratio to the baseline in each row.
-    pub fn ratios(&self) -> Vec<(String, Option<f64>)> {
+    /// Each headline subject's ratio to the baseline in each row: (row, subject, ratio).
+    pub fn ratios(&self) -> Vec<(String, String, Option<f64>)> {
         let Some(base) = &self.baseline else {
             return Vec::new();
         };
         self.rows
             .iter()
-            .map(|r| (r.label.clone(), ratio(r.get(&self.subject), r.get(base))))
+            .flat_map(|r| {
+                self.ours
+                    .iter()
+                    .map(|o| (r.label.clone(), o.clone(), ratio(r.get(o), r.get(base))))
+            })
             .collect()
     }
 
-    /// One sentence per row where the headline subject is measurably behind the baseline
-    /// (by more than 5 %), naming the figures.
+    /// Whether `subject`'s figure in `row` is measurably behind the baseline's (by more
+    /// than 5 %). A cost where the baseline's is zero (no retransmits at all) is behind
+    /// whenever the subject's is not. Never behind without a baseline or figures.
+    pub fn row_behind(&self, row: &Row, subject: &str) -> bool {
+        let Some(base) = &self.baseline else {
+            return false;
+        };
+        let (Some(v), Some(b)) = (row.get(subject), row.get(base)) else {
+            return false;
+        };
+        match (self.better, ratio(Some(v), Some(b))) {
+            (Better::Higher, Some(q)) => q < 0.95,
+            (Better::Lower, Some(q)) => q > 1.05,
+            (Better::Lower, None) => v > 0.0,
+            (Better::Higher, None) => false,
+        }
+    }
+
+    /// Whether `subject` is behind the baseline in any row (see [`Section::row_behind`]).
+    pub fn is_behind(&self, subject: &str) -> bool {
+        self.rows.iter().any(|r| self.row_behind(r, subject))
+    }
+
+    /// One sentence per row and headline subject that is behind the baseline (see
+    /// [`Section::row_behind`]), naming the figures; none when the gap is inherent.
     pub fn behind(&self) -> Vec<String> {
         let Some(base) = self.baseline.as_ref().filter(|_| !self.inherent_gap) else {
             return Vec::new();
         };
-        self.rows
-            .iter()
-            .filter_map(|r| {
-                let q = ratio(r.get(&self.subject), r.get(base))?;
-                let behind = match self.better {
-                    Better::Higher => q < 0.95,
-                    Better::Lower => q > 1.05,
-                };
-                behind.then(|| {
-                    format!(
-                        "{}: {} is behind {} ({} vs {} {}, ×{})",
-                        r.label,
-                        self.subject,
-                        base,
-                        num(r.get(&self.subject).unwrap_or(f64::NAN)),
-                        num(r.get(base).unwrap_or(f64::NAN)),
-                        self.unit,
-                        ratio_str(q)
-                    )
-                })
-            })
-            .collect()
+        let mut out = Vec::new();
+        for r in &self.rows {
+            for o in &self.ours {
+                if !self.row_behind(r, o) {
+                    continue;
+                }
+                let (v, b) = (r.get(o), r.get(base));
+                let q = ratio(v, b).map_or("—".into(), |q| format!("×{}", ratio_str(q)));
+                out.push(format!(
+                    "{}: {o} is behind {base} ({} vs {} {}, {q})",
+                    r.label,
+                    num(v.unwrap_or(f64::NAN)),
+                    num(b.unwrap_or(f64::NAN)),
+                    self.unit,
+                ));
+            }
+        }
+        out
     }
 }
 
@@ -215,26 +239,29 @@ impl Report {
              the ratios are the result.\n"
         );
         let _ = writeln!(s, "## Summary\n");
-        let _ = writeln!(s, "| measurement | nat64 | baseline | ratio |");
-        let _ = writeln!(s, "| --- | --- | --- | --- |");
+        let _ = writeln!(s, "| measurement | subject | figure | baseline | ratio |");
+        let _ = writeln!(s, "| --- | --- | --- | --- | --- |");
         for sec in &self.sections {
             let Some(base) = &sec.baseline else { continue };
             for r in &sec.rows {
-                let (Some(v), Some(b)) = (r.get(&sec.subject), r.get(base)) else {
-                    continue;
-                };
-                let _ = writeln!(
-                    s,
-                    "| {} — {} | {} {} | {} {} ({}) | ×{} |",
-                    sec.title,
-                    r.label,
-                    num(v),
-                    sec.unit,
-                    num(b),
-                    sec.unit,
-                    base,
-                    ratio_str(v / b)
-                );
+                for o in &sec.ours {
+                    let (Some(v), Some(b)) = (r.get(o), r.get(base)) else {
+                        continue;
+                    };
+                    let _ = writeln!(
+                        s,
+                        "| {} — {} | {o} | {} {} | {} {} ({}) | {} |",
+                        sec.title,
+                        r.label,
+                        num(v),
+                        sec.unit,
+                        num(b),
+                        sec.unit,
+                        base,
+                        ratio(Some(v), Some(b))
+                            .map_or("—".into(), |q| format!("×{}", ratio_str(q)))
+                    );
+                }
             }
         }
         s.push('\n');
@@ -287,7 +314,7 @@ impl Report {
                 let _ = writeln!(
                     s,
                     "**Where {} is behind {}:**\n",
-                    sec.subject,
+                    sec.ours.join(" / "),
                     sec.baseline.as_deref().unwrap_or("")
                 );
                 for b in behind {
@@ -316,13 +343,24 @@ impl Report {
 /// The TTF the charts' text uses (Debian's fonts-dejavu-core, installed by the bootstrap).
 pub const CHART_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
-/// Colours of the subjects in every chart: nat64 first and always the same.
-const PALETTE: [(u8, u8, u8); 5] = [
-    (0x1f, 0x77, 0xb4),
-    (0x7f, 0x7f, 0x7f),
-    (0xd6, 0x27, 0x28),
+/// Colours of the subjects every chart has, the same in every chart: nat64 on each hook,
+/// the kernel, TAYGA.
+fn colour(subject: &str, i: usize) -> (u8, u8, u8) {
+    match subject {
+        s if s.starts_with("nat64 (TC)") => (0xff, 0x7f, 0x0e),
+        s if s.starts_with("nat64") => (0x1f, 0x77, 0xb4),
+        "kernel IPv6 forwarding" => (0x7f, 0x7f, 0x7f),
+        "TAYGA" => (0xd6, 0x27, 0x28),
+        _ => OTHERS[i % OTHERS.len()],
+    }
+}
+
+/// Colours of the other subjects (floors, generators, sweeps…), by position.
+const OTHERS: [(u8, u8, u8); 4] = [
     (0x2c, 0xa0, 0x2c),
     (0x94, 0x67, 0xbd),
+    (0x8c, 0x56, 0x4b),
+    (0x17, 0xbe, 0xcf),
 ];
 
 /// Registers [`CHART_FONT`] with plotters (once per process).
@@ -382,7 +420,7 @@ pub fn chart(sec: &Section, path: &Path) -> Result<()> {
         let base = sec.baseline.as_ref().and_then(|b| row.get(b));
         for (i, subj) in sec.subjects.iter().enumerate() {
             let Some(v) = row.get(subj) else { continue };
-            let (r, gr, b) = PALETTE[i % PALETTE.len()];
+            let (r, gr, b) = colour(subj, i);
             let color = RGBColor(r, gr, b);
             let x0 = g as f64 + 0.1 + i as f64 * slot;
             let x1 = x0 + slot * 0.9;
@@ -408,7 +446,7 @@ pub fn chart(sec: &Section, path: &Path) -> Result<()> {
     }
     // Legend.
     for (i, subj) in sec.subjects.iter().enumerate() {
-        let (r, g, b) = PALETTE[i % PALETTE.len()];
+        let (r, g, b) = colour(subj, i);
         let y = 40 + i as i32 * 20;
         let x = width as i32 - 260;
         root.draw(&Rectangle::new(
@@ -439,7 +477,7 @@ mod tests {
             better: Better::Lower,
             subjects: vec!["nat64".into(), "floor".into()],
             baseline: Some("floor".into()),
-            subject: "nat64".into(),
+            ours: vec!["nat64".into()],
             rows: vec![
                 Row::new("UDP 6→4")
                     .with("nat64", Some(60.0))
@@ -487,12 +525,13 @@ mod tests {
         assert_eq!(ratio(Some(6.0), Some(2.0)), Some(3.0));
         assert_eq!(ratio(Some(6.0), Some(0.0)), None);
         assert_eq!(ratio(None, Some(2.0)), None);
+        let n = || "nat64".to_string();
         assert_eq!(
             section().ratios(),
             vec![
-                ("UDP 6→4".to_string(), Some(3.0)),
-                ("miss".to_string(), Some(1.025)),
-                ("only nat64".to_string(), None)
+                ("UDP 6→4".to_string(), n(), Some(3.0)),
+                ("miss".to_string(), n(), Some(1.025)),
+                ("only nat64".to_string(), n(), None)
             ]
         );
     }
@@ -513,6 +552,70 @@ mod tests {
         assert!(sec.behind().is_empty());
     }
 
+    /// Two headline subjects (nat64 on each hook) against kernel forwarding, with a cost
+    /// whose baseline is zero: each subject is judged on its own, and any cost above a zero
+    /// baseline is behind.
+    fn two_hooks() -> Section {
+        Section {
+            id: "tcp_retransmits".into(),
+            title: "TCP retransmits".into(),
+            method: "iperf3".into(),
+            unit: "retransmits".into(),
+            better: Better::Lower,
+            subjects: vec!["nat64 (XDP)".into(), "nat64 (TC)".into(), "kernel".into()],
+            baseline: Some("kernel".into()),
+            ours: vec!["nat64 (XDP)".into(), "nat64 (TC)".into()],
+            rows: vec![
+                Row::new("1 stream")
+                    .with("nat64 (XDP)", Some(25000.0))
+                    .with("nat64 (TC)", Some(0.0))
+                    .with("kernel", Some(0.0)),
+                Row::new("4 streams")
+                    .with("nat64 (XDP)", Some(30.0))
+                    .with("nat64 (TC)", Some(10.0))
+                    .with("kernel", Some(20.0)),
+            ],
+            notes: vec![],
+            chart: false,
+            inherent_gap: false,
+        }
+    }
+
+    #[test]
+    fn every_headline_subject_is_judged_and_a_zero_baseline_cost_is_behind_when_exceeded() {
+        let sec = two_hooks();
+        assert!(sec.is_behind("nat64 (XDP)"));
+        assert!(
+            !sec.is_behind("nat64 (TC)"),
+            "0 vs 0 and 10 vs 20 are not behind"
+        );
+        assert_eq!(
+            sec.behind(),
+            vec![
+                "1 stream: nat64 (XDP) is behind kernel (25000 vs 0 retransmits, —)".to_string(),
+                "4 streams: nat64 (XDP) is behind kernel (30.0 vs 20.0 retransmits, ×1.50)"
+                    .to_string(),
+            ]
+        );
+        let mut r = report();
+        r.sections = vec![sec];
+        let md = r.markdown("bench");
+        assert!(
+            md.contains("| TCP retransmits — 4 streams | nat64 (TC) | 10.0 retransmits | 20.0 retransmits (kernel) | ×0.50 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| TCP retransmits — 1 stream | nat64 (XDP) | 25000 retransmits | 0 retransmits (kernel) | — |"),
+            "{md}"
+        );
+        assert!(md.contains("| retransmits (lower is better) | nat64 (XDP) | ratio | nat64 (TC) | ratio | kernel |"), "{md}");
+        assert!(md.contains("| 1 stream | 25000 | — | 0 | — | 0 |"), "{md}");
+        assert!(
+            md.contains("**Where nat64 (XDP) / nat64 (TC) is behind kernel:**"),
+            "{md}"
+        );
+    }
+
     #[test]
     fn numbers_keep_three_significant_digits() {
         assert_eq!(num(1234.4), "1234");
@@ -530,7 +633,7 @@ mod tests {
         assert!(md.contains("`cargo xtask bench --quick`"));
         assert!(
             md.contains(
-                "| Per-packet cost — UDP 6→4 | 60.0 ns/packet | 20.0 ns/packet (floor) | ×3.00 |"
+                "| Per-packet cost — UDP 6→4 | nat64 | 60.0 ns/packet | 20.0 ns/packet (floor) | ×3.00 |"
             ),
             "{md}"
         );

@@ -1825,35 +1825,65 @@ fn translation_fixtures(h: &mut Harness) {
         (
             // RFC 1812 §5.3.7, whatever --allow-nonglobal-ipv4 says (this harness sets it).
             "udp 4to6 from a loopback source refused",
-            from_server4(ip4("127.0.0.1", POOL4, PROTO_UDP, 64, &udp4("127.0.0.1", POOL4, 53, 6000, p))),
+            from_server4(ip4(
+                "127.0.0.1",
+                POOL4,
+                PROTO_UDP,
+                64,
+                &udp4("127.0.0.1", POOL4, 53, 6000, p),
+            )),
             &[RxIpv4, Rx4to6Udp],
             DropMartianIpv4Source,
         ),
         (
             // RFC 1812 §5.3.7, whatever --allow-nonglobal-ipv4 says (this harness sets it).
             "udp 4to6 from a this-network source refused",
-            from_server4(ip4("0.1.2.3", POOL4, PROTO_UDP, 64, &udp4("0.1.2.3", POOL4, 53, 6000, p))),
+            from_server4(ip4(
+                "0.1.2.3",
+                POOL4,
+                PROTO_UDP,
+                64,
+                &udp4("0.1.2.3", POOL4, 53, 6000, p),
+            )),
             &[RxIpv4, Rx4to6Udp],
             DropMartianIpv4Source,
         ),
         (
             // RFC 1812 §5.3.7, whatever --allow-nonglobal-ipv4 says (this harness sets it).
             "udp 4to6 from a multicast source refused",
-            from_server4(ip4("224.0.0.9", POOL4, PROTO_UDP, 64, &udp4("224.0.0.9", POOL4, 53, 6000, p))),
+            from_server4(ip4(
+                "224.0.0.9",
+                POOL4,
+                PROTO_UDP,
+                64,
+                &udp4("224.0.0.9", POOL4, 53, 6000, p),
+            )),
             &[RxIpv4, Rx4to6Udp],
             DropMartianIpv4Source,
         ),
         (
             // RFC 1812 §5.3.7, whatever --allow-nonglobal-ipv4 says (this harness sets it).
             "udp 4to6 from a class-e source refused",
-            from_server4(ip4("240.1.2.3", POOL4, PROTO_UDP, 64, &udp4("240.1.2.3", POOL4, 53, 6000, p))),
+            from_server4(ip4(
+                "240.1.2.3",
+                POOL4,
+                PROTO_UDP,
+                64,
+                &udp4("240.1.2.3", POOL4, 53, 6000, p),
+            )),
             &[RxIpv4, Rx4to6Udp],
             DropMartianIpv4Source,
         ),
         (
             // RFC 1812 §5.3.7, whatever --allow-nonglobal-ipv4 says (this harness sets it).
             "udp 4to6 from a limited broadcast source refused",
-            from_server4(ip4("255.255.255.255", POOL4, PROTO_UDP, 64, &udp4("255.255.255.255", POOL4, 53, 6000, p))),
+            from_server4(ip4(
+                "255.255.255.255",
+                POOL4,
+                PROTO_UDP,
+                64,
+                &udp4("255.255.255.255", POOL4, 53, 6000, p),
+            )),
             &[RxIpv4, Rx4to6Udp],
             DropMartianIpv4Source,
         ),

@@ -45,8 +45,8 @@ enum Cmd {
     /// Build the demo lab (IPv6-only client, gateway, IPv4-only server), run traffic
     /// through the gateway and show what happened.
     Demo,
-    /// Benchmark nat64 against its baselines (the parse-only XDP floor, kernel IPv6
-    /// forwarding, TAYGA) in one run; writes BENCHMARKS.md, bench/results.json and
+    /// Benchmark nat64 on both hooks (XDP, TC) against its baselines (the parse-only XDP
+    /// floor, kernel IPv6 forwarding, TAYGA) in one run; writes BENCHMARKS.md, bench/results.json and
     /// bench/*.png.
     Bench {
         /// A short run (a few minutes): fewer runs, tables up to 100 k sessions.

@@ -10,7 +10,7 @@ use std::{
 use anyhow::{bail, Context, Result};
 use aya::{
     maps::IterableMap,
-    programs::{TestRun, TestRunOptions, Xdp},
+    programs::{Program, SchedClassifier, TestRun, TestRunOptions, Xdp},
 };
 use nat64_common::maps::{SessionEntry, SessionKey, PROTO_UDP, SESSION_KIND_FLOW};
 use nat64_ctl::{
@@ -34,6 +34,8 @@ const SERVER4: &str = "192.0.2.2";
 const SERVER4_IN_POOL6: &str = "64:ff9b::c000:202";
 const POOL4: &str = "203.0.113.1";
 const FLOOR: &str = "nat64_floor";
+const XDP_PROG: &str = nat64_ctl::XDP_PROGRAM;
+const TC_PROG: &str = nat64_ctl::TC_PROGRAM;
 
 fn v6(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
@@ -104,43 +106,64 @@ fn load(sizes: TableSizes) -> Result<Obj> {
         .context("nat64_floor missing from the object")?
         .try_into()?;
     floor.load()?;
+    // The TC program shares the object's maps, so flows opened through either hook are
+    // established for both.
+    let tc: &mut SchedClassifier = ebpf
+        .program_mut(TC_PROG)
+        .context("nat64_tc missing from the object")?
+        .try_into()?;
+    tc.load()?;
     Ok(Obj { ebpf })
 }
 
-/// Kernel-measured ns per run of `prog` over `frame`, repeated `repeat` times in place
-/// (the classic mode: the same buffer each time, so only for frames the program does not
-/// change), and the XDP action of the last run.
+/// Kernel-measured ns per run of `prog` (XDP or sched_cls) over `frame`, repeated
+/// `repeat` times in place (the classic mode: the same buffer each time, so only for
+/// frames the program does not change), and the program's return code of the last run.
+/// Under sched_cls the kernel builds the skb before it starts the clock.
 fn cost(ebpf: &mut aya::Ebpf, prog: &str, frame: &[u8], repeat: u32) -> Result<(f64, u32)> {
-    let p: &mut Xdp = ebpf
-        .program_mut(prog)
-        .context(prog.to_string())?
-        .try_into()?;
     let mut out = vec![0u8; frame.len() + 256];
-    let res = p.test_run(TestRunOptions {
+    let opts = TestRunOptions {
         data_in: Some(frame),
         data_out: Some(&mut out),
         repeat,
         ..Default::default()
-    })?;
+    };
+    let res = match ebpf.program_mut(prog).context(prog.to_string())? {
+        Program::Xdp(p) => p.test_run(opts)?,
+        Program::SchedClassifier(p) => p.test_run(opts)?,
+        _ => bail!("{prog} is neither an XDP nor a sched_cls program"),
+    };
     Ok((res.duration.as_nanos() as f64, res.return_value))
 }
 
-/// Median over `runs` single runs (repeat 1) of nat64 and of the floor on the same frame,
-/// interleaved run by run so that drift and noise hit both. Single runs because nat64
-/// rewrites the frame in place: a repeated run (classic mode) would see its own output,
-/// and live-frames mode recycles pages without restoring their data. Every nat64 run must
-/// end with `want`.
-fn versus_floor(obj: &mut Obj, frame: &[u8], runs: u32, want: u32) -> Result<(f64, f64)> {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+/// Median over `runs` single runs (repeat 1) of each of `progs` on the same frame,
+/// interleaved run by run so that drift and noise hit all of them. Single runs because
+/// nat64 rewrites the frame in place: a repeated run (classic mode) would see its own
+/// output, and live-frames mode recycles pages without restoring their data. Every run of
+/// a program with an expected return code must end with it.
+fn interleaved(
+    obj: &mut Obj,
+    frame: &[u8],
+    runs: u32,
+    progs: &[(&str, Option<u32>)],
+) -> Result<Vec<f64>> {
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(runs as usize); progs.len()];
     for _ in 0..runs {
-        let (ns, action) = cost(&mut obj.ebpf, "nat64", frame, 1)?;
-        if action != want {
-            bail!("nat64 returned XDP action {action}, expected {want}");
+        for (i, (prog, want)) in progs.iter().enumerate() {
+            let (ns, code) = cost(&mut obj.ebpf, prog, frame, 1)?;
+            if want.is_some_and(|w| w != code) {
+                bail!("{prog} returned {code}, expected {}", want.unwrap());
+            }
+            times[i].push(ns);
         }
-        a.push(ns);
-        b.push(cost(&mut obj.ebpf, FLOOR, frame, 1)?.0);
     }
-    Ok((median(&a).unwrap(), median(&b).unwrap()))
+    Ok(times.iter().map(|t| median(t).unwrap()).collect())
+}
+
+/// [`interleaved`] of the XDP program (which must return `want`) and the floor.
+fn versus_floor(obj: &mut Obj, frame: &[u8], runs: u32, want: u32) -> Result<(f64, f64)> {
+    let t = interleaved(obj, frame, runs, &[(XDP_PROG, Some(want)), (FLOOR, None)])?;
+    Ok((t[0], t[1]))
 }
 
 /// The loaded object.
@@ -150,6 +173,12 @@ struct Obj {
 
 const XDP_PASS: u32 = 2;
 const XDP_REDIRECT: u32 = 4;
+const TC_ACT_OK: u32 = 0;
+const TC_ACT_REDIRECT: u32 = 7;
+/// Subject names of the per-packet table.
+const S_XDP: &str = "nat64 (XDP)";
+const S_TC: &str = "nat64 (TC)";
+const S_FLOOR: &str = "floor (XDP, parse only)";
 
 fn udp6_frame(sport: u16, payload: &[u8]) -> Vec<u8> {
     eth_ipv6_udp(v6(CLIENT6), v6(SERVER4_IN_POOL6), sport, 53, 64, payload)
@@ -213,52 +242,85 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
         }
     }
     let miss = eth_ipv6_udp(v6(CLIENT6), v6("2001:db8:99::1"), 5000, 53, 64, PAYLOAD);
-    let cases: [(&str, &[u8], u32); 6] = [
-        ("UDP 6→4", &udp6, XDP_REDIRECT),
-        ("UDP 4→6", &udp4, XDP_REDIRECT),
-        ("TCP 6→4 (established)", &ack6, XDP_REDIRECT),
-        ("TCP 4→6 (established)", &ack4, XDP_REDIRECT),
-        ("ICMP echo 6→4", &icmp, XDP_REDIRECT),
-        ("miss (not ours)", &miss, XDP_PASS),
+    // (label, frame, XDP action, TC action)
+    let cases: [(&str, &[u8], u32, u32); 6] = [
+        ("UDP 6→4", &udp6, XDP_REDIRECT, TC_ACT_REDIRECT),
+        ("UDP 4→6", &udp4, XDP_REDIRECT, TC_ACT_REDIRECT),
+        (
+            "TCP 6→4 (established)",
+            &ack6,
+            XDP_REDIRECT,
+            TC_ACT_REDIRECT,
+        ),
+        (
+            "TCP 4→6 (established)",
+            &ack4,
+            XDP_REDIRECT,
+            TC_ACT_REDIRECT,
+        ),
+        ("ICMP echo 6→4", &icmp, XDP_REDIRECT, TC_ACT_REDIRECT),
+        ("miss (not ours)", &miss, XDP_PASS, TC_ACT_OK),
     ];
     let mut rows = Vec::new();
-    for (label, frame, want) in cases {
-        let (n, f) =
-            versus_floor(&mut obj, frame, runs, want).with_context(|| label.to_string())?;
-        eprintln!("  {label}: nat64 {n:.1} ns, floor {f:.1} ns");
+    for (label, frame, xdp_want, tc_want) in cases {
+        let t = interleaved(
+            &mut obj,
+            frame,
+            runs,
+            &[
+                (XDP_PROG, Some(xdp_want)),
+                (TC_PROG, Some(tc_want)),
+                (FLOOR, None),
+            ],
+        )
+        .with_context(|| label.to_string())?;
+        eprintln!(
+            "  {label}: XDP {:.1} ns, TC {:.1} ns, floor {:.1} ns",
+            t[0], t[1], t[2]
+        );
         rows.push(
             Row::new(label)
-                .with("nat64", Some(n))
-                .with("floor", Some(f)),
+                .with(S_XDP, Some(t[0]))
+                .with(S_TC, Some(t[1]))
+                .with(S_FLOOR, Some(t[2])),
         );
     }
     sections.push(Section {
         id: "per_packet".into(),
         title: "Per-packet cost".into(),
         method: format!(
-            "BPF_PROG_TEST_RUN of the real object: median of {runs} single runs each of nat64 \
-             and of the floor, interleaved run by run. The **floor** (`nat64_floor`, same \
-             object) parses Ethernet and the IP header with bounds checks and returns a verdict: \
-             the least any XDP translator pays. Flows are established first (sessions exist; \
-             TCP through SYN/SYN-ACK/ACK); frames are 64 bytes on the IPv4 side. The kernel \
-             times each run (`duration`), which includes its own per-run overhead (a clock read, \
-             bottom halves off and on) equally for both programs, so the ratio understates what \
-             translation adds; the difference of the two figures is that cost. Runs are single \
-             because nat64 rewrites the frame in place (`repeat` would feed it its own output, \
-             and live-frames mode recycles pages without restoring their data). A redirect ends \
-             at the verdict: no device transmits."
+            "BPF_PROG_TEST_RUN of the real object: median of {runs} single runs each of the XDP \
+             program (`nat64`), the TC program (`nat64_tc`, sched_cls: the kernel builds an skb \
+             of the same frame before it starts the clock) and the floor, interleaved run by \
+             run. The **floor** (`nat64_floor`, same object) is an XDP program that parses \
+             Ethernet and the IP header with bounds checks and returns a verdict: the least any \
+             XDP translator pays; it is the baseline of both hooks. Flows are established first \
+             (sessions exist, shared by both programs; TCP through SYN/SYN-ACK/ACK); frames are \
+             64 bytes on the IPv4 side. The kernel times each run (`duration`), which includes \
+             its own per-run overhead (a clock read, bottom halves off and on) equally for every \
+             program, so the ratio understates what translation adds; the difference of the \
+             figures is that cost. Runs are single because nat64 rewrites the frame in place \
+             (`repeat` would feed it its own output, and live-frames mode recycles pages \
+             without restoring their data). A redirect ends at the verdict: no device transmits."
         ),
         unit: "ns/packet".into(),
         better: Better::Lower,
-        subjects: vec!["nat64".into(), "floor".into()],
-        baseline: Some("floor".into()),
-        subject: "nat64".into(),
+        subjects: vec![S_XDP.into(), S_TC.into(), S_FLOOR.into()],
+        baseline: Some(S_FLOOR.into()),
+        ours: vec![S_XDP.into(), S_TC.into()],
         rows,
         notes: vec![
             "nat64 is necessarily behind the floor: the ratio is what translation costs on top of \
-             parsing (session lookup and timestamp, header rewrite with `bpf_xdp_adjust_head`, \
-             incremental checksums, a FIB lookup and the MAC rewrite). A miss pays the pool6 / \
-             pool4 check only."
+             parsing (session lookup and timestamp, header rewrite, incremental checksums, a FIB \
+             lookup and the MAC rewrite). A miss pays the pool6 / pool4 check only."
+                .into(),
+            "The TC program does the same translation through skb helpers \
+             (`bpf_skb_pull_data`, `bpf_skb_change_proto`, `bpf_l4_csum_replace`, \
+             then `bpf_redirect`), each a call that may reallocate or re-checksum the skb, \
+             where XDP moves the packet start (`bpf_xdp_adjust_head`) and writes the buffer \
+             directly: the difference between the two columns is that helper cost. In the lab \
+             this is offset by what XDP on a veth pays outside the program (a copy into an XDP \
+             buffer and a new skb after the redirect), which no test run sees."
                 .into(),
         ],
         chart: true,
@@ -272,12 +334,12 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
     let (mut new, mut est) = (Vec::new(), Vec::new());
     for i in 0..flows {
         let f = udp6_frame(20000 + i as u16, PAYLOAD);
-        let (ns, action) = cost(&mut obj.ebpf, "nat64", &f, 1)?;
+        let (ns, action) = cost(&mut obj.ebpf, XDP_PROG, &f, 1)?;
         if action != XDP_REDIRECT {
             bail!("new flow {i}: XDP action {action}");
         }
         new.push(ns);
-        est.push(cost(&mut obj.ebpf, "nat64", &udp6, 1)?.0);
+        est.push(cost(&mut obj.ebpf, XDP_PROG, &udp6, 1)?.0);
     }
     let (n, e) = (median(&new).unwrap(), median(&est).unwrap());
     eprintln!("  session-creating {n:.0} ns, established {e:.0} ns");
@@ -285,7 +347,7 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
         id: "setup_cost".into(),
         title: "Session-creating vs established packet".into(),
         method: format!(
-            "BPF_PROG_TEST_RUN with repeat 1 (one packet per run, so each new-flow packet really \
+            "BPF_PROG_TEST_RUN of the XDP program with repeat 1 (one packet per run, so each new-flow packet really \
              creates state), median over {flows} UDP 6→4 packets from new source ports (each \
              claims a dynamic binding and opens a session) interleaved with the same number of \
              packets of an established flow, measured as in the per-packet table."
@@ -294,7 +356,7 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
         better: Better::Lower,
         subjects: vec!["session-creating".into(), "established".into()],
         baseline: Some("established".into()),
-        subject: "session-creating".into(),
+        ours: vec!["session-creating".into()],
         rows: vec![Row::new("UDP 6→4")
             .with("session-creating", Some(n))
             .with("established", Some(e))],
@@ -497,14 +559,14 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
         title: "Established lookup cost vs session table size".into(),
         method: format!(
             "The session table sized to N (preallocated hash map) and filled with N fresh \
-             sessions (`BPF_MAP_UPDATE_BATCH`); then BPF_PROG_TEST_RUN of an established UDP 6→4 \
+             sessions (`BPF_MAP_UPDATE_BATCH`); then BPF_PROG_TEST_RUN of the XDP program on an established UDP 6→4 \
              packet as above: median of {runs} single runs, interleaved with the floor."
         ),
         unit: "ns/packet".into(),
         better: Better::Lower,
         subjects: vec!["nat64".into(), "floor".into()],
         baseline: Some("floor".into()),
-        subject: "nat64".into(),
+        ours: vec!["nat64".into()],
         rows: cost_rows,
         notes: vec![
             "A hash lookup is O(1), but a bigger table misses the CPU caches more often: the \
@@ -528,7 +590,7 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
         better: Better::Lower,
         subjects: vec!["nat64".into(), "nf_conntrack entry".into()],
         baseline: Some("nf_conntrack entry".into()),
-        subject: "nat64".into(),
+        ours: vec!["nat64".into()],
         rows: mem_rows,
         notes: {
             let mut n = vec![
@@ -569,7 +631,7 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
         better: Better::Lower,
         subjects: vec!["sweep".into(), "bare batch read".into()],
         baseline: Some("bare batch read".into()),
-        subject: "sweep".into(),
+        ours: vec!["sweep".into()],
         notes: {
             let mut n = vec![
                 "The daemon sleeps as long as each chunk took, so a pass takes about \
@@ -615,7 +677,7 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
         better: Better::Lower,
         subjects: vec!["sweep".into(), "bare batch read".into()],
         baseline: Some("bare batch read".into()),
-        subject: "sweep".into(),
+        ours: vec!["sweep".into()],
         rows: sweep_cpu_rows,
         notes: vec![],
         chart: false,
