@@ -2584,6 +2584,28 @@ fn icmp_error_fixtures(h: &mut Harness) {
             counters: e64,
         });
     }
+    // An ICMPv6 error in an atomic fragment is the whole message: translated like the
+    // unfragmented one (RFC 7915 §5.1.1; senders still emit them, RFC 8021 §4).
+    h.check(Row {
+        name: "icmpv6 error in an atomic fragment",
+        frame: from_client6(frag6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            64,
+            frag_hdr(PROTO_ICMPV6, 0, false, 0x0bad_cafe),
+            &icmp6(
+                v6(CLIENT6),
+                v6(SERVER4_IN_POOL6),
+                1,
+                4,
+                [0; 4],
+                &quoted_from_server(p),
+            ),
+        )),
+        action: Verdict::Redirect,
+        output: Some(error4_to_server(3, 3, [0; 4], &quoted_from_server_v4(p))),
+        counters: e64,
+    });
     {
         // 1200 bytes quoted: the IPv4 error is cut to 576 bytes.
         let big = vec![0x5au8; 1200];
