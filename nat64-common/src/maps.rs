@@ -22,6 +22,7 @@ pub const MAP_SESSIONS: &str = "NAT64_SESSIONS";
 pub const MAP_EVENTS: &str = "NAT64_EVENTS";
 pub const MAP_SLOW: &str = "NAT64_SLOW";
 pub const MAP_POOL4_PORTS: &str = "NAT64_POOL4_PORTS";
+pub const MAP_HELD_SYNS: &str = "NAT64_HELD_SYNS";
 pub const MAP_STATS: &str = "NAT64_STATS";
 
 /// Most (pool4 address, port range) slots dynamic bindings of one protocol are spread over.
@@ -179,6 +180,33 @@ pub struct Pool4PortsKey {
     pub _pad: [u8; 3],
 }
 const _: () = assert!(core::mem::size_of::<Pool4PortsKey>() == 8);
+
+/// `NAT64_HELD_SYNS` key: the source of an IPv4 SYN nat64-ctl holds for a simultaneous
+/// open (RFC 6146 §3.5.2.2), i.e. the destination an IPv6 host's SYN names to meet it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HeldSynKey {
+    pub remote4: [u8; 4],
+    pub remote_port: u16,
+    pub _pad: u16,
+}
+const _: () = assert!(core::mem::size_of::<HeldSynKey>() == 8);
+
+/// The pool4 transport address the held SYN was sent to: a new binding of a TCP flow to
+/// the key takes it when it is free, so that the two SYNs meet. nat64-ctl writes an entry
+/// only for a port in a TCP pool4 range of that address, and removes it when the SYN is
+/// settled (matched, refused, or dropped).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HeldSynTarget {
+    pub addr4: [u8; 4],
+    pub port4: u16,
+    pub _pad: u16,
+}
+const _: () = assert!(core::mem::size_of::<HeldSynTarget>() == 8);
+
+/// Held SYNs at most (nat64-ctl holds no more, `drop_held_syn_overflow`).
+pub const HELD_SYNS_MAX: u32 = 1024;
 
 /// Bytes of a [`Pool4Ports`] bitmap: one bit per port.
 pub const POOL4_PORTS_BYTES: usize = 65536 / 8;
@@ -394,6 +422,8 @@ mod pod {
     unsafe impl aya::Pod for super::Pool4Entry {}
     unsafe impl aya::Pod for super::Pool4Slot {}
     unsafe impl aya::Pod for super::Pool4PortsKey {}
+    unsafe impl aya::Pod for super::HeldSynKey {}
+    unsafe impl aya::Pod for super::HeldSynTarget {}
     unsafe impl aya::Pod for super::Pool4Ports {}
     unsafe impl aya::Pod for super::Bib6Key {}
     unsafe impl aya::Pod for super::Bib4Key {}

@@ -26,7 +26,7 @@ use aya::maps::{MapData, RingBuf};
 use nat64_common::{
     csum,
     maps::{
-        SessionKey, SlowPathHeader, CONFIG_F_SLOW_PATH, PROTO_TCP, SESSION_KIND_FLOW,
+        HeldSynKey, HeldSynTarget, SessionKey, SlowPathHeader, CONFIG_F_SLOW_PATH, PROTO_TCP, SESSION_KIND_FLOW,
         SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN,
     },
     origin,
@@ -67,6 +67,15 @@ impl SynKey {
         })
     }
 
+    /// Its `NAT64_HELD_SYNS` key: what an IPv6 SYN to meet it is sent to.
+    pub fn held(&self) -> HeldSynKey {
+        HeldSynKey {
+            remote4: self.src4,
+            remote_port: self.sport,
+            _pad: 0,
+        }
+    }
+
     /// The session an IPv6-side open of this flow creates.
     pub fn session(&self) -> SessionKey {
         SessionKey {
@@ -102,6 +111,8 @@ pub struct Verdicts {
     pub matched: u64,
     /// Held for [`SYN_HOLD`] without an IPv6 open: the IPv4 packets to refuse.
     pub refuse: Vec<Vec<u8>>,
+    /// Every SYN settled (matched or refused): its `NAT64_HELD_SYNS` entry goes.
+    pub settled: Vec<SynKey>,
 }
 
 impl HeldSyns {
@@ -131,9 +142,11 @@ impl HeldSyns {
         self.held.retain(|key, (since, packet)| {
             if opened(&key.session()) {
                 v.matched += 1;
+                v.settled.push(*key);
                 false
             } else if now.duration_since(*since) >= SYN_HOLD {
                 v.refuse.push(std::mem::take(packet));
+                v.settled.push(*key);
                 false
             } else {
                 true
@@ -373,13 +386,17 @@ async fn serve(ring: RingBuf<MapData>, dir: &Path, ready: oneshot::Sender<()>) -
                 let mut guard = guard.context("slow-path ring buffer")?;
                 let ring = guard.get_inner_mut();
                 while let Some(item) = ring.next() {
-                    handle(&item, &sender, &mut held, &mut counts);
+                    handle(&item, &sender, &mut held, &mut tables, &mut counts);
                 }
                 guard.clear_ready();
             }
             _ = tick.tick(), if !held.is_empty() => {
                 let v = held.check(Instant::now(), |k| tables.sessions.get(k, 0).is_ok());
                 counts.add(Counter::HeldSynMatched, v.matched);
+                for key in &v.settled {
+                    // Gone already when the data plane never saw it in a TCP range.
+                    let _ = tables.held_syns.remove(&key.held());
+                }
                 // The gateway's ICMP errors are off with a rate of 0, this one included.
                 let icmp_on = tables.gateway_config().map_or(true, |c| c.icmp_rate > 0);
                 for syn in &v.refuse {
@@ -397,7 +414,13 @@ async fn serve(ring: RingBuf<MapData>, dir: &Path, ready: oneshot::Sender<()>) -
     }
 }
 
-fn handle(item: &[u8], sender: &RawSender, held: &mut HeldSyns, counts: &mut Counts) {
+fn handle(
+    item: &[u8],
+    sender: &RawSender,
+    held: &mut HeldSyns,
+    tables: &mut Tables,
+    counts: &mut Counts,
+) {
     let hlen = size_of::<SlowPathHeader>();
     let Some(head) = item.get(..hlen) else {
         counts.add(Counter::DropSlowPathSendFailed, 1);
@@ -418,11 +441,25 @@ fn handle(item: &[u8], sender: &RawSender, held: &mut HeldSyns, counts: &mut Cou
             }
         },
         SLOW_KIND_HELD_SYN => {
-            match frame
-                .get(ETH_HLEN..)
-                .and_then(|ip4| held.hold(ip4, Instant::now()))
-            {
-                Some(Hold::Held | Hold::Duplicate) => {}
+            let ip4 = frame.get(ETH_HLEN..);
+            match ip4.and_then(|ip4| held.hold(ip4, Instant::now())) {
+                Some(Hold::Held) => {
+                    // A new TCP binding to the SYN's source may take its target port, so
+                    // that the two SYNs meet: only a port pool4 lends TCP on that address.
+                    if let Some(key) = ip4.and_then(SynKey::of) {
+                        if tables.lends_tcp(key.dst4, key.dport) {
+                            let target = HeldSynTarget {
+                                addr4: key.dst4,
+                                port4: key.dport,
+                                _pad: 0,
+                            };
+                            if let Err(e) = tables.held_syns.insert(key.held(), target, 0) {
+                                tracing::debug!("slow path: recording a held SYN: {e}");
+                            }
+                        }
+                    }
+                }
+                Some(Hold::Duplicate) => {}
                 Some(Hold::Overflow) => counts.add(Counter::DropHeldSynOverflow, 1),
                 None => counts.add(Counter::DropSlowPathSendFailed, 1),
             }

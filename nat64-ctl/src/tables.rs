@@ -5,9 +5,10 @@ use std::{os::fd::AsFd, path::Path};
 use anyhow::{Context, Result};
 use aya::maps::{Array, HashMap, IterableMap, Map, MapData};
 use nat64_common::maps::{
-    Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Ports, Pool4PortsKey,
-    Pool4Slot, SessionEntry, SessionKey, MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_POOL4,
-    MAP_POOL4_PORTS, MAP_POOL4_SLOTS, MAP_SESSIONS,
+    pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, HeldSynKey,
+    HeldSynTarget, Pool4Entry, Pool4Ports, Pool4PortsKey, Pool4Slot, SessionEntry, SessionKey,
+    MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_HELD_SYNS, MAP_POOL4, MAP_POOL4_PORTS, MAP_POOL4_SLOTS,
+    MAP_SESSIONS,
 };
 
 use crate::batch;
@@ -16,8 +17,9 @@ use crate::batch;
 const READ_CHUNK: u32 = 8192;
 
 /// Every map a second invocation works on; pinned by `attach` under the instance directory.
-pub const PINNED_MAPS: [&str; 7] = [
+pub const PINNED_MAPS: [&str; 8] = [
     MAP_CONFIG,
+    MAP_HELD_SYNS,
     MAP_POOL4,
     MAP_POOL4_SLOTS,
     MAP_POOL4_PORTS,
@@ -36,6 +38,8 @@ pub struct Tables {
     pub sessions: HashMap<MapData, SessionKey, SessionEntry>,
     pub bib4: HashMap<MapData, Bib4Key, Bib4Entry>,
     pub bib6: HashMap<MapData, Bib6Key, Bib6Entry>,
+    /// IPv4 SYNs the slow path holds, for new TCP bindings to meet (see the slow path).
+    pub held_syns: HashMap<MapData, HeldSynKey, HeldSynTarget>,
 }
 
 fn pinned(dir: &Path, name: &str) -> Result<MapData> {
@@ -78,6 +82,20 @@ impl Tables {
                 .with_context(|| bad(MAP_BIB4))?,
             bib6: HashMap::try_from(Map::HashMap(open(MAP_BIB6)?))
                 .with_context(|| bad(MAP_BIB6))?,
+            held_syns: HashMap::try_from(Map::HashMap(open(MAP_HELD_SYNS)?))
+                .with_context(|| bad(MAP_HELD_SYNS))?,
+        })
+    }
+
+    /// Whether a TCP pool4 range on `addr4` holds `port` (the ranges new bindings take).
+    pub fn lends_tcp(&self, addr4: [u8; 4], port: u16) -> bool {
+        let Ok(cfg) = self.gateway_config() else {
+            return false;
+        };
+        (0..u32::from(cfg.pool4_slots[0])).any(|i| {
+            self.slots
+                .get(&pool4_slot_index(0, i), 0)
+                .is_ok_and(|s| s.addr4 == addr4 && (s.port_lo..=s.port_hi).contains(&port))
         })
     }
 

@@ -10,8 +10,8 @@
 use aya_ebpf::bindings::BPF_NOEXIST;
 use nat64_common::{
     maps::{
-        pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, PROTO_ICMP,
-        PROTO_TCP, PROTO_UDP,
+        pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, HeldSynTarget,
+        PROTO_ICMP, PROTO_TCP, PROTO_UDP,
     },
     port, Counter,
 };
@@ -24,9 +24,20 @@ use crate::{
 
 const EEXIST: i32 = -17;
 
-/// Claims a pool4 transport address for `key` and records the binding both ways.
+/// Claims a pool4 transport address for `key` and records the binding both ways, in
+/// `out`. `held` (port 0: none): the pool4 transport address an IPv4 SYN held for a
+/// simultaneous open was sent to, from the host this flow opens to; taken first when free,
+/// so that the two SYNs meet (RFC 6146 §3.5.2.2; nat64-ctl vouched that it lies in a TCP
+/// pool4 range). The entry goes out through `out` and `held` comes in by reference: a
+/// struct returned (or an Option passed) by value travels as a pointer into the caller's
+/// stack, which the verifier refuses to see come back in R0.
 #[inline(never)]
-pub fn create_binding(cfg: &GatewayConfig, key: &Bib6Key) -> Result<Bib6Entry, Counter> {
+pub fn create_binding(
+    cfg: &GatewayConfig,
+    key: &Bib6Key,
+    held: &HeldSynTarget,
+    out: &mut Bib6Entry,
+) -> Result<(), Counter> {
     // Constant indices, one per arm: the verifier sees every access in bounds.
     let (proto_index, slots) = match key.proto {
         PROTO_TCP => (0, cfg.pool4_slots[0]),
@@ -43,6 +54,23 @@ pub fn create_binding(cfg: &GatewayConfig, key: &Bib6Key) -> Result<Bib6Entry, C
         port6: key.port6,
         flags: 0,
     };
+    if held.port4 != 0 && key.proto == PROTO_TCP {
+        let k4 = Bib4Key {
+            addr4: held.addr4,
+            port4: held.port4,
+            proto: PROTO_TCP,
+            _pad: 0,
+        };
+        match claim(key, &k4, &back)? {
+            Some(entry) => {
+                stats::count(Counter::HeldSynMet);
+                *out = entry;
+                return Ok(());
+            }
+            // Taken meanwhile: an ordinary port, and the held SYN is refused as before.
+            None => stats::count(Counter::PortAllocRetries),
+        }
+    }
     for i in 0..port::MAX_PROBES {
         let slot_idx = pool4_slot_index(proto_index, port::pick_address(hash, slots.into(), i));
         let Some(slot) = POOL4_SLOTS.get(slot_idx) else {
@@ -58,36 +86,51 @@ pub fn create_binding(cfg: &GatewayConfig, key: &Bib6Key) -> Result<Bib6Entry, C
             proto: key.proto,
             _pad: 0,
         };
-        match BIB4.insert(&k4, &back, BPF_NOEXIST as u64) {
-            Ok(()) => {}
-            Err(EEXIST) => {
+        match claim(key, &k4, &back)? {
+            Some(entry) => {
+                *out = entry;
+                return Ok(());
+            }
+            None => {
                 stats::count(Counter::PortAllocRetries);
                 continue;
             }
-            Err(_) => return Err(Counter::DropBibFull),
         }
-        let entry = Bib6Entry {
-            addr4: slot.addr4,
-            port4,
-            flags: 0,
-        };
-        return match BIB6.insert(key, &entry, BPF_NOEXIST as u64) {
-            Ok(()) => {
-                stats::count(Counter::BibCreated);
-                events::binding_created(key, &entry);
-                Ok(entry)
-            }
-            Err(e) => {
-                // Give the pool4 port back either way; on a race use the winner's binding.
-                let _ = BIB4.remove(&k4);
-                if e != EEXIST {
-                    return Err(Counter::DropBibFull);
-                }
-                unsafe { BIB6.get(key) }
-                    .copied()
-                    .ok_or(Counter::DropBibFull)
-            }
-        };
     }
     Err(Counter::DropPool4Exhausted)
+}
+
+/// Claims `k4` for `key`: the IPv4 side first with BPF_NOEXIST (a pool4 port is never
+/// handed out twice), then the IPv6 side. `None`: `k4` is taken. On a race for the same
+/// IPv6 source the claim is given back and the winner's binding used.
+#[inline(always)]
+fn claim(key: &Bib6Key, k4: &Bib4Key, back: &Bib4Entry) -> Result<Option<Bib6Entry>, Counter> {
+    match BIB4.insert(k4, back, BPF_NOEXIST as u64) {
+        Ok(()) => {}
+        Err(EEXIST) => return Ok(None),
+        Err(_) => return Err(Counter::DropBibFull),
+    }
+    let entry = Bib6Entry {
+        addr4: k4.addr4,
+        port4: k4.port4,
+        flags: 0,
+    };
+    match BIB6.insert(key, &entry, BPF_NOEXIST as u64) {
+        Ok(()) => {
+            stats::count(Counter::BibCreated);
+            events::binding_created(key, &entry);
+            Ok(Some(entry))
+        }
+        Err(e) => {
+            // Give the pool4 port back either way; on a race use the winner's binding.
+            let _ = BIB4.remove(k4);
+            if e != EEXIST {
+                return Err(Counter::DropBibFull);
+            }
+            unsafe { BIB6.get(key) }
+                .copied()
+                .map(Some)
+                .ok_or(Counter::DropBibFull)
+        }
+    }
 }

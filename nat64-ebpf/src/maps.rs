@@ -4,8 +4,9 @@ use aya_ebpf::{
     maps::{Array, HashMap},
 };
 use nat64_common::maps::{
-    Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, Pool4Entry, Pool4Ports, Pool4PortsKey,
-    Pool4Slot, SessionEntry, SessionKey, POOL4_SLOTS_ENTRIES,
+    Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, HeldSynKey, HeldSynTarget, Pool4Entry,
+    Pool4Ports, Pool4PortsKey, Pool4Slot, SessionEntry, SessionKey, HELD_SYNS_MAX,
+    POOL4_SLOTS_ENTRIES,
 };
 
 #[map(name = "NAT64_CONFIG")]
@@ -21,6 +22,12 @@ pub static POOL4: HashMap<[u8; 4], Pool4Entry> = HashMap::with_max_entries(1024,
 #[map(name = "NAT64_POOL4_PORTS")]
 pub static POOL4_PORTS: HashMap<Pool4PortsKey, Pool4Ports> =
     HashMap::with_max_entries(3072, BPF_F_NO_PREALLOC);
+
+/// IPv4 SYNs nat64-ctl holds for a simultaneous open, by their source: the pool4 port a
+/// new TCP binding to that source takes so that the SYNs meet (written by nat64-ctl).
+#[map(name = "NAT64_HELD_SYNS")]
+pub static HELD_SYNS: HashMap<HeldSynKey, HeldSynTarget> =
+    HashMap::with_max_entries(HELD_SYNS_MAX, BPF_F_NO_PREALLOC);
 
 /// `BPF_F_NO_PREALLOC` (uapi/linux/bpf.h).
 const BPF_F_NO_PREALLOC: u32 = 1;

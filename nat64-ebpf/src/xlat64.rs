@@ -5,7 +5,8 @@ use nat64_common::{
     frag::{self, FragEntry, FragKey, Position},
     icmp::{self, Icmp6Action},
     maps::{
-        Bib6Key, SessionKey, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
+        Bib6Entry, Bib6Key, HeldSynKey, HeldSynTarget, SessionKey, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
+        CONFIG_F_ALLOW_NONGLOBAL,
         PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW,
     },
     origin::{self, ORIGIN_ADDRESS_UNREACHABLE6, ORIGIN_PACKET_TOO_BIG, ORIGIN_TIME_EXCEEDED6},
@@ -18,7 +19,7 @@ use crate::{
     bib, frags, fwd, hairpin,
     hook::{Family, Hook},
     l4::{self, Kind},
-    maps::{config, BIB6, POOL4},
+    maps::{config, BIB6, HELD_SYNS, POOL4},
     parse::{frame_len, read, view, write, ETH_HLEN, MAX_EXT_HEADERS, MAX_L3_OFFSET},
     session, stats, Outcome,
 };
@@ -384,12 +385,41 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
     };
     let bib = match unsafe { BIB6.get(&key) } {
         Some(b) => *b,
-        None if plan.opens != 0 => bib::create_binding(cfg, &key)?,
+        None if plan.opens != 0 => {
+            let held = held_syn_target(plan);
+            let mut entry = Bib6Entry {
+                addr4: [0; 4],
+                port4: 0,
+                flags: 0,
+            };
+            bib::create_binding(cfg, &key, &held, &mut entry)?;
+            entry
+        }
         None => return Err(Counter::DropNoBib6),
     };
     plan.src4 = bib.addr4;
     plan.port4 = bib.port4;
     Ok(())
+}
+
+/// A TCP SYN to a host whose SYN to us nat64-ctl holds: the pool4 port that SYN named
+/// (port 0: none).
+#[inline(always)]
+fn held_syn_target(plan: &Plan) -> HeldSynTarget {
+    let none = HeldSynTarget {
+        addr4: [0; 4],
+        port4: 0,
+        _pad: 0,
+    };
+    if plan.kind != Kind::Tcp {
+        return none;
+    }
+    let key = HeldSynKey {
+        remote4: plan.dst4,
+        remote_port: plan.dport,
+        _pad: 0,
+    };
+    unsafe { HELD_SYNS.get(&key) }.copied().unwrap_or(none)
 }
 
 /// The flow's session, and for a hairpinned packet also the session of its second leg:

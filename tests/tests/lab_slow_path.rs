@@ -209,3 +209,63 @@ nat64_tests::lab_test!(simultaneous_open_and_held_syn_timeout, |hook| {
         String::from_utf8_lossy(&sessions.stdout)
     );
 });
+
+nat64_tests::lab_test!(a_simultaneous_open_meets_on_the_held_syns_port, |hook| {
+    if !lab_available("a_simultaneous_open_meets_on_the_held_syns_port") {
+        return;
+    }
+    let mut lab = Lab::reference_on(hook).expect("lab");
+    // A thousand TCP ports: the IPv6 host's binding could draw any of them, and must take
+    // the one the held IPv4 SYN was sent to (RFC 6146 §3.5.2.2), or the SYNs never meet.
+    lab.start_gateway(&[
+        "--pool6",
+        "64:ff9b:1::/48",
+        "--pool4",
+        POOL4,
+        "--ports",
+        "40000-40999",
+        "--proto",
+        "tcp",
+    ])
+    .expect("gateway");
+    let mut cmd = lab.server4.cmd("python3");
+    cmd.args([
+        "-u",
+        "-c",
+        &tcp_peer("AF_INET", SERVER4, 5557, POOL4, 40777, "from4"),
+    ]);
+    let mut v4 = lab.server4.spawn(cmd, "tcp-v4").unwrap();
+    v4.wait_for_output("v4 connecting", Duration::from_secs(10), |o| {
+        o.contains("connecting")
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(lab.counter("slow_path_held_syn").unwrap() >= 1);
+    // The IPv6 host opens to the IPv4 host's port from a port of its own choosing.
+    let mut cmd = lab.client6.cmd("python3");
+    cmd.args([
+        "-u",
+        "-c",
+        &tcp_peer("AF_INET6", CLIENT6, 41007, SERVER4_IN_POOL6, 5557, "from6"),
+    ]);
+    let mut v6 = lab.client6.spawn(cmd, "tcp-v6").unwrap();
+    for (peer, want) in [(&mut v6, "from4"), (&mut v4, "from6")] {
+        peer.wait_for_output("the exchange", Duration::from_secs(15), |o| {
+            o.contains("received") || o.contains("refused") || o.contains("failed")
+        })
+        .unwrap();
+        let out = peer.output();
+        assert!(out.contains("connected after"), "{out}");
+        assert!(out.contains(&format!("received b'{want}'")), "{out}");
+    }
+    assert_eq!(lab.counter("held_syn_met").unwrap(), 1);
+    let bib = lab.ctl(&["bib", "display", "--json"]).unwrap();
+    let bib = String::from_utf8_lossy(&bib.stdout);
+    assert!(
+        bib.contains("40777"),
+        "the IPv6 host's binding is the held SYN's port: {bib}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(lab.counter("held_syn_matched").unwrap(), 1);
+    assert_eq!(lab.counter("held_syn_refused").unwrap(), 0);
+});

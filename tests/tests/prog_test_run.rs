@@ -18,10 +18,10 @@ use aya::{
 use nat64_common::{
     frag::{FragEntry, FragKey, FRAG_TIMEOUT_NS, MAP_FRAGS},
     maps::{
-        GatewayConfig, SessionEntry, SessionEvent, SessionKey, SlowPathHeader,
+        GatewayConfig, HeldSynKey, HeldSynTarget, SessionEntry, SessionEvent, SessionKey, SlowPathHeader,
         CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP,
         CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, EVENT_BIB_CREATED, EVENT_SESSION_CREATED,
-        MAP_CONFIG, MAP_EVENTS, MAP_SESSIONS, MAP_SLOW, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+        MAP_CONFIG, MAP_EVENTS, MAP_HELD_SYNS, MAP_SESSIONS, MAP_SLOW, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
         SESSION_F_FROM_V4, SESSION_KIND_FLOW, SESSION_KIND_PEER, SLOW_FRAME_MAX,
         SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN,
     },
@@ -339,6 +339,23 @@ impl Harness {
             .into_iter()
             .map(|(_, v)| v)
             .collect()
+    }
+
+    /// Records a held SYN from `remote`:`rport` to `addr4`:`port4`, as nat64-ctl does.
+    fn hold_syn(&mut self, remote: &str, rport: u16, addr4: &str, port4: u16) {
+        let mut map: aya::maps::HashMap<_, HeldSynKey, HeldSynTarget> =
+            aya::maps::HashMap::try_from(self.ebpf.map_mut(MAP_HELD_SYNS).unwrap()).unwrap();
+        let key = HeldSynKey {
+            remote4: v4(remote).octets(),
+            remote_port: rport,
+            _pad: 0,
+        };
+        let target = HeldSynTarget {
+            addr4: v4(addr4).octets(),
+            port4,
+            _pad: 0,
+        };
+        map.insert(key, target, 0).unwrap();
     }
 
     /// Sessions as the data plane left them.
@@ -2285,6 +2302,71 @@ fn slow_path_fixtures(h: &mut Harness) {
     assert_eq!(h.slow_records().len(), 1);
     eprintln!("ok: the slow path queued {drained} records unread, then stopped queuing");
     h.set_flag(CONFIG_F_SLOW_PATH, false);
+
+    // RFC 6146 §3.5.2.2, the simultaneous open that meets: nat64-ctl holds server4's SYN
+    // from :8080 to POOL4:6300 and records where it went (NAT64_HELD_SYNS, written here as
+    // it would); the IPv6 host's SYN to server4:8080 gets a binding on that very port, so
+    // the two SYNs meet. (nat64-ctl records only ports pool4 lends TCP; the data plane
+    // takes what it is given, which lets this row tell the held port from a drawn one.)
+    h.hold_syn(SERVER4, 8080, POOL4, 6300);
+    h.check(Row {
+        name: "tcp syn to a held syn's source takes its pool4 port",
+        frame: from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_TCP,
+            64,
+            &tcp6_flags(CLIENT6, SERVER4_IN_POOL6, 5077, 8080, 0x02),
+        )),
+        action: Verdict::Redirect,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_TCP,
+            63,
+            &tcp4_flags(POOL4, SERVER4, 6300, 8080, 0x02),
+        ))),
+        counters: &[
+            RxIpv6,
+            Rx6to4Tcp,
+            BibCreated,
+            HeldSynMet,
+            Xlat6to4Tcp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
+    // Taken meanwhile (the binding above holds POOL4:6300): an ordinary port is drawn.
+    h.hold_syn(SERVER4, 8081, POOL4, 6300);
+    h.check(Row {
+        name: "tcp syn to a held syn's source whose port is taken draws another",
+        frame: from_client6(ip6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            PROTO_TCP,
+            64,
+            &tcp6_flags(CLIENT6, SERVER4_IN_POOL6, 5078, 8081, 0x02),
+        )),
+        action: Verdict::Redirect,
+        output: Some(to_server4(ip4(
+            POOL4,
+            SERVER4,
+            PROTO_TCP,
+            63,
+            &tcp4_flags(POOL4, SERVER4, 6200, 8081, 0x02),
+        ))),
+        counters: &[
+            RxIpv6,
+            Rx6to4Tcp,
+            PortAllocRetries,
+            BibCreated,
+            Xlat6to4Tcp,
+            SessionCreated,
+            FwdRedirect,
+            VerdictRedirect,
+        ],
+    });
 }
 
 /// The session log's ring buffer fills when nat64-ctl does not drain it: records are then
@@ -2532,6 +2614,28 @@ fn icmp_error_fixtures(h: &mut Harness) {
             counters: e64,
         });
     }
+    // An ICMPv6 error in an atomic fragment is the whole message: translated like the
+    // unfragmented one (RFC 7915 §5.1.1; senders still emit them, RFC 8021 §4).
+    h.check(Row {
+        name: "icmpv6 error in an atomic fragment",
+        frame: from_client6(frag6(
+            CLIENT6,
+            SERVER4_IN_POOL6,
+            64,
+            frag_hdr(PROTO_ICMPV6, 0, false, 0x0bad_cafe),
+            &icmp6(
+                v6(CLIENT6),
+                v6(SERVER4_IN_POOL6),
+                1,
+                4,
+                [0; 4],
+                &quoted_from_server(p),
+            ),
+        )),
+        action: Verdict::Redirect,
+        output: Some(error4_to_server(3, 3, [0; 4], &quoted_from_server_v4(p))),
+        counters: e64,
+    });
     {
         // 1200 bytes quoted: the IPv4 error is cut to 576 bytes.
         let big = vec![0x5au8; 1200];
