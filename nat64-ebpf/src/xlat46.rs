@@ -226,8 +226,8 @@ pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
     if fragment {
         return Ok(Outcome::Slow {
             kind: SLOW_KIND_FRAGMENT,
-            mtu: fragment_mtu as u16,
-            ident: plan.ident,
+            mtu: fragment_mtu,
+            ident: u32::from(plan.ident),
         });
     }
     Ok(Outcome::Action(next.action()))

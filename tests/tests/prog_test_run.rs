@@ -23,7 +23,7 @@ use nat64_common::{
         CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, EVENT_BIB_CREATED, EVENT_SESSION_CREATED,
         MAP_CONFIG, MAP_EVENTS, MAP_HELD_SYNS, MAP_SESSIONS, MAP_SLOW, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
         SESSION_F_FROM_V4, SESSION_KIND_FLOW, SESSION_KIND_PEER, SLOW_FRAME_MAX,
-        SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN,
+        SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN, SLOW_KIND_HELD_SYN6,
     },
     Counter,
 };
@@ -2264,6 +2264,39 @@ fn slow_path_fixtures(h: &mut Harness) {
         t
     }]);
     synack4[16..18].copy_from_slice(&c.to_be_bytes());
+    // RFC 6146 §3.5.2.2 applied to §3.8: an IPv6 SYN hairpinned to a pool4 port with no
+    // binding is held like an IPv4 one, with its sender's binding (the static
+    // CLIENT6#5001 ↔ POOL4#6001) in the record; no session is made.
+    let pool4_in_pool6 = "64:ff9b::cb00:7101";
+    let syn6 = from_client6(ip6(
+        CLIENT6,
+        pool4_in_pool6,
+        PROTO_TCP,
+        64,
+        &tcp6_flags(CLIENT6, pool4_in_pool6, 5001, 6998, 0x02),
+    ));
+    h.check(Row {
+        name: "hairpinned SYN to an unbound pool4 port: queued to be held",
+        frame: syn6.clone(),
+        action: Verdict::Drop,
+        output: None,
+        counters: &[RxIpv6, Rx6to4Tcp, SlowPathHeldSyn, VerdictDrop],
+    });
+    let q = h.slow_records();
+    assert_eq!(q.len(), 1);
+    assert_eq!(
+        (q[0].0.kind, q[0].0.len as usize, q[0].0.mtu, q[0].0.ident),
+        (
+            SLOW_KIND_HELD_SYN6,
+            syn6.len(),
+            u32::from_ne_bytes(v4(POOL4).octets()),
+            6001
+        ),
+        "record header: the sender's binding"
+    );
+    assert_eq!(hex(&q[0].1), hex(&syn6), "the SYN is queued as it came");
+    assert!(h.sessions().is_empty(), "a held SYN creates no state");
+
     h.check(Row {
         name: "unsolicited SYN+ACK is not held",
         frame: from_server4(ip4(SERVER4, POOL4, PROTO_TCP, 64, &synack4)),
