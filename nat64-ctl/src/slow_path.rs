@@ -26,11 +26,11 @@ use aya::maps::{MapData, RingBuf};
 use nat64_common::{
     csum,
     maps::{
-        HeldSynKey, HeldSynTarget, SessionKey, SlowPathHeader, CONFIG_F_SLOW_PATH, PROTO_TCP, SESSION_KIND_FLOW,
-        SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN, SLOW_KIND_HELD_SYN6,
+        HeldSynKey, HeldSynTarget, SessionKey, SlowPathHeader, CONFIG_F_SLOW_PATH, PROTO_TCP,
+        SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN, SLOW_KIND_HELD_SYN6,
     },
-    rfc6052::Pool6,
     origin,
+    rfc6052::Pool6,
     split::Splitter,
     Counter,
 };
@@ -733,7 +733,11 @@ mod tests {
         let src: [u8; 16] = p[8..24].try_into().unwrap();
         let dst: [u8; 16] = p[24..40].try_into().unwrap();
         let pseudo = csum::pseudo_v6(&src, &dst, 58, (p.len() - 40) as u32);
-        assert_eq!(csum::checksum(&p[40..], pseudo), 0, "the ICMPv6 checksum verifies");
+        assert_eq!(
+            csum::checksum(&p[40..], pseudo),
+            0,
+            "the ICMPv6 checksum verifies"
+        );
         // Quoted up to 1280 bytes in all.
         let mut big = s.clone();
         big.resize(1500, 0);

@@ -1,10 +1,5 @@
 //! IPv4 → IPv6 (RFC 7915 §4) for packets addressed to a pool4 address.
-use aya_ebpf::{
-    bindings::xdp_action,
-    helpers::bpf_loop,
-    macros::map,
-    maps::PerCpuArray,
-};
+use aya_ebpf::{bindings::xdp_action, helpers::bpf_loop, macros::map, maps::PerCpuArray};
 use nat64_common::{
     csum,
     frag::{self, FragEntry, FragKey, Position},
@@ -588,8 +583,8 @@ fn rewrite_l4(ctx: &impl Hook, plan: &Plan) -> Result<(), Counter> {
         (plan.port4, plan.port6),
         sums,
         plan.echo_ty6,
-            l4::Header::Own,
-        )
+        l4::Header::Own,
+    )
 }
 
 /// Replaces the IPv4 header with the IPv6 one, written field by field straight into the

@@ -5,9 +5,9 @@ use nat64_common::{
     frag::{self, FragEntry, FragKey, Position},
     icmp::{self, Icmp6Action},
     maps::{
-        Bib4Key, Bib6Entry, Bib6Key, HeldSynKey, HeldSynTarget, SessionKey, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
-        CONFIG_F_ALLOW_NONGLOBAL,
-        PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW, SLOW_KIND_HELD_SYN6,
+        Bib4Key, Bib6Entry, Bib6Key, HeldSynKey, HeldSynTarget, SessionKey,
+        CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6,
+        PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW, SLOW_KIND_HELD_SYN6,
     },
     origin::{self, ORIGIN_ADDRESS_UNREACHABLE6, ORIGIN_PACKET_TOO_BIG, ORIGIN_TIME_EXCEEDED6},
     rfc6052::ExtractError,
