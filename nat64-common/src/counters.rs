@@ -172,6 +172,7 @@ counters! {
     DropBadTcpHeader = 113 => "drop_bad_tcp_header", "TCP segments whose data offset is below 5 words or reaches past the segment (both directions)";
     DropMartianIpv4Source = 114 => "drop_martian_ipv4_source", "IPv4 packets from a source no router forwards (0/8, 127/8, 224/4 and above), whatever --allow-nonglobal-ipv4 says";
     HeldSynMet = 115 => "held_syn_met", "new TCP bindings that took the pool4 port a held IPv4 SYN was sent to, so that the two SYNs of a simultaneous open meet";
+    XlatHairpinIcmpError = 116 => "xlat_hairpin_icmp_error", "ICMPv6 errors about a hairpinned packet, sent on to its sender through both bindings (RFC 6146 §3.8)";
 }
 
 impl Counter {

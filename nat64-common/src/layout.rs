@@ -172,7 +172,11 @@ mod tests {
             if let Some((_, legacy)) = LEGACY_VERSIONS.iter().find(|(m, _)| *m == l.map) {
                 assert!(*legacy <= l.version, "{}", l.map);
             } else {
-                assert!([MAP_POOL4_PORTS, MAP_HELD_SYNS].contains(&l.map), "{}", l.map);
+                assert!(
+                    [MAP_POOL4_PORTS, MAP_HELD_SYNS].contains(&l.map),
+                    "{}",
+                    l.map
+                );
             }
         }
     }

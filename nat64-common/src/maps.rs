@@ -388,6 +388,11 @@ pub const SLOW_KIND_FRAGMENT: u32 = 1;
 /// `SlowPathHeader::kind`: the frame is an IPv4 TCP SYN to a pool4 transport address
 /// with no binding, held for simultaneous open (RFC 6146 §3.5.2.2).
 pub const SLOW_KIND_HELD_SYN: u32 = 2;
+/// `SlowPathHeader::kind`: the frame is an IPv6 TCP SYN hairpinned to a pool4 transport
+/// address with no binding (RFC 6146 §3.5.2.2 applied to §3.8), held like an IPv4 one. Its
+/// sender's binding, the transport address it comes from once hairpinned, is in `mtu`
+/// (the IPv4 address, in network byte order as memory holds it) and `ident` (the port).
+pub const SLOW_KIND_HELD_SYN6: u32 = 3;
 
 /// Start of a `NAT64_SLOW` record; `len` bytes of the frame follow it.
 #[repr(C)]
@@ -397,9 +402,11 @@ pub struct SlowPathHeader {
     pub kind: u32,
     /// Bytes of the frame that follow, starting with the Ethernet header.
     pub len: u32,
-    /// Largest fragment to send (IPv6 header included).
+    /// Largest fragment to send (IPv6 header included); `SLOW_KIND_HELD_SYN6`: the
+    /// sender's pool4 address.
     pub mtu: u32,
-    /// Identification for added Fragment headers.
+    /// Identification for added Fragment headers; `SLOW_KIND_HELD_SYN6`: the sender's
+    /// pool4 port.
     pub ident: u32,
     /// CLOCK_MONOTONIC when the data plane queued it.
     pub time_ns: u64,

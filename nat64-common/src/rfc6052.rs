@@ -342,8 +342,18 @@ mod tests {
     #[test]
     fn martian_sources_are_refused_even_with_the_override() {
         let p = Pool6::new(v6("2001:db8:64::"), 96).unwrap();
-        for a in ["0.1.2.3", "127.0.0.1", "224.0.0.1", "240.0.0.1", "255.255.255.255"] {
-            assert_eq!(p.embed_checked(v4(a), true), Err(ExtractError::Martian), "{a}");
+        for a in [
+            "0.1.2.3",
+            "127.0.0.1",
+            "224.0.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+        ] {
+            assert_eq!(
+                p.embed_checked(v4(a), true),
+                Err(ExtractError::Martian),
+                "{a}"
+            );
         }
         // Private and documentation space is what the override is for.
         assert!(p.embed_checked(v4("10.0.0.1"), true).is_ok());

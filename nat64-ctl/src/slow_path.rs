@@ -26,10 +26,11 @@ use aya::maps::{MapData, RingBuf};
 use nat64_common::{
     csum,
     maps::{
-        HeldSynKey, HeldSynTarget, SessionKey, SlowPathHeader, CONFIG_F_SLOW_PATH, PROTO_TCP, SESSION_KIND_FLOW,
-        SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN,
+        HeldSynKey, HeldSynTarget, SessionKey, SlowPathHeader, CONFIG_F_SLOW_PATH, PROTO_TCP,
+        SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN, SLOW_KIND_HELD_SYN6,
     },
     origin,
+    rfc6052::Pool6,
     split::Splitter,
     Counter,
 };
@@ -125,15 +126,19 @@ impl HeldSyns {
     }
 
     pub fn hold(&mut self, ip4: &[u8], now: Instant) -> Option<Hold> {
-        let key = SynKey::of(ip4)?;
+        Some(self.hold_key(SynKey::of(ip4)?, ip4, now))
+    }
+
+    /// Holds `packet` (an IPv4 SYN, or an IPv6 one hairpinned) as the flow `key` names it.
+    pub fn hold_key(&mut self, key: SynKey, packet: &[u8], now: Instant) -> Hold {
         if self.held.contains_key(&key) {
-            return Some(Hold::Duplicate);
+            return Hold::Duplicate;
         }
         if self.held.len() >= HELD_SYNS_MAX {
-            return Some(Hold::Overflow);
+            return Hold::Overflow;
         }
-        self.held.insert(key, (now, ip4.to_vec()));
-        Some(Hold::Held)
+        self.held.insert(key, (now, packet.to_vec()));
+        Hold::Held
     }
 
     /// Settles every held SYN whose flow now has a session (`opened`) or whose time is up.
@@ -181,10 +186,59 @@ pub fn port_unreachable(ip4: &[u8]) -> Option<Vec<u8>> {
     Some(p)
 }
 
+/// ICMPv6 Destination Unreachable, Port Unreachable (type 1, code 4) answering a
+/// hairpinned IPv6 SYN `ip6` from the address it was sent to (pool6 + the pool4 address),
+/// quoting as much of it as fits 1280 bytes (RFC 4443 §2.4 c).
+pub fn port_unreachable6(ip6: &[u8]) -> Option<Vec<u8>> {
+    let src: [u8; 16] = ip6.get(8..24)?.try_into().ok()?;
+    let dst: [u8; 16] = ip6.get(24..40)?.try_into().ok()?;
+    let quoted = &ip6[..ip6.len().min(IPV6_MIN_MTU - IPV6_HLEN - ICMP_HLEN)];
+    let icmp_len = ICMP_HLEN + quoted.len();
+    let mut p = vec![0u8; IPV6_HLEN + icmp_len];
+    p[0] = 0x60;
+    p[4..6].copy_from_slice(&(icmp_len as u16).to_be_bytes());
+    p[6] = NH_ICMPV6;
+    p[7] = 64;
+    p[8..24].copy_from_slice(&dst);
+    p[24..40].copy_from_slice(&src);
+    p[40] = 1;
+    p[41] = 4;
+    p[48..].copy_from_slice(quoted);
+    let pseudo = csum::pseudo_v6(&dst, &src, NH_ICMPV6, icmp_len as u32);
+    let c = csum::checksum(&p[40..], pseudo);
+    p[42..44].copy_from_slice(&c.to_be_bytes());
+    Some(p)
+}
+
+const NH_ICMPV6: u8 = 58;
+const ICMP_HLEN: usize = 8;
+const IPV6_MIN_MTU: usize = 1280;
+
+/// The flow a hairpinned IPv6 SYN names, as the IPv4 side of its target sees it: from the
+/// sender's binding (`src4`:`sport`, from the record) to the pool4 address under the
+/// SYN's destination (`pool6` takes it out) and its port.
+pub fn held6_key(ip6: &[u8], src4: [u8; 4], sport: u16, pool6: &Pool6) -> Option<SynKey> {
+    let dst6: [u8; 16] = ip6.get(24..40)?.try_into().ok()?;
+    let tcp = ip6.get(IPV6_HLEN..IPV6_HLEN + 4)?;
+    Some(SynKey {
+        src4,
+        sport,
+        dst4: pool6.extract(&dst6)?,
+        dport: u16::from_be_bytes([tcp[2], tcp[3]]),
+    })
+}
+
 /// No ICMP error to a source that is not a unicast host (0/8, 127/8, multicast,
-/// broadcast: RFC 1812 §4.3.2.7), as for the data plane's own errors.
-fn may_answer(ip4: &[u8]) -> bool {
-    SynKey::of(ip4).is_some_and(|k| origin::may_answer_v4(k.src4))
+/// broadcast: RFC 1812 §4.3.2.7; for IPv6 unspecified, loopback, multicast…), as for the
+/// data plane's own errors.
+fn may_answer(ip: &[u8]) -> bool {
+    if ip.first().is_some_and(|b| b >> 4 == 6) {
+        return ip
+            .get(8..24)
+            .and_then(|s| <[u8; 16]>::try_from(s).ok())
+            .is_some_and(|s| origin::may_answer_v6(&s));
+    }
+    SynKey::of(ip).is_some_and(|k| origin::may_answer_v4(k.src4))
 }
 
 /// Raw sockets that hand complete IP packets to the kernel's routing.
@@ -404,7 +458,12 @@ async fn serve(ring: RingBuf<MapData>, dir: &Path, ready: oneshot::Sender<()>) -
                         counts.add(Counter::HeldSynDropped, 1);
                         continue;
                     }
-                    match port_unreachable(syn).map(|p| sender.send_v4(&p)) {
+                    let sent = if syn.first().is_some_and(|b| b >> 4 == 6) {
+                        port_unreachable6(syn).map(|p| sender.send_v6(&p))
+                    } else {
+                        port_unreachable(syn).map(|p| sender.send_v4(&p))
+                    };
+                    match sent {
                         Some(Ok(())) => counts.add(Counter::HeldSynRefused, 1),
                         _ => counts.add(Counter::DropSlowPathSendFailed, 1),
                     }
@@ -440,28 +499,38 @@ fn handle(
                 counts.add(Counter::DropSlowPathSendFailed, 1);
             }
         },
-        SLOW_KIND_HELD_SYN => {
-            let ip4 = frame.get(ETH_HLEN..);
-            match ip4.and_then(|ip4| held.hold(ip4, Instant::now())) {
-                Some(Hold::Held) => {
+        SLOW_KIND_HELD_SYN | SLOW_KIND_HELD_SYN6 => {
+            let ip = frame.get(ETH_HLEN..).unwrap_or(&[]);
+            let key = if h.kind == SLOW_KIND_HELD_SYN {
+                SynKey::of(ip)
+            } else {
+                let pool6 = tables.gateway_config().map(|c| c.pool6);
+                let sport = h.ident as u16;
+                pool6
+                    .ok()
+                    .and_then(|p| held6_key(ip, h.mtu.to_ne_bytes(), sport, &p))
+            };
+            let Some(key) = key else {
+                counts.add(Counter::DropSlowPathSendFailed, 1);
+                return;
+            };
+            match held.hold_key(key, ip, Instant::now()) {
+                Hold::Held => {
                     // A new TCP binding to the SYN's source may take its target port, so
                     // that the two SYNs meet: only a port pool4 lends TCP on that address.
-                    if let Some(key) = ip4.and_then(SynKey::of) {
-                        if tables.lends_tcp(key.dst4, key.dport) {
-                            let target = HeldSynTarget {
-                                addr4: key.dst4,
-                                port4: key.dport,
-                                _pad: 0,
-                            };
-                            if let Err(e) = tables.held_syns.insert(key.held(), target, 0) {
-                                tracing::debug!("slow path: recording a held SYN: {e}");
-                            }
+                    if tables.lends_tcp(key.dst4, key.dport) {
+                        let target = HeldSynTarget {
+                            addr4: key.dst4,
+                            port4: key.dport,
+                            _pad: 0,
+                        };
+                        if let Err(e) = tables.held_syns.insert(key.held(), target, 0) {
+                            tracing::debug!("slow path: recording a held SYN: {e}");
                         }
                     }
                 }
-                Some(Hold::Duplicate) => {}
-                Some(Hold::Overflow) => counts.add(Counter::DropHeldSynOverflow, 1),
-                None => counts.add(Counter::DropSlowPathSendFailed, 1),
+                Hold::Duplicate => {}
+                Hold::Overflow => counts.add(Counter::DropHeldSynOverflow, 1),
             }
         }
         _ => counts.add(Counter::DropSlowPathSendFailed, 1),
@@ -621,5 +690,58 @@ mod tests {
         big[..40].copy_from_slice(&s);
         big[2..4].copy_from_slice(&1500u16.to_be_bytes());
         assert_eq!(port_unreachable(&big).unwrap().len(), 576);
+    }
+
+    /// An IPv6 SYN from 2001:db8:6::2#5001 to 64:ff9b::cb00:7101#6998 (pool6 + 203.0.113.1).
+    fn syn6() -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0, 0, 20, 6, 64];
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        p.extend_from_slice(&[0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 203, 0, 113, 1]);
+        p.extend_from_slice(&[0x13, 0x89, 0x1b, 0x56, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02]);
+        p.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
+        p
+    }
+
+    #[test]
+    fn a_hairpinned_syn_is_held_as_the_target_sees_it_and_refused_in_icmpv6() {
+        let s = syn6();
+        let pool6 = Pool6::new(
+            "64:ff9b::".parse::<std::net::Ipv6Addr>().unwrap().octets(),
+            96,
+        )
+        .unwrap();
+        // The sender's binding (from the record) is the source; the destination is the
+        // pool4 address under pool6 and the SYN's port.
+        let k = held6_key(&s, [203, 0, 113, 1], 6001, &pool6).unwrap();
+        assert_eq!(
+            k,
+            SynKey {
+                src4: [203, 0, 113, 1],
+                sport: 6001,
+                dst4: [203, 0, 113, 1],
+                dport: 6998
+            }
+        );
+        // Port unreachable from the address it was sent to, back to the sender, quoting it.
+        let p = port_unreachable6(&s).unwrap();
+        assert_eq!(p.len(), 40 + 8 + s.len());
+        assert_eq!((p[0] >> 4, p[6], p[7]), (6, 58, 64));
+        assert_eq!(&p[8..24], &s[24..40]);
+        assert_eq!(&p[24..40], &s[8..24]);
+        assert_eq!((p[40], p[41]), (1, 4));
+        assert_eq!(&p[48..], &s[..]);
+        let src: [u8; 16] = p[8..24].try_into().unwrap();
+        let dst: [u8; 16] = p[24..40].try_into().unwrap();
+        let pseudo = csum::pseudo_v6(&src, &dst, 58, (p.len() - 40) as u32);
+        assert_eq!(
+            csum::checksum(&p[40..], pseudo),
+            0,
+            "the ICMPv6 checksum verifies"
+        );
+        // Quoted up to 1280 bytes in all.
+        let mut big = s.clone();
+        big.resize(1500, 0);
+        assert_eq!(port_unreachable6(&big).unwrap().len(), 1280);
+        assert!(may_answer(&s));
     }
 }

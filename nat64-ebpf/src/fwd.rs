@@ -171,9 +171,7 @@ fn finish(ctx: &impl Hook, p: Option<&mut FibParams>) -> Next {
         BPF_FIB_LKUP_RET_FRAG_NEEDED => Next::TooBig {
             mtu: unsafe { p.__bindgen_anon_1.mtu_result },
         },
-        BPF_FIB_LKUP_RET_NO_NEIGH if ctx.is_tc() => Next::RedirectNeigh {
-            ifindex: p.ifindex,
-        },
+        BPF_FIB_LKUP_RET_NO_NEIGH if ctx.is_tc() => Next::RedirectNeigh { ifindex: p.ifindex },
         BPF_FIB_LKUP_RET_NO_NEIGH => {
             stats::count(Counter::FwdPassNoNeighbour);
             Next::Pass
@@ -205,13 +203,7 @@ pub fn lookup_v4(
 }
 
 #[inline(always)]
-pub fn lookup_v6(
-    ctx: &impl Hook,
-    src: &[u8; 16],
-    dst: &[u8; 16],
-    proto: u8,
-    tot_len: u16,
-) -> Next {
+pub fn lookup_v6(ctx: &impl Hook, src: &[u8; 16], dst: &[u8; 16], proto: u8, tot_len: u16) -> Next {
     let mut p = params(ctx, AF_INET6, proto, tot_len);
     if let Some(p) = p.as_deref_mut() {
         p.__bindgen_anon_3.ipv6_src = words(src);

@@ -14,9 +14,9 @@ use aya_ebpf::{
         BPF_F_PSEUDO_HDR,
     },
     helpers::{
-        bpf_l4_csum_replace, bpf_loop, bpf_skb_adjust_room, bpf_skb_change_proto, bpf_skb_change_tail,
-        bpf_skb_load_bytes, bpf_skb_pull_data, bpf_xdp_adjust_head, bpf_xdp_adjust_tail,
-        bpf_xdp_load_bytes,
+        bpf_l4_csum_replace, bpf_loop, bpf_skb_adjust_room, bpf_skb_change_proto,
+        bpf_skb_change_tail, bpf_skb_load_bytes, bpf_skb_pull_data, bpf_xdp_adjust_head,
+        bpf_xdp_adjust_tail, bpf_xdp_load_bytes,
     },
     programs::{TcContext, XdpContext},
     EbpfContext,
@@ -83,8 +83,13 @@ pub trait Hook: Sized + EbpfContext {
     /// `pseudo.1`, and fields the checksum covers changed from `covered.0` to `covered.1`
     /// (already written). `udp`: a result of 0 is sent as 0xffff, and a 0 (no checksum)
     /// stays 0. Invalidates every packet pointer.
-    fn l4_csum(&self, csum_off: usize, pseudo: (u32, u32), covered: (u32, u32), udp: bool)
-        -> Result<(), ()>;
+    fn l4_csum(
+        &self,
+        csum_off: usize,
+        pseudo: (u32, u32),
+        covered: (u32, u32),
+        udp: bool,
+    ) -> Result<(), ()>;
 }
 
 impl Hook for XdpContext {
@@ -256,10 +261,19 @@ impl Hook for TcContext {
         // holds only the pseudo-header sum (the sender's NIC, or the kernel on egress,
         // adds the rest), so it takes the pseudo-header change only; a complete one takes
         // both; CHECKSUM_COMPLETE's packet sum follows.
-        let mangled = if udp { u64::from(BPF_F_MARK_MANGLED_0) } else { 0 };
+        let mangled = if udp {
+            u64::from(BPF_F_MARK_MANGLED_0)
+        } else {
+            0
+        };
         // Two plain calls, no loop over an array: the call chain's 512-byte stack.
         if pseudo.0 != pseudo.1
-            && csum_replace(self, csum_off, wsum_diff(pseudo.0, pseudo.1), u64::from(BPF_F_PSEUDO_HDR) | mangled) != 0
+            && csum_replace(
+                self,
+                csum_off,
+                wsum_diff(pseudo.0, pseudo.1),
+                u64::from(BPF_F_PSEUDO_HDR) | mangled,
+            ) != 0
         {
             return Err(());
         }

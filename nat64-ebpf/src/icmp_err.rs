@@ -27,7 +27,7 @@ use crate::{
     fwd,
     hook::{Family, Hook},
     l4::{self, Kind},
-    maps::{config, BIB4, BIB6},
+    maps::{config, BIB4, BIB6, POOL4},
     parse::{read, view, view_mut, write, ETH_HLEN},
     stats, sum,
 };
@@ -80,6 +80,15 @@ struct Plan {
     ttl: u8,
     in_tos: u8,
     in_ttl: u8,
+    /// A hairpinned error (`hairpin_6to6`): the quoted packet's original sender, and
+    /// pool6 + the error sender's pool4 address (its new source and the quote's new
+    /// destination); the quote's source port before and after; the quote's address sums
+    /// before and after.
+    hp_a6: [u8; 16],
+    hp_y6: [u8; 16],
+    hp_sport_old: u16,
+    hp_sport_new: u16,
+    hp_sums: (u32, u32),
 }
 
 const EMPTY: Plan = Plan {
@@ -110,6 +119,11 @@ const EMPTY: Plan = Plan {
     ttl: 0,
     in_tos: 0,
     in_ttl: 0,
+    hp_a6: [0; 16],
+    hp_y6: [0; 16],
+    hp_sport_old: 0,
+    hp_sport_new: 0,
+    hp_sums: (0, 0),
 };
 
 #[map(name = "NAT64_ICMP_ERR_PLAN")]
@@ -225,6 +239,10 @@ pub fn try_6to4(ctx: &impl Hook, icmp_off: usize) -> Result<u32, Counter> {
     );
     verify(sum::sum(ctx, icmp_off, plan.icmp_len as usize, pseudo)?)?;
     bind_6to4(plan)?;
+    if unsafe { POOL4.get(&plan.out_dst4) }.is_some() {
+        // Sent to pool6 + a pool4 address: about a packet that was hairpinned to its sender.
+        return hairpin_6to6(ctx, plan);
+    }
     let icmp4_len =
         (plan.icmp_len as usize - (IPV6_HLEN - IPV4_HLEN)).min(IPV4_ERROR_MAX - IPV4_HLEN);
     let next = fwd::lookup_v4(
@@ -660,4 +678,128 @@ fn reframe_4to6(
     write(ctx, icmp_at + ICMP_HLEN + 8, &plan.in_src6).ok_or(Counter::DropAdjustFailed)?;
     write(ctx, icmp_at + ICMP_HLEN + 24, &plan.in_dst6).ok_or(Counter::DropAdjustFailed)?;
     truncate(ctx, ETH_HLEN + IPV6_HLEN + icmp6_len)
+}
+
+// ---------------------------------------------------------------------------------------
+// Hairpinned errors (RFC 6146 §3.8): IPv6 → IPv6
+// ---------------------------------------------------------------------------------------
+
+/// ICMPv6 PTB below this is raised to it, as a 6→4→6 pair would (RFC 8200 §5).
+const IPV6_MIN_MTU: u32 = 1280;
+/// ICMPv6 Packet Too Big.
+const ICMPV6_PTB: u8 = 2;
+
+/// An ICMPv6 error an IPv6 host sent about a packet hairpinned to it: translated through
+/// both bindings in one IPv6 → IPv6 rewrite, as a 6→4 and 4→6 pair would. `plan` holds
+/// the 6→4 half (bind_6to4): the quote went from pool6 + X (its sender's public address)
+/// to the error's sender, whose binding is Y. The error now goes from pool6 + Y to the
+/// quote's sender, quoting the packet as that host sent it (to pool6 + Y). Sizes are
+/// unchanged; a Packet Too Big keeps its MTU, raised to 1280.
+#[inline(never)]
+fn hairpin_6to6(ctx: &impl Hook, plan: &mut Plan) -> Result<u32, Counter> {
+    crate::parse::pin(ctx);
+    if plan.kind == Kind::IcmpEcho {
+        // Echo is never hairpinned: such a quote was not ours.
+        return Err(Counter::DropIcmpInnerUntranslatable);
+    }
+    hairpin_bind(ctx, plan)?;
+    hairpin_sums(plan);
+    let icmp_len = plan.icmp_len as usize;
+    let next = fwd::lookup_v6(
+        ctx,
+        &plan.hp_y6,
+        &plan.hp_a6,
+        PROTO_ICMPV6,
+        (IPV6_HLEN + icmp_len) as u16,
+    );
+    hairpin_rewrite_quote(ctx, plan)?;
+    hairpin_reframe(ctx, plan, &next)?;
+    let icmp_off = plan.icmp_off as usize & 0x1ff;
+    let pseudo = csum::pseudo_v6(&plan.hp_y6, &plan.hp_a6, PROTO_ICMPV6, icmp_len as u32);
+    let total = sum::sum(ctx, icmp_off, icmp_len, pseudo)?;
+    write(ctx, icmp_off + 2, &(!csum::fold(total)).to_be_bytes())
+        .ok_or(Counter::DropAdjustFailed)?;
+    stats::count(Counter::XlatHairpinIcmpError);
+    Ok(next.action())
+}
+
+/// The quote's sender: the binding its source port names on X (the 4→6 half).
+#[inline(never)]
+fn hairpin_bind(ctx: &impl Hook, plan: &mut Plan) -> Result<(), Counter> {
+    crate::parse::pin(ctx);
+    let icmp_off = plan.icmp_off as usize & 0x1ff;
+    let q: &[u8; 8] =
+        view(ctx, icmp_off + ICMP_HLEN + IPV6_HLEN).ok_or(Counter::DropIcmpInnerUntranslatable)?;
+    plan.hp_sport_old = u16::from_be_bytes([q[0], q[1]]);
+    let key = Bib4Key {
+        addr4: plan.in_src4,
+        port4: plan.hp_sport_old,
+        proto: plan.in_proto,
+        _pad: 0,
+    };
+    let owner = unsafe { BIB4.get(&key) }.ok_or(Counter::DropNoBib4)?;
+    plan.hp_a6 = owner.addr6;
+    plan.hp_sport_new = owner.port6;
+    let cfg = config().ok_or(Counter::DropNoBib4)?;
+    plan.hp_y6 = cfg
+        .pool6
+        .embed_checked(plan.in_dst4, allow_nonglobal())
+        .map_err(crate::xlat46::source_refused)?;
+    Ok(())
+}
+
+/// A frame of its own: four 16-byte sums spill most of any frame they share.
+#[inline(never)]
+fn hairpin_sums(plan: &mut Plan) {
+    plan.hp_sums = (
+        csum::add_bytes16(&plan.in_src6) + csum::add_bytes16(&plan.in_dst6),
+        csum::add_bytes16(&plan.hp_a6) + csum::add_bytes16(&plan.hp_y6),
+    );
+}
+
+/// The quote: from the sender's own address and port to pool6 + Y and Y's port.
+#[inline(never)]
+fn hairpin_rewrite_quote(ctx: &impl Hook, plan: &Plan) -> Result<(), Counter> {
+    crate::parse::pin(ctx);
+    let icmp_off = plan.icmp_off as usize & 0x1ff;
+    let off = icmp_off + ICMP_HLEN + IPV6_HLEN;
+    let sport = (plan.hp_sport_old, plan.hp_sport_new);
+    l4::rewrite::<true>(
+        ctx,
+        off,
+        plan.kind,
+        sport,
+        plan.hp_sums,
+        0,
+        l4::Header::Quoted,
+    )?;
+    let dport = (plan.in_port_old, plan.in_port_new);
+    l4::rewrite::<false>(ctx, off, plan.kind, dport, (0, 0), 0, l4::Header::Quoted)?;
+    write(ctx, icmp_off + ICMP_HLEN + 8, &plan.hp_a6)
+        .ok_or(Counter::DropIcmpInnerUntranslatable)?;
+    write(ctx, icmp_off + ICMP_HLEN + 24, &plan.hp_y6).ok_or(Counter::DropIcmpInnerUntranslatable)
+}
+
+/// The outer header (addresses, hop limit), a Packet Too Big's MTU, the Ethernet header.
+#[inline(never)]
+fn hairpin_reframe(ctx: &impl Hook, plan: &Plan, next: &fwd::Next) -> Result<(), Counter> {
+    crate::parse::pin(ctx);
+    let icmp_off = plan.icmp_off as usize & 0x1ff;
+    let hdr: &mut [u8; 40] = view_mut(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
+    if next.decrements() {
+        // parse_6to4 refused hop limits ≤ 1.
+        hdr[7] = hdr[7].wrapping_sub(1);
+    }
+    write(ctx, ETH_HLEN + 8, &plan.hp_y6).ok_or(Counter::DropTruncatedIpv6)?;
+    write(ctx, ETH_HLEN + 24, &plan.hp_a6).ok_or(Counter::DropTruncatedIpv6)?;
+    let h: &mut [u8; 8] = view_mut(ctx, icmp_off).ok_or(Counter::DropTruncatedL4)?;
+    // Summed afresh over the rewritten message (hairpin_6to6).
+    (h[2], h[3]) = (0, 0);
+    if h[0] == ICMPV6_PTB {
+        let mtu = u32::from_be_bytes([h[4], h[5], h[6], h[7]]).max(IPV6_MIN_MTU);
+        let [m0, m1, m2, m3] = mtu.to_be_bytes();
+        (h[4], h[5], h[6], h[7]) = (m0, m1, m2, m3);
+    }
+    let old_eth: [u8; 12] = read(ctx, 0).ok_or(Counter::DropTruncatedEth)?;
+    write(ctx, 0, &next.eth_header(&old_eth, [0x86, 0xdd])).ok_or(Counter::DropTruncatedEth)
 }

@@ -102,7 +102,13 @@ pub fn rewrite<const SRC: bool>(
             let old_type = u32::from(u16::from_be_bytes([h[0], h[1]]));
             let new_type = u32::from(u16::from_be_bytes([echo_type, h[1]]));
             h[0] = echo_type;
-            set_port::<8, ICMP_ID, ICMP_CSUM>(h, new_port, remove + old_type, add + new_type, false);
+            set_port::<8, ICMP_ID, ICMP_CSUM>(
+                h,
+                new_port,
+                remove + old_type,
+                add + new_type,
+                false,
+            );
         }
     }
     Ok(())

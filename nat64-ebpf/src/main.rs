@@ -32,7 +32,7 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use aya_log_ebpf::debug;
-use nat64_common::{maps::SLOW_KIND_HELD_SYN, Counter};
+use nat64_common::{maps::SLOW_KIND_FRAGMENT, Counter};
 
 use hook::Hook;
 use parse::{parse_eth, EthProto};
@@ -86,8 +86,9 @@ pub enum Outcome {
     /// Queue the frame as it is now for nat64-ctl (`SLOW_KIND_*`, see `slow`).
     Slow {
         kind: u32,
-        mtu: u16,
-        ident: u16,
+        /// `SlowPathHeader::mtu` and `ident` (see each kind).
+        mtu: u32,
+        ident: u32,
     },
     /// The gateway answers the packet with an ICMP error of its own (`origin::send`),
     /// instead of dropping it for `why`.
@@ -107,8 +108,7 @@ fn try_nat64(ctx: &impl Hook) -> Result<u32, Counter> {
             match xlat64::try_6to4(ctx)? {
                 Outcome::Action(a) => Ok(a),
                 Outcome::IcmpError { l4_off } => icmp_err::try_6to4(ctx, l4_off as usize),
-                // Nothing of the 6→4 direction needs the slow path.
-                Outcome::Slow { .. } => Err(Counter::DropInternal),
+                Outcome::Slow { kind, mtu, ident } => slow_path(ctx, kind, mtu, ident),
                 Outcome::Originate { why, kind, mtu } => origin::send(ctx, why, kind, mtu),
             }
         }
@@ -117,15 +117,7 @@ fn try_nat64(ctx: &impl Hook) -> Result<u32, Counter> {
             match xlat46::try_4to6(ctx)? {
                 Outcome::Action(a) => Ok(a),
                 Outcome::IcmpError { l4_off } => icmp_err::try_4to6(ctx, l4_off as usize),
-                Outcome::Slow { kind, mtu, ident } => {
-                    let a = slow::punt(ctx, kind, u32::from(mtu), u32::from(ident))?;
-                    stats::count(if kind == SLOW_KIND_HELD_SYN {
-                        Counter::SlowPathHeldSyn
-                    } else {
-                        Counter::SlowPathFragment
-                    });
-                    Ok(a)
-                }
+                Outcome::Slow { kind, mtu, ident } => slow_path(ctx, kind, mtu, ident),
                 Outcome::Originate { why, kind, mtu } => origin::send(ctx, why, kind, mtu),
             }
         }
@@ -134,6 +126,18 @@ fn try_nat64(ctx: &impl Hook) -> Result<u32, Counter> {
             Ok(xdp_action::XDP_PASS)
         }
     }
+}
+
+/// Queues the frame for nat64-ctl and counts what it queued (both directions).
+#[inline(always)]
+fn slow_path(ctx: &impl Hook, kind: u32, mtu: u32, ident: u32) -> Result<u32, Counter> {
+    let a = slow::punt(ctx, kind, mtu, ident)?;
+    stats::count(if kind == SLOW_KIND_FRAGMENT {
+        Counter::SlowPathFragment
+    } else {
+        Counter::SlowPathHeldSyn
+    });
+    Ok(a)
 }
 
 #[cfg(not(test))]

@@ -13,12 +13,7 @@
 //! a token bucket per CPU (RFC 4443 §2.4 (f)); a packet that gets no error (limited, no
 //! source address configured, source not unicast) is dropped exactly as before, under its
 //! own drop counter, which counts in both cases.
-use aya_ebpf::{
-    bindings::xdp_action,
-    helpers::bpf_ktime_get_ns,
-    macros::map,
-    maps::PerCpuArray,
-};
+use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, macros::map, maps::PerCpuArray};
 use nat64_common::{
     csum,
     maps::PROTO_ICMPV6,

@@ -56,7 +56,11 @@ pub fn punt(ctx: &impl Hook, kind: u32, mtu: u32, ident: u32) -> Result<u32, Cou
         (*rec).header.mtu = mtu;
         (*rec).header.ident = ident;
         (*rec).header.time_ns = aya_ebpf::helpers::bpf_ktime_get_ns();
-        ctx.load_bytes(0, (*rec).frame.as_mut_ptr() as *mut core::ffi::c_void, len as u32)
+        ctx.load_bytes(
+            0,
+            (*rec).frame.as_mut_ptr() as *mut core::ffi::c_void,
+            len as u32,
+        )
     };
     if rc != 0 {
         entry.discard(0);

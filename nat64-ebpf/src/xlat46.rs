@@ -1,10 +1,5 @@
 //! IPv4 → IPv6 (RFC 7915 §4) for packets addressed to a pool4 address.
-use aya_ebpf::{
-    bindings::xdp_action,
-    helpers::bpf_loop,
-    macros::map,
-    maps::PerCpuArray,
-};
+use aya_ebpf::{bindings::xdp_action, helpers::bpf_loop, macros::map, maps::PerCpuArray};
 use nat64_common::{
     csum,
     frag::{self, FragEntry, FragKey, Position},
@@ -226,8 +221,8 @@ pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
     if fragment {
         return Ok(Outcome::Slow {
             kind: SLOW_KIND_FRAGMENT,
-            mtu: fragment_mtu as u16,
-            ident: plan.ident,
+            mtu: fragment_mtu,
+            ident: u32::from(plan.ident),
         });
     }
     Ok(Outcome::Action(next.action()))
@@ -588,8 +583,8 @@ fn rewrite_l4(ctx: &impl Hook, plan: &Plan) -> Result<(), Counter> {
         (plan.port4, plan.port6),
         sums,
         plan.echo_ty6,
-            l4::Header::Own,
-        )
+        l4::Header::Own,
+    )
 }
 
 /// Replaces the IPv4 header with the IPv6 one, written field by field straight into the

@@ -5,12 +5,13 @@ use nat64_common::{
     frag::{self, FragEntry, FragKey, Position},
     icmp::{self, Icmp6Action},
     maps::{
-        Bib6Entry, Bib6Key, HeldSynKey, HeldSynTarget, SessionKey, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
-        CONFIG_F_ALLOW_NONGLOBAL,
-        PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW,
+        Bib4Key, Bib6Entry, Bib6Key, HeldSynKey, HeldSynTarget, SessionKey,
+        CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6,
+        PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW, SLOW_KIND_HELD_SYN6,
     },
     origin::{self, ORIGIN_ADDRESS_UNREACHABLE6, ORIGIN_PACKET_TOO_BIG, ORIGIN_TIME_EXCEEDED6},
     rfc6052::ExtractError,
+    tcp,
     xlat::{self, ExtHeader, Frag6, Hop},
     Counter,
 };
@@ -19,9 +20,9 @@ use crate::{
     bib, frags, fwd, hairpin,
     hook::{Family, Hook},
     l4::{self, Kind},
-    maps::{config, BIB6, HELD_SYNS, POOL4},
+    maps::{config, BIB4, BIB6, HELD_SYNS, POOL4},
     parse::{frame_len, read, view, write, ETH_HLEN, MAX_EXT_HEADERS, MAX_L3_OFFSET},
-    session, stats, Outcome,
+    session, slow, stats, Outcome,
 };
 
 const IPV6_HLEN: usize = 40;
@@ -108,6 +109,19 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
         }
         let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.dst4) }.is_some();
         if hairpin {
+            if !hairpin_target_bound(&plan) {
+                // RFC 6146 §3.5.2.2 applied to §3.8: an unsolicited SYN is held like an
+                // IPv4 one (its sender's binding goes with it); anything else is dropped,
+                // before any session is made.
+                if may_hold(&plan) {
+                    return Ok(Outcome::Slow {
+                        kind: SLOW_KIND_HELD_SYN6,
+                        mtu: u32::from_ne_bytes(plan.src4),
+                        ident: u32::from(plan.port4),
+                    });
+                }
+                return Err(Counter::DropNoBib4);
+            }
             if let Err(why) = track(&plan, hairpin) {
                 return refused(why);
             }
@@ -400,6 +414,29 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
     plan.src4 = bib.addr4;
     plan.port4 = bib.port4;
     Ok(())
+}
+
+/// Whether the pool4 transport address a hairpinned packet is sent to has a binding.
+#[inline(always)]
+fn hairpin_target_bound(plan: &Plan) -> bool {
+    let key = Bib4Key {
+        addr4: plan.dst4,
+        port4: plan.dport,
+        proto: plan.proto4,
+        _pad: 0,
+    };
+    unsafe { BIB4.get(&key) }.is_some()
+}
+
+/// A whole TCP SYN (no ACK, no RST) while nat64-ctl drains the slow path: held for a
+/// simultaneous open.
+#[inline(always)]
+fn may_hold(plan: &Plan) -> bool {
+    let syn_only = plan.tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) == tcp::SYN;
+    plan.kind == Kind::Tcp
+        && syn_only
+        && plan.pos == Position::Whole
+        && config().is_some_and(slow::enabled)
 }
 
 /// A TCP SYN to a host whose SYN to us nat64-ctl holds: the pool4 port that SYN named

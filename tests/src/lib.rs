@@ -707,10 +707,7 @@ impl Lab {
                 aya::programs::TcAttachType::Ingress,
             )
             .unwrap_or_else(|e| panic!("query_tcx {iface}: {e}"));
-            progs
-                .iter()
-                .map(|p| p.id())
-                .collect()
+            progs.iter().map(|p| p.id()).collect()
         })
         .join()
         .expect("the tcx query thread")

@@ -99,11 +99,12 @@ nat64_tests::lab_test!(
             echo.output()
         );
         // XDP hands it to the kernel, TC to the kernel's neighbour layer.
-        let passed_no_neigh = lab.counter(match hook {
-            Hook::XdpTxOff => "fwd_pass_no_neighbour",
-            Hook::Tc => "fwd_redirect_neighbour",
-        })
-        .unwrap();
+        let passed_no_neigh = lab
+            .counter(match hook {
+                Hook::XdpTxOff => "fwd_pass_no_neighbour",
+                Hook::Tc => "fwd_redirect_neighbour",
+            })
+            .unwrap();
         assert!(
             passed_no_neigh >= 1,
             "the first packet met no neighbour entry"

@@ -269,3 +269,52 @@ nat64_tests::lab_test!(a_simultaneous_open_meets_on_the_held_syns_port, |hook| {
     assert_eq!(lab.counter("held_syn_matched").unwrap(), 1);
     assert_eq!(lab.counter("held_syn_refused").unwrap(), 0);
 });
+
+nat64_tests::lab_test!(
+    a_hairpinned_syn_to_an_unbound_port_is_held_then_refused,
+    |hook| {
+        if !lab_available("a_hairpinned_syn_to_an_unbound_port_is_held_then_refused") {
+            return;
+        }
+        let mut lab = Lab::reference_on(hook).expect("lab");
+        lab.start_gateway(&[
+            "--pool6",
+            "64:ff9b:1::/48",
+            "--pool4",
+            POOL4,
+            "--ports",
+            "40000-40999",
+            "--proto",
+            "tcp",
+        ])
+        .expect("gateway");
+        // RFC 6146 §3.5.2.2 applied to §3.8: client6's SYN to pool6 + the pool4 address, on a
+        // port no binding has, is held like an IPv4 one and refused with an ICMPv6 port
+        // unreachable once the 6 s are up (not dropped at once, not left to time out).
+        let pool4_in_pool6 = "64:ff9b:1:cb00:71:100::";
+        let out = lab
+            .client6
+            .sh_output(
+                &format!(
+                    "python3 -c '{}'",
+                    tcp_peer("AF_INET6", CLIENT6, 5558, pool4_in_pool6, 40500, "nobody")
+                ),
+                Duration::from_secs(30),
+            )
+            .unwrap();
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        let secs: f64 = out
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("refused after ")?
+                    .strip_suffix(" s")?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("the connection was not refused: {out}"));
+        assert!((5.9..9.0).contains(&secs), "refused after {secs} s");
+        assert!(lab.counter("slow_path_held_syn").unwrap() >= 1);
+        assert_eq!(lab.counter("held_syn_refused").unwrap(), 1);
+        assert_eq!(lab.counter("held_syn_matched").unwrap(), 0);
+    }
+);

@@ -18,12 +18,12 @@ use aya::{
 use nat64_common::{
     frag::{FragEntry, FragKey, FRAG_TIMEOUT_NS, MAP_FRAGS},
     maps::{
-        GatewayConfig, HeldSynKey, HeldSynTarget, SessionEntry, SessionEvent, SessionKey, SlowPathHeader,
-        CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP,
-        CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, EVENT_BIB_CREATED, EVENT_SESSION_CREATED,
-        MAP_CONFIG, MAP_EVENTS, MAP_HELD_SYNS, MAP_SESSIONS, MAP_SLOW, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
-        SESSION_F_FROM_V4, SESSION_KIND_FLOW, SESSION_KIND_PEER, SLOW_FRAME_MAX,
-        SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN,
+        GatewayConfig, HeldSynKey, HeldSynTarget, SessionEntry, SessionEvent, SessionKey,
+        SlowPathHeader, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
+        CONFIG_F_FILTERING_ICMP, CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, EVENT_BIB_CREATED,
+        EVENT_SESSION_CREATED, MAP_CONFIG, MAP_EVENTS, MAP_HELD_SYNS, MAP_SESSIONS, MAP_SLOW,
+        PROTO_ICMP, PROTO_TCP, PROTO_UDP, SESSION_F_FROM_V4, SESSION_KIND_FLOW, SESSION_KIND_PEER,
+        SLOW_FRAME_MAX, SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN, SLOW_KIND_HELD_SYN6,
     },
     Counter,
 };
@@ -2264,6 +2264,39 @@ fn slow_path_fixtures(h: &mut Harness) {
         t
     }]);
     synack4[16..18].copy_from_slice(&c.to_be_bytes());
+    // RFC 6146 §3.5.2.2 applied to §3.8: an IPv6 SYN hairpinned to a pool4 port with no
+    // binding is held like an IPv4 one, with its sender's binding (the static
+    // CLIENT6#5001 ↔ POOL4#6001) in the record; no session is made.
+    let pool4_in_pool6 = "64:ff9b::cb00:7101";
+    let syn6 = from_client6(ip6(
+        CLIENT6,
+        pool4_in_pool6,
+        PROTO_TCP,
+        64,
+        &tcp6_flags(CLIENT6, pool4_in_pool6, 5001, 6998, 0x02),
+    ));
+    h.check(Row {
+        name: "hairpinned SYN to an unbound pool4 port: queued to be held",
+        frame: syn6.clone(),
+        action: Verdict::Drop,
+        output: None,
+        counters: &[RxIpv6, Rx6to4Tcp, SlowPathHeldSyn, VerdictDrop],
+    });
+    let q = h.slow_records();
+    assert_eq!(q.len(), 1);
+    assert_eq!(
+        (q[0].0.kind, q[0].0.len as usize, q[0].0.mtu, q[0].0.ident),
+        (
+            SLOW_KIND_HELD_SYN6,
+            syn6.len(),
+            u32::from_ne_bytes(v4(POOL4).octets()),
+            6001
+        ),
+        "record header: the sender's binding"
+    );
+    assert_eq!(hex(&q[0].1), hex(&syn6), "the SYN is queued as it came");
+    assert!(h.sessions().is_empty(), "a held SYN creates no state");
+
     h.check(Row {
         name: "unsolicited SYN+ACK is not held",
         frame: from_server4(ip4(SERVER4, POOL4, PROTO_TCP, 64, &synack4)),
@@ -2636,6 +2669,75 @@ fn icmp_error_fixtures(h: &mut Harness) {
         output: Some(error4_to_server(3, 3, [0; 4], &quoted_from_server_v4(p))),
         counters: e64,
     });
+    {
+        // RFC 6146 §3.8: the peer (static udp POOL4#6004 ↔ 2001:db8:6::3#9000) got a packet
+        // hairpinned from client6 (POOL4#6000 ↔ CLIENT6#5000) and answers it with an error:
+        // it reaches client6 through both bindings, from pool6 + the peer's pool4 address,
+        // quoting the packet as client6 sent it. A Packet Too Big below 1280 is raised to
+        // 1280, as the 6→4→6 pair would.
+        let pool4_in_pool6 = "64:ff9b::cb00:7101";
+        let peer = "2001:db8:6::3";
+        let got = ip6(
+            pool4_in_pool6,
+            peer,
+            PROTO_UDP,
+            63,
+            &udp6(pool4_in_pool6, peer, 6000, 9000, p),
+        );
+        let sent = ip6(
+            CLIENT6,
+            pool4_in_pool6,
+            PROTO_UDP,
+            63,
+            &udp6(CLIENT6, pool4_in_pool6, 5000, 6004, p),
+        );
+        for (name, ty, code, rest, rest_out) in [
+            ("port unreachable", 1u8, 4u8, [0u8; 4], [0u8; 4]),
+            (
+                "packet too big 1200",
+                2,
+                0,
+                1200u32.to_be_bytes(),
+                1280u32.to_be_bytes(),
+            ),
+            (
+                "packet too big 1400",
+                2,
+                0,
+                1400u32.to_be_bytes(),
+                1400u32.to_be_bytes(),
+            ),
+        ] {
+            let name: &'static str = Box::leak(
+                format!("hairpinned icmpv6 error to its sender: {name}").into_boxed_str(),
+            );
+            h.check(Row {
+                name,
+                frame: from_client6(ip6(
+                    peer,
+                    pool4_in_pool6,
+                    PROTO_ICMPV6,
+                    64,
+                    &icmp6(v6(peer), v6(pool4_in_pool6), ty, code, rest, &got),
+                )),
+                action: Verdict::Redirect,
+                output: Some(to_client6(ip6(
+                    pool4_in_pool6,
+                    CLIENT6,
+                    PROTO_ICMPV6,
+                    63,
+                    &icmp6(v6(pool4_in_pool6), v6(CLIENT6), ty, code, rest_out, &sent),
+                ))),
+                counters: &[
+                    RxIpv6,
+                    Rx6to4Icmp,
+                    XlatHairpinIcmpError,
+                    FwdRedirect,
+                    VerdictRedirect,
+                ],
+            });
+        }
+    }
     {
         // 1200 bytes quoted: the IPv4 error is cut to 576 bytes.
         let big = vec![0x5au8; 1200];
