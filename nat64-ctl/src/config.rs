@@ -11,14 +11,17 @@ use nat64_common::{
     maps::{
         pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, BIB_F_STATIC,
         CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP,
-        CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP,
-        PROTO_UDP,
+        CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, POOL4_SLOTS_MAX,
     },
     rfc6052::Pool6,
     timeouts::Timeouts,
 };
 
-use crate::{pool4::Pool4Slots, tables::Tables};
+use crate::{
+    pool4::Pool4Slots,
+    tables::Tables,
+    wire::{parse_proto, proto_name},
+};
 
 pub const DEFAULT_POOL6: &str = "64:ff9b::/96";
 /// The dynamic range mature translators use by default (Jool), clear of the ports hosts
@@ -403,24 +406,6 @@ pub struct StaticBib {
     pub port6: u16,
 }
 
-pub fn parse_proto(s: &str) -> Result<u8> {
-    Ok(match s {
-        "tcp" => PROTO_TCP,
-        "udp" => PROTO_UDP,
-        "icmp" => PROTO_ICMP,
-        _ => bail!("protocol {s:?}: expected tcp, udp or icmp"),
-    })
-}
-
-pub fn proto_name(p: u8) -> &'static str {
-    match p {
-        PROTO_TCP => "tcp",
-        PROTO_UDP => "udp",
-        PROTO_ICMP => "icmp",
-        _ => "?",
-    }
-}
-
 fn split_port(s: &str) -> Result<(&str, u16)> {
     let (a, p) = s
         .rsplit_once('#')
@@ -597,6 +582,7 @@ pub fn apply(t: &mut Tables, s: &Settings) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::PROTO_UDP;
 
     #[test]
     fn parses_static_bib() {

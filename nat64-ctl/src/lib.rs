@@ -22,6 +22,7 @@ pub mod stats;
 pub mod status;
 pub mod tables;
 pub mod upgrade;
+pub mod wire;
 
 /// The XDP object built from `nat64-ebpf`, embedded so that one binary deploys.
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("NAT64_EBPF_OBJECT"));

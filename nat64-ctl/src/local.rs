@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use anyhow::{bail, Context, Result};
 use nat64_common::maps::{Pool4Entry, Pool4Ports, Pool4PortsKey, POOL4_F_LOCAL, POOL4_PROTOS};
 
-use crate::{config::proto_name, pool4::Pool4Slots, tables::Tables};
+use crate::{pool4::Pool4Slots, tables::Tables, wire::proto_name};
 
 const LOCAL_PORT_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 

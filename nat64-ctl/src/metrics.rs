@@ -19,7 +19,7 @@ use tokio::{
     net::TcpListener,
 };
 
-use crate::{config::proto_name, expiry::Census, manage, pool4::Pool4Slots, stats, tables};
+use crate::{expiry::Census, manage, pool4::Pool4Slots, stats, tables, wire::proto_name};
 
 /// The sweeper's last census and how long its pass took, shared with the server.
 pub type SharedCensus = Arc<Mutex<(Census, Duration)>>;

@@ -7,7 +7,10 @@ use std::net::Ipv4Addr;
 use anyhow::{bail, Result};
 use nat64_common::maps::{pool4_proto_index, Pool4Slot, POOL4_PROTOS, POOL4_SLOTS_MAX};
 
-use crate::config::{self, proto_name};
+use crate::{
+    config,
+    wire::{proto_name, Proto},
+};
 
 /// Addresses that lend one port range to dynamic bindings of the given protocols.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,9 +45,8 @@ impl Pool4Group {
 pub fn parse_protos(s: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     for name in s.split(',').map(str::trim) {
-        let p = match name {
-            "tcp" | "udp" | "icmp" => config::parse_proto(name)?,
-            _ => bail!("--proto {s:?}: {name:?} is not tcp, udp or icmp"),
+        let Ok(p) = name.parse::<Proto>().map(Proto::number) else {
+            bail!("--proto {s:?}: {name:?} is not tcp, udp or icmp");
         };
         if out.contains(&p) {
             bail!("--proto {s:?}: {name} is given twice");

@@ -21,13 +21,17 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::wire::{
+    ETH_HLEN, IPV4_DST_AT, IPV6_DST_AT, IPV6_HDR_LEN, IPV6_NEXT_HEADER_AT, IPV6_PAYLOAD_LEN_AT,
+    IPV6_SRC_AT, PROTO_TCP, PROTO_UDP, TCP_CSUM_AT, UDP_CSUM_AT,
+};
 use anyhow::{Context, Result};
 use aya::maps::{MapData, RingBuf};
 use nat64_common::{
     csum,
     maps::{
-        HeldSynKey, HeldSynTarget, SessionKey, SlowPathHeader, CONFIG_F_SLOW_PATH, PROTO_TCP, SESSION_KIND_FLOW,
-        SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN,
+        HeldSynKey, HeldSynTarget, SessionKey, SlowPathHeader, CONFIG_F_SLOW_PATH,
+        SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN,
     },
     origin,
     split::Splitter,
@@ -43,7 +47,6 @@ pub const SYN_HOLD: Duration = Duration::from_secs(6);
 pub const HELD_SYNS_MAX: usize = 1024;
 /// How often held SYNs are checked against the session table.
 const CHECK_EVERY: Duration = Duration::from_millis(200);
-const ETH_HLEN: usize = 14;
 
 /// A held SYN's flow as the IPv4 side names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -219,7 +222,9 @@ impl RawSender {
     pub fn send_v6(&self, packet: &[u8]) -> std::io::Result<()> {
         let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
         sa.sin6_family = libc::AF_INET6 as u16;
-        sa.sin6_addr.s6_addr.copy_from_slice(&packet[24..40]);
+        sa.sin6_addr
+            .s6_addr
+            .copy_from_slice(&packet[IPV6_DST_AT..IPV6_DST_AT + 16]);
         self.send(
             &self.v6,
             packet,
@@ -231,7 +236,8 @@ impl RawSender {
     pub fn send_v4(&self, packet: &[u8]) -> std::io::Result<()> {
         let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
         sa.sin_family = libc::AF_INET as u16;
-        sa.sin_addr.s_addr = u32::from_ne_bytes([packet[16], packet[17], packet[18], packet[19]]);
+        let dst: [u8; 4] = packet[IPV4_DST_AT..IPV4_DST_AT + 4].try_into().unwrap();
+        sa.sin_addr.s_addr = u32::from_ne_bytes(dst);
         self.send(
             &self.v4,
             packet,
@@ -264,14 +270,6 @@ impl RawSender {
     }
 }
 
-/// IPv6 next header values whose checksum a sender may leave partial.
-const NH_TCP: u8 = 6;
-const NH_UDP: u8 = 17;
-/// Checksum offsets in the TCP and UDP headers.
-const TCP_CSUM_AT: usize = 16;
-const UDP_CSUM_AT: usize = 6;
-const IPV6_HLEN: usize = 40;
-
 /// Completes the transport checksum of a whole translated IPv6 packet whose sender left it
 /// partial: TC translates skbs whose senders offload the checksum (CHECKSUM_PARTIAL), whose
 /// field holds only the pseudo-header sum until a NIC or the kernel adds the rest on egress,
@@ -280,24 +278,28 @@ const IPV6_HLEN: usize = 40;
 /// only by a 1 in 65,535 chance, and is then recomputed over the same bytes. Returns whether
 /// it completed one.
 pub fn complete_partial_checksum(packet: &mut [u8]) -> bool {
-    if packet.len() < IPV6_HLEN || packet[0] >> 4 != 6 {
+    if packet.len() < IPV6_HDR_LEN || packet[0] >> 4 != 6 {
         return false;
     }
-    let (nh, at) = match packet[6] {
-        NH_TCP => (NH_TCP, TCP_CSUM_AT),
-        NH_UDP => (NH_UDP, UDP_CSUM_AT),
+    // IPv6 next-header values whose checksum a sender may leave partial.
+    let (nh, at) = match packet[IPV6_NEXT_HEADER_AT] {
+        PROTO_TCP => (PROTO_TCP, TCP_CSUM_AT),
+        PROTO_UDP => (PROTO_UDP, UDP_CSUM_AT),
         // A fragment (Fragment header) or anything else: its sender computed it whole.
         _ => return false,
     };
-    let l4_len = usize::from(u16::from_be_bytes([packet[4], packet[5]]));
-    let Some(l4) = packet.get(IPV6_HLEN..IPV6_HLEN + l4_len) else {
+    let l4_len = usize::from(u16::from_be_bytes([
+        packet[IPV6_PAYLOAD_LEN_AT],
+        packet[IPV6_PAYLOAD_LEN_AT + 1],
+    ]));
+    let Some(l4) = packet.get(IPV6_HDR_LEN..IPV6_HDR_LEN + l4_len) else {
         return false;
     };
     if l4.len() < at + 2 {
         return false;
     }
-    let src: [u8; 16] = packet[8..24].try_into().unwrap();
-    let dst: [u8; 16] = packet[24..40].try_into().unwrap();
+    let src: [u8; 16] = packet[IPV6_SRC_AT..IPV6_DST_AT].try_into().unwrap();
+    let dst: [u8; 16] = packet[IPV6_DST_AT..IPV6_HDR_LEN].try_into().unwrap();
     let pseudo = csum::pseudo_v6(&src, &dst, nh, l4_len as u32);
     let field = u16::from_be_bytes([l4[at], l4[at + 1]]);
     let folded = csum::fold(pseudo);
@@ -305,11 +307,11 @@ pub fn complete_partial_checksum(packet: &mut [u8]) -> bool {
     if !same(field, folded) {
         return false;
     }
-    let l4 = &mut packet[IPV6_HLEN..IPV6_HLEN + l4_len];
+    let l4 = &mut packet[IPV6_HDR_LEN..IPV6_HDR_LEN + l4_len];
     l4[at] = 0;
     l4[at + 1] = 0;
     let mut c = csum::checksum(l4, pseudo);
-    if nh == NH_UDP && c == 0 {
+    if nh == PROTO_UDP && c == 0 {
         c = 0xffff;
     }
     l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
@@ -480,14 +482,14 @@ mod tests {
         let l4_len = 8 + payload.len();
         let mut p = vec![0x60, 0, 0, 0];
         p.extend_from_slice(&(l4_len as u16).to_be_bytes());
-        p.extend_from_slice(&[NH_UDP, 64]);
+        p.extend_from_slice(&[PROTO_UDP, 64]);
         p.extend_from_slice(&src);
         p.extend_from_slice(&dst);
         p.extend_from_slice(&[0x12, 0x34, 0x00, 0x35]);
         p.extend_from_slice(&(l4_len as u16).to_be_bytes());
         p.extend_from_slice(&[0, 0]);
         p.extend_from_slice(&payload);
-        let pseudo = csum::pseudo_v6(&src, &dst, NH_UDP, l4_len as u32);
+        let pseudo = csum::pseudo_v6(&src, &dst, PROTO_UDP, l4_len as u32);
         let full = csum::checksum(&p[40..], pseudo);
         // As a sender with checksum offload leaves it: the pseudo-header sum only.
         let mut partial = p.clone();

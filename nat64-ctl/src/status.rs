@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 
 use crate::{
     bpffs,
-    config::proto_name,
     expiry::monotonic_ns,
     instance,
     link_info::{self, LinkDesc},
@@ -23,6 +22,7 @@ use crate::{
     run_state::{self, State},
     stats,
     tables::Tables,
+    wire::proto_name,
 };
 
 /// The exit status of `status` when every instance shown has a manager running.

@@ -1,7 +1,7 @@
 //! `nat64-ctl session`.
 use anyhow::Result;
 use clap::Subcommand;
-use nat64_ctl::{config, expiry, session};
+use nat64_ctl::{expiry, session, wire};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -35,7 +35,7 @@ pub fn run(args: Args) -> Result<()> {
             instance,
         } => {
             let proto = proto
-                .map(|p| config::parse_proto(&p).map_err(|e| anyhow::anyhow!("--proto: {e:#}")))
+                .map(|p| wire::parse_proto(&p).map_err(|e| anyhow::anyhow!("--proto: {e:#}")))
                 .transpose()?;
             let t = super::tables(&instance)?;
             let sessions = session::read(&t, proto, expiry::monotonic_ns())?;
