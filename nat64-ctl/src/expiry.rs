@@ -13,7 +13,7 @@
 //! and the sweeper yields between chunks (see [`spawn`]). Deciding is pure
 //! ([`Sweeper::chunk`], [`Sweeper::end_pass`]) so it is tested with an injected clock.
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::HashSet,
     net::{Ipv4Addr, Ipv6Addr},
     os::fd::AsFd,
     path::Path,
@@ -37,6 +37,7 @@ use nat64_common::{
 
 use crate::{
     batch,
+    census::{Census, SharedCensus},
     session_log::{ipv6_of, Kind, Record, SessionLog},
     tables::Tables,
 };
@@ -60,18 +61,6 @@ type PeerId = ([u8; 4], u16, u8, [u8; 4]);
 
 fn peer_id(k: &SessionKey) -> PeerId {
     (k.addr4, k.port4, k.proto, k.remote4)
-}
-
-/// What the table held at the end of the last finished pass (for metrics): read off the
-/// walk the sweeper makes anyway, so a scrape never walks a big table itself.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Census {
-    /// Live flows per protocol, in `POOL4_PROTOS` order.
-    pub sessions: [u64; 3],
-    pub dynamic_bindings: [u64; 3],
-    pub static_bindings: [u64; 3],
-    /// Bindings (static and dynamic) per pool4 address and protocol index.
-    pub pool4_used: BTreeMap<([u8; 4], usize), u64>,
 }
 
 #[derive(Debug, Default)]
@@ -312,7 +301,7 @@ pub fn spawn(
     dir: &Path,
     interval: Duration,
     stop: Arc<AtomicBool>,
-    census: crate::metrics::SharedCensus,
+    census: SharedCensus,
     log: Option<Arc<SessionLog>>,
     mut record: Option<crate::run_state::Recorder>,
 ) -> Result<std::thread::JoinHandle<()>> {

@@ -452,7 +452,7 @@ async fn attach(
     }
     nat64_ctl::instance::set_clsact_ifaces(&instance, &clsact)?;
     let stop_sweeper = Arc::new(AtomicBool::new(false));
-    let census = nat64_ctl::metrics::SharedCensus::default();
+    let census = nat64_ctl::census::SharedCensus::default();
     if let Some(log) = &session_log {
         let ring = aya::maps::RingBuf::try_from(
             ebpf.take_map(nat64_common::maps::MAP_EVENTS)
