@@ -1,6 +1,6 @@
-//! What the session and binding tables held at the end of the sweeper's last pass: the
-//! sweeper (`expiry`) counts it on the walk it makes anyway, metrics and the dashboard
-//! read it. A leaf module, so that neither of them depends on the other for the type.
+//! What the sweeper's passes find and do: the tables' census at the end of the last pass
+//! (counted on the walk the sweeper makes anyway; metrics and the dashboard read it) and
+//! what a pass deleted (status records it). A leaf module, so that neither of them depends on the other for the type.
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
@@ -21,3 +21,14 @@ pub struct Census {
 
 /// The sweeper's last census and how long its pass took, shared with the server.
 pub type SharedCensus = Arc<Mutex<(Census, Duration)>>;
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Entries of the session table read.
+    pub scanned: usize,
+    /// Sessions and peer records deleted.
+    pub sessions: usize,
+    /// Dynamic bindings deleted.
+    pub bindings: usize,
+}

@@ -11,12 +11,14 @@ use nat64_common::{
     maps::{
         pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, BIB_F_STATIC,
         CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP,
-        CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, POOL4_SLOTS_MAX,
+        CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH,
     },
     rfc6052::Pool6,
     timeouts::Timeouts,
 };
 
+// The pool4 parsers' home is pool4; named here too for the settings' other callers.
+pub use crate::pool4::{parse_pool4, parse_ports, DEFAULT_PORTS};
 use crate::{
     pool4::Pool4Slots,
     tables::Tables,
@@ -24,10 +26,6 @@ use crate::{
 };
 
 pub const DEFAULT_POOL6: &str = "64:ff9b::/96";
-/// The dynamic range mature translators use by default (Jool), clear of the ports hosts
-/// commonly bind.
-pub const DEFAULT_PORTS: &str = "61001-65535";
-
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub pool6: Pool6,
@@ -315,60 +313,6 @@ pub fn parse_pool6(s: &str) -> Result<Pool6> {
         .map_err(|e| anyhow!("--pool6 {s:?}: not an IPv6 prefix ({e})"))?;
     Pool6::new(net.addr().octets(), net.prefix_len())
         .map_err(|e| anyhow!("--pool6 {s:?}: {}", e.reason()))
-}
-
-/// `--pool4`: addresses and ADDR/LEN blocks, expanded, deduplicated, in order.
-pub fn parse_pool4(args: &[String]) -> Result<Vec<Ipv4Addr>> {
-    let mut out: Vec<Ipv4Addr> = Vec::new();
-    for a in args {
-        let net: ipnet::Ipv4Net = if a.contains('/') {
-            a.parse().map_err(|e| {
-                anyhow!("--pool4 {a:?}: not an IPv4 address or ADDR/LEN block ({e})")
-            })?
-        } else {
-            let addr: Ipv4Addr = a
-                .parse()
-                .map_err(|e| anyhow!("--pool4 {a:?}: not an IPv4 address ({e})"))?;
-            ipnet::Ipv4Net::new(addr, 32).unwrap()
-        };
-        if net.network() != net.addr() {
-            bail!(
-                "--pool4 {a:?}: host bits set (did you mean {}?)",
-                net.trunc()
-            );
-        }
-        for addr in net
-            .hosts()
-            .chain((net.prefix_len() >= 31).then_some(net.addr()))
-        {
-            if !out.contains(&addr) {
-                out.push(addr);
-            }
-            if out.len() > POOL4_SLOTS_MAX as usize {
-                bail!("--pool4: more than {POOL4_SLOTS_MAX} addresses");
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// `--ports A-B`.
-pub fn parse_ports(s: &str) -> Result<(u16, u16)> {
-    let (lo, hi) = s
-        .split_once('-')
-        .ok_or_else(|| anyhow!("--ports {s:?}: expected FIRST-LAST, e.g. 61001-65535"))?;
-    let lo: u16 = lo
-        .trim()
-        .parse()
-        .map_err(|_| anyhow!("--ports {s:?}: {lo:?} is not a port number"))?;
-    let hi: u16 = hi
-        .trim()
-        .parse()
-        .map_err(|_| anyhow!("--ports {s:?}: {hi:?} is not a port number"))?;
-    if lo == 0 || lo > hi {
-        bail!("--ports {s:?}: the range must be non-empty and exclude port 0");
-    }
-    Ok((lo, hi))
 }
 
 /// Session lifetimes: zero is refused, values under the RFC minimums unless

@@ -35,12 +35,14 @@ use nat64_common::{
     Counter,
 };
 
+// Where other modules (and the benchmarks) have always found them.
 use crate::{
     batch,
     census::{Census, SharedCensus},
     session_log::{ipv6_of, Kind, Record, SessionLog},
     tables::Tables,
 };
+pub use crate::{census::Swept, clock::monotonic_ns};
 
 /// Sessions read per batch syscall, and the most the sweeper holds at a time.
 pub const CHUNK: u32 = 8192;
@@ -189,27 +191,6 @@ impl Sweeper {
         plan.sessions = expired;
         plan
     }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds: what `bpf_ktime_get_ns` returns.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * timeouts::NS_PER_S + ts.tv_nsec as u64
-}
-
-/// What a pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Swept {
-    /// Entries of the session table read.
-    pub scanned: usize,
-    /// Sessions and peer records deleted.
-    pub sessions: usize,
-    /// Dynamic bindings deleted.
-    pub bindings: usize,
 }
 
 /// One pass over the tables. `now` is read for every chunk (a pass over millions of

@@ -4,6 +4,7 @@ pub mod batch;
 pub mod bib;
 pub mod bpffs;
 pub mod census;
+pub mod clock;
 pub mod config;
 pub mod config_file;
 pub mod expiry;

@@ -18,7 +18,7 @@ use nat64_common::maps::{Bib4Key, SessionEvent, EVENT_BIB_CREATED, EVENT_SESSION
 use tokio::io::unix::AsyncFd;
 
 use crate::{
-    expiry::monotonic_ns,
+    clock::monotonic_ns,
     tables::Tables,
     wire::{proto_name, PROTO_ICMP},
 };

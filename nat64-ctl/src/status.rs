@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::{
     bpffs,
-    expiry::monotonic_ns,
+    clock::monotonic_ns,
     instance,
     link_info::{self, LinkDesc},
     manage,

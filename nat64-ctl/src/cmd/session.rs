@@ -1,7 +1,7 @@
 //! `nat64-ctl session`.
 use anyhow::Result;
 use clap::Subcommand;
-use nat64_ctl::{expiry, session, wire};
+use nat64_ctl::{clock, session, wire};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -38,7 +38,7 @@ pub fn run(args: Args) -> Result<()> {
                 .map(|p| wire::parse_proto(&p).map_err(|e| anyhow::anyhow!("--proto: {e:#}")))
                 .transpose()?;
             let t = super::tables(&instance)?;
-            let sessions = session::read(&t, proto, expiry::monotonic_ns())?;
+            let sessions = session::read(&t, proto, clock::monotonic_ns())?;
             if json {
                 println!("{}", session::render_json(&sessions, numeric));
             } else {
