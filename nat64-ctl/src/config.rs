@@ -315,20 +315,6 @@ pub fn parse_pool6(s: &str) -> Result<Pool6> {
         .map_err(|e| anyhow!("--pool6 {s:?}: {}", e.reason()))
 }
 
-/// Session lifetimes: zero is refused, values under the RFC minimums unless
-/// `allow_nonstandard`. The error names the option.
-pub fn validate_timeouts(t: &Timeouts, allow_nonstandard: bool) -> Result<()> {
-    nat64_common::timeouts::validate(t, allow_nonstandard).map_err(|e| {
-        let (flag, value) = match e.field {
-            "udp" => ("--udp-timeout", t.udp_s),
-            "tcp_est" => ("--tcp-est-timeout", t.tcp_est_s),
-            "tcp_trans" => ("--tcp-trans-timeout", t.tcp_trans_s),
-            _ => ("--icmp-timeout", t.icmp_s),
-        };
-        anyhow!("{flag} {value}: {}", e.reason)
-    })
-}
-
 /// A fresh secret for the port-choice hash, from the kernel's CSPRNG.
 pub fn random_secret() -> Result<u32> {
     let mut b = [0u8; 4];

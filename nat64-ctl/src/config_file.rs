@@ -45,6 +45,7 @@ use serde::Deserialize;
 
 use crate::{
     config::{self, Settings},
+    options::{Source, TimeoutOptions},
     pool4::{Pool4Group, Pool4Slots},
 };
 
@@ -79,7 +80,8 @@ pub struct ConfigFile {
     #[serde(default)]
     pub filtering_icmp: bool,
     #[serde(default)]
-    pub timeouts: TimeoutKeys,
+    /// The same struct as the `--*-timeout` flags: one definition of each lifetime.
+    pub timeouts: TimeoutOptions,
 }
 
 /// `[[pool4]]`: what `--pool4 PREFIX [--ports A-B] [--proto P,...]` says on the command line.
@@ -89,17 +91,6 @@ pub struct Pool4Table {
     pub prefix: String,
     pub ports: Option<String>,
     pub proto: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct TimeoutKeys {
-    pub udp: Option<u32>,
-    pub tcp_est: Option<u32>,
-    pub tcp_trans: Option<u32>,
-    pub icmp: Option<u32>,
-    #[serde(default)]
-    pub allow_nonstandard: bool,
 }
 
 impl ConfigFile {
@@ -132,27 +123,7 @@ impl ConfigFile {
     /// The translation settings, validated; errors name the key.
     pub fn settings(&self) -> Result<Settings> {
         let key = |k: &str, e: anyhow::Error| anyhow!("{k}: {e:#}");
-        let t = &self.timeouts;
-        let d = Timeouts::DEFAULT;
-        let timeouts = Timeouts {
-            udp_s: t.udp.unwrap_or(d.udp_s),
-            tcp_est_s: t.tcp_est.unwrap_or(d.tcp_est_s),
-            tcp_trans_s: t.tcp_trans.unwrap_or(d.tcp_trans_s),
-            icmp_s: t.icmp.unwrap_or(d.icmp_s),
-        };
-        nat64_common::timeouts::validate(&timeouts, t.allow_nonstandard).map_err(|e| {
-            let value = match e.field {
-                "udp" => timeouts.udp_s,
-                "tcp_est" => timeouts.tcp_est_s,
-                "tcp_trans" => timeouts.tcp_trans_s,
-                _ => timeouts.icmp_s,
-            };
-            let reason = e.reason.replace(
-                "--allow-nonstandard-timeouts",
-                "timeouts.allow-nonstandard = true",
-            );
-            anyhow!("timeouts.{} = {value}: {reason}", e.field.replace('_', "-"))
-        })?;
+        let timeouts = self.timeouts.apply(Timeouts::DEFAULT, Source::File)?;
         let s = Settings {
             pool6: config::parse_pool6(self.pool6.as_deref().unwrap_or(config::DEFAULT_POOL6))
                 .map_err(|e| key("pool6", e))?,

@@ -15,6 +15,7 @@ pub mod loader;
 pub mod local;
 pub mod manage;
 pub mod metrics;
+pub mod options;
 pub mod pool4;
 pub mod run_state;
 pub mod session;

@@ -17,7 +17,9 @@ use nat64_ctl::{
 };
 use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
 
-use super::{require_root, timeouts::TimeoutArgs};
+use nat64_ctl::options::{Source, TimeoutOptions};
+
+use super::require_root;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -131,7 +133,7 @@ pub struct XlatArgs {
     #[arg(long)]
     filtering_icmp: bool,
     #[command(flatten)]
-    timeouts: TimeoutArgs,
+    timeouts: TimeoutOptions,
 }
 
 impl XlatArgs {
@@ -157,7 +159,9 @@ impl XlatArgs {
                 .iter()
                 .map(|b| b.parse().map_err(|e| anyhow::anyhow!("--bib: {e:#}")))
                 .collect::<Result<_>>()?,
-            timeouts: self.timeouts.apply(Timeouts::DEFAULT)?,
+            timeouts: self
+                .timeouts
+                .apply(Timeouts::DEFAULT, Source::CommandLine)?,
             address_dependent_filtering: self.address_dependent_filtering,
             lowest_ipv6_mtu: self.lowest_ipv6_mtu,
             icmp: config::IcmpSettings::from_options(
