@@ -3,182 +3,28 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use nat64_common::maps::{CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH};
-use nat64_common::timeouts::Timeouts;
 use std::sync::{
     atomic::{AtomicBool, Ordering},
     Arc,
 };
 
 use nat64_ctl::{
-    bpffs, config, config_file, expiry,
+    bpffs, config, expiry,
     hook::{self, Hook},
     loader::{self, AttachMode, BpfLogLevel},
-    manage, pool4, tables,
+    manage, tables,
 };
 use tokio::{io::unix::AsyncFd, signal::unix::SignalKind};
 
-use nat64_ctl::options::{Source, TimeoutOptions};
+use nat64_ctl::options::{AttachOptions, Source};
 
 use super::require_root;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Interfaces to attach to (both the IPv6 and the IPv4 side).
-    #[arg(required_unless_present = "config")]
-    interfaces: Vec<String>,
-    /// Kernel hook on each interface: XDP, TC ingress, or auto: XDP in driver mode on
-    /// hardware NICs whose driver has native XDP, TC on veth and other virtual devices
-    /// [default: auto].
-    #[arg(long, value_enum)]
-    hook: Option<Hook>,
-    /// XDP attach mode, for --hook xdp [default: auto].
-    #[arg(long, value_enum)]
-    xdp_mode: Option<AttachMode>,
-    /// Name of this gateway instance (pins live in /sys/fs/bpf/nat64/<instance>/)
-    /// [default: default].
-    #[arg(long)]
-    instance: Option<String>,
-    /// Level of the log lines the XDP program itself emits [default: warn].
-    #[arg(long, value_enum)]
-    bpf_log_level: Option<BpfLogLevel>,
-    /// Log every session and binding created or deleted, one JSON line each, to FILE
-    /// (appended) or `-` (standard output).
-    #[arg(long, value_name = "FILE|-")]
-    session_log: Option<String>,
-    /// Serve Prometheus metrics at http://ADDR:PORT/metrics.
-    #[arg(long, value_name = "ADDR:PORT")]
-    metrics_listen: Option<std::net::SocketAddr>,
-    /// Remove the instance's earlier state first (pinned maps and links), instead of
-    /// taking it over: every binding and session is lost.
-    #[arg(long)]
-    fresh: bool,
-    /// Size of the session table: the most flows at once [default: 262144].
-    #[arg(long, value_name = "N")]
-    max_sessions: Option<u32>,
-    /// Size of the binding table: the most IPv6 transport addresses with a pool4 one
-    /// at once [default: 65536].
-    #[arg(long, value_name = "N")]
-    max_bindings: Option<u32>,
-    /// Read every setting from a TOML file (keys named like the options; see README).
-    /// Interfaces, --instance, --hook, --xdp-mode, --bpf-log-level and the table sizes given on
-    /// the command line win over the file; the translation options cannot be mixed with it.
-    #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "pool6", "allow_nonglobal_ipv4", "pool4", "ports", "proto", "bib",
-        "address_dependent_filtering", "udp_timeout", "tcp_est_timeout",
-        "tcp_trans_timeout", "icmp_timeout", "allow_nonstandard_timeouts",
-        "lowest_ipv6_mtu",
-        "icmp_source6", "icmp_source4", "pool6791", "icmp_errors_rate",
-        "icmp_errors_burst", "filtering_icmp",
-    ])]
-    config: Option<std::path::PathBuf>,
+    // One definition of every setting, shared with the config file.
     #[command(flatten)]
-    xlat: XlatArgs,
-}
-
-/// What to translate and how.
-#[derive(clap::Args)]
-pub struct XlatArgs {
-    /// RFC 6052 prefix that IPv4 addresses are embedded in (/32, /40, /48, /56, /64 or /96).
-    #[arg(long, default_value = config::DEFAULT_POOL6)]
-    pool6: String,
-    /// Translate non-global IPv4 addresses (RFC 1918, documentation ranges, ...) under the
-    /// well-known prefix 64:ff9b::/96, which RFC 6052 §3.1 forbids.
-    #[arg(long)]
-    allow_nonglobal_ipv4: bool,
-    /// IPv4 address, or ADDR/LEN block, owned by the gateway for translated flows
-    /// (repeatable). `--ports` and `--proto` after it apply to it alone.
-    #[arg(long = "pool4")]
-    pool4: Vec<String>,
-    /// Port range (and ICMP identifier range) dynamic bindings take from the --pool4
-    /// before it [default: 61001-65535].
-    #[arg(long, value_name = "FIRST-LAST")]
-    ports: Vec<String>,
-    /// Protocols the --pool4 before it serves, e.g. tcp,udp [default: tcp,udp,icmp].
-    #[arg(long, value_name = "PROTOS")]
-    proto: Vec<String>,
-    /// Static binding `PROTO IPV4#PORT IPV6#PORT` (repeatable), e.g.
-    /// "udp 203.0.113.1#5000 2001:db8::5#5000".
-    #[arg(long = "bib")]
-    bib: Vec<String>,
-    /// Address-dependent filtering: an IPv4 host may reach a dynamic binding only after
-    /// its IPv6 owner has sent to that host (default: endpoint-independent filtering).
-    #[arg(long)]
-    address_dependent_filtering: bool,
-    /// An IPv4 packet without DF whose translation is larger than this goes out as IPv6
-    /// fragments of at most this size (RFC 7915 §4): the smallest MTU of the IPv6 paths.
-    #[arg(long, value_name = "BYTES", default_value_t = nat64_common::maps::LOWEST_IPV6_MTU_DEFAULT)]
-    lowest_ipv6_mtu: u32,
-    /// Source of the ICMPv6 errors the gateway sends (Time Exceeded, Packet Too Big,
-    /// address unreachable) [default: the first global IPv6 address of the interfaces].
-    #[arg(long, value_name = "ADDR")]
-    icmp_source6: Option<String>,
-    /// Source of the ICMPv4 errors the gateway sends (Time Exceeded, Fragmentation Needed,
-    /// administratively prohibited) [default: the interfaces' first IPv4 address outside
-    /// private space].
-    #[arg(long, value_name = "ADDR")]
-    icmp_source4: Option<String>,
-    /// RFC 6791 pool: IPv4 sources (ADDR or ADDR/LEN) for translated ICMPv6 errors from
-    /// IPv6 routers with no IPv4-embedded address [default: the --icmp-source4 address].
-    #[arg(long, value_name = "PREFIX")]
-    pool6791: Option<String>,
-    /// ICMP errors the gateway may send per second, per CPU (token bucket, RFC 4443 §2.4 f);
-    /// 0 sends none [default: 1000].
-    #[arg(long, value_name = "N")]
-    icmp_errors_rate: Option<u32>,
-    /// Token bucket size: errors that may go out at once [default: 50].
-    #[arg(long, value_name = "N")]
-    icmp_errors_burst: Option<u32>,
-    /// Answer IPv4 packets that address-dependent filtering drops with ICMP Destination
-    /// Unreachable, administratively prohibited (default: drop silently).
-    #[arg(long)]
-    filtering_icmp: bool,
-    #[command(flatten)]
-    timeouts: TimeoutOptions,
-}
-
-impl XlatArgs {
-    /// `m`: the attach subcommand's matches, for where each --pool4/--ports/--proto stood.
-    fn settings(&self, m: &clap::ArgMatches) -> Result<config::Settings> {
-        let at = |id: &str, values: &[String]| -> Vec<(usize, String)> {
-            m.indices_of(id)
-                .map(|ix| ix.zip(values.iter().cloned()).collect())
-                .unwrap_or_default()
-        };
-        let groups = pool4::groups_from_args(
-            &at("pool4", &self.pool4),
-            &at("ports", &self.ports),
-            &at("proto", &self.proto),
-        )?;
-        let s = config::Settings {
-            pool6: config::parse_pool6(&self.pool6)?,
-            allow_nonglobal: self.allow_nonglobal_ipv4,
-            pool4: pool4::Pool4Slots::from_groups(&groups, "--pool4")?,
-            secret: config::random_secret()?,
-            static_bib: self
-                .bib
-                .iter()
-                .map(|b| b.parse().map_err(|e| anyhow::anyhow!("--bib: {e:#}")))
-                .collect::<Result<_>>()?,
-            timeouts: self
-                .timeouts
-                .apply(Timeouts::DEFAULT, Source::CommandLine)?,
-            address_dependent_filtering: self.address_dependent_filtering,
-            lowest_ipv6_mtu: self.lowest_ipv6_mtu,
-            icmp: config::IcmpSettings::from_options(
-                config::IcmpOptions {
-                    source6: self.icmp_source6.as_deref(),
-                    source4: self.icmp_source4.as_deref(),
-                    pool6791: self.pool6791.as_deref(),
-                    rate: self.icmp_errors_rate,
-                    burst: self.icmp_errors_burst,
-                    filtering_icmp: self.filtering_icmp,
-                },
-                "--",
-            )?,
-        };
-        s.validate()?;
-        Ok(s)
-    }
+    options: AttachOptions,
 }
 
 /// How often idle sessions are looked for. With the one-second refresh granularity a
@@ -187,7 +33,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// `matches`: the whole command line's, for where each --pool4/--ports/--proto stood.
 pub async fn run(args: Args, matches: &clap::ArgMatches) -> Result<()> {
-    let Args {
+    let AttachOptions {
         interfaces,
         hook,
         xdp_mode,
@@ -198,67 +44,48 @@ pub async fn run(args: Args, matches: &clap::ArgMatches) -> Result<()> {
         metrics_listen,
         session_log,
         fresh,
-        xlat,
         config,
-    } = args;
-    let file = config
-        .as_deref()
-        .map(config_file::ConfigFile::read)
-        .transpose()?;
-    let (settings, file) = match (file, &config) {
-        (Some(f), Some(path)) => (
-            f.settings()
-                .map_err(|e| anyhow::anyhow!("config {}: {e:#}", path.display()))?,
-            f,
-        ),
-        _ => (
-            xlat.settings(
+        ..
+    } = &args.options;
+    let file = config.as_deref().map(AttachOptions::read).transpose()?;
+    // The translation settings come from the file or from the command line (clap refuses
+    // a mix); the rest may come from both, the command line winning.
+    let settings = match (&file, config) {
+        (Some(f), Some(path)) => f
+            .settings()
+            .map_err(|e| anyhow::anyhow!("config {}: {e:#}", path.display()))?,
+        _ => args.options.settings_from(
+            Source::CommandLine,
+            Some(
                 matches
                     .subcommand_matches("attach")
                     .context("attach's matches")?,
-            )?,
-            config_file::ConfigFile::default(),
-        ),
+            ),
+        )?,
     };
-    let interfaces = if interfaces.is_empty() {
-        file.interfaces.clone()
-    } else {
-        interfaces
+    let file = file.as_ref();
+    let interfaces = match (interfaces.is_empty(), file) {
+        (true, Some(f)) => f.interfaces.clone(),
+        _ => interfaces.clone(),
     };
     if interfaces.is_empty() {
         bail!("attach: no interfaces (give them on the command line or as `interfaces` in the config file)");
     }
-    let path = config
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let xdp_mode = match (xdp_mode, file.xdp_mode.clone()) {
-        (Some(m), _) => m,
-        (None, Some(s)) => clap::ValueEnum::from_str(&s, true).map_err(|_| {
-            anyhow::anyhow!("config {path}: xdp-mode {s:?}: expected auto, driver or generic")
-        })?,
-        (None, None) => AttachMode::Auto,
-    };
-    let hook = match (hook, file.hook.clone()) {
-        (Some(h), _) => h,
-        (None, Some(s)) => clap::ValueEnum::from_str(&s, true)
-            .map_err(|_| anyhow::anyhow!("config {path}: hook {s:?}: expected auto, xdp or tc"))?,
-        (None, None) => Hook::Auto,
-    };
+    let xdp_mode = xdp_mode
+        .or(file.and_then(|f| f.xdp_mode))
+        .unwrap_or(AttachMode::Auto);
+    let hook = hook.or(file.and_then(|f| f.hook)).unwrap_or(Hook::Auto);
     check_xdp_mode(hook, xdp_mode)?;
-    let bpf_log_level = match (bpf_log_level, file.bpf_log_level.clone()) {
-        (Some(l), _) => l,
-        (None, Some(s)) => clap::ValueEnum::from_str(&s, true).map_err(|_| {
-            anyhow::anyhow!("config {path}: bpf-log-level {s:?}: expected off, error, warn, info, debug or trace")
-        })?,
-        (None, None) => BpfLogLevel::Warn,
-    };
+    let bpf_log_level = bpf_log_level
+        .or(file.and_then(|f| f.bpf_log_level))
+        .unwrap_or(BpfLogLevel::Warn);
     let instance = instance
-        .or(file.instance.clone())
+        .clone()
+        .or(file.and_then(|f| f.instance.clone()))
         .unwrap_or_else(|| "default".into());
     let sizes = loader::TableSizes {
-        sessions: max_sessions.or(file.max_sessions),
-        bib: max_bindings.or(file.max_bindings),
+        sessions: max_sessions.or(file.and_then(|f| f.max_sessions)),
+        bib: max_bindings.or(file.and_then(|f| f.max_bindings)),
     };
     for (flag, n) in [
         ("--max-sessions", sizes.sessions),
@@ -275,21 +102,16 @@ pub async fn run(args: Args, matches: &clap::ArgMatches) -> Result<()> {
         instance,
         bpf_log_level,
         sizes,
-        fresh,
+        *fresh,
         settings,
-        config,
-        match metrics_listen.or(file
-            .metrics_listen
-            .clone()
-            .map(|a| a.parse())
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("config {path}: metrics-listen: {e}"))?)
-        {
+        config.clone(),
+        match metrics_listen.or(file.and_then(|f| f.metrics_listen)) {
             Some(addr) => Some(nat64_ctl::metrics::bind(addr).await?),
             None => None,
         },
         session_log
-            .or(file.session_log.clone())
+            .clone()
+            .or(file.and_then(|f| f.session_log.clone()))
             .map(|t| nat64_ctl::session_log::SessionLog::open(&t).map(Arc::new))
             .transpose()?,
     )
