@@ -450,4 +450,87 @@ mod tests {
         let e = toml::from_str::<TimeoutOptions>("udp-timeout = 200").unwrap_err();
         assert!(e.to_string().contains("unknown field `udp-timeout`"), "{e}");
     }
+
+    /// The keys a struct accepts, as serde lists them when refusing an unknown one.
+    fn keys_of<T: serde::de::DeserializeOwned + std::fmt::Debug>(table: &str) -> Vec<String> {
+        let text = format!("{table}\nnot-a-key-of-any-table = 1\n");
+        let e = toml::from_str::<T>(&text).unwrap_err().to_string();
+        let list = e
+            .split("expected one of ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no key list in {e}"));
+        list.split(", ")
+            .map(|k| k.trim().trim_matches('`').to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_and_the_example_config_cover_every_setting() {
+        use clap::Args;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let example = std::fs::read_to_string(root.join("contrib/nat64.toml")).unwrap();
+        let attach = AttachOptions::augment_args(clap::Command::new("attach"));
+        let flags: Vec<String> = attach
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .map(|l| format!("--{l}"))
+            .collect();
+        assert!(flags.contains(&"--udp-timeout".to_string()), "{flags:?}");
+        let mentions = |text: &str, word: &str| {
+            text.match_indices(word).any(|(i, _)| {
+                !text[i + word.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+            })
+        };
+        for flag in &flags {
+            assert!(mentions(&readme, flag), "README.md never mentions {flag}");
+        }
+        // The option table names only real flags.
+        let table = readme
+            .split("| option | meaning |")
+            .nth(1)
+            .expect("README.md has the option table")
+            .split("\n\n")
+            .next()
+            .unwrap();
+        for row in table.lines().filter(|l| l.starts_with("| `")) {
+            let first = row.split(" | ").next().unwrap();
+            for word in first.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+                if word.starts_with("--") {
+                    assert!(
+                        flags.iter().any(|f| f == word),
+                        "README.md's table: {word} is no attach flag"
+                    );
+                }
+            }
+        }
+        // Every key, set or commented out, in contrib/nat64.toml.
+        let key_in_example = |key: &str| {
+            example.lines().any(|l| {
+                let l = l.trim_start_matches(['#', ' ']);
+                l.starts_with(&format!("{key} ="))
+                    || l.starts_with(&format!("{key} "))
+                    || l.starts_with(&format!("[{key}]"))
+                    || l.starts_with(&format!("[[{key}]]"))
+            })
+        };
+        let top = keys_of::<AttachOptions>("");
+        assert!(
+            top.contains(&"timeouts".to_string()) && top.contains(&"pool4".to_string()),
+            "{top:?}"
+        );
+        for (table, keys) in [
+            ("", top),
+            ("timeouts", keys_of::<TimeoutOptions>("")),
+            ("pool4", keys_of::<Pool4Table>("prefix = \"192.0.2.1\"")),
+        ] {
+            for key in keys {
+                assert!(
+                    key_in_example(&key),
+                    "contrib/nat64.toml lacks {table}{}{key}",
+                    if table.is_empty() { "" } else { "." }
+                );
+            }
+        }
+    }
 }
