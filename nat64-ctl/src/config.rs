@@ -11,20 +11,21 @@ use nat64_common::{
     maps::{
         pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, BIB_F_STATIC,
         CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP,
-        CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, POOL4_SLOTS_MAX, PROTO_ICMP, PROTO_TCP,
-        PROTO_UDP,
+        CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH,
     },
     rfc6052::Pool6,
     timeouts::Timeouts,
 };
 
-use crate::{pool4::Pool4Slots, tables::Tables};
+// The pool4 parsers' home is pool4; named here too for the settings' other callers.
+pub use crate::pool4::{parse_pool4, parse_ports, DEFAULT_PORTS};
+use crate::{
+    pool4::Pool4Slots,
+    tables::Tables,
+    wire::{parse_proto, proto_name},
+};
 
 pub const DEFAULT_POOL6: &str = "64:ff9b::/96";
-/// The dynamic range mature translators use by default (Jool), clear of the ports hosts
-/// commonly bind.
-pub const DEFAULT_PORTS: &str = "61001-65535";
-
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub pool6: Pool6,
@@ -314,74 +315,6 @@ pub fn parse_pool6(s: &str) -> Result<Pool6> {
         .map_err(|e| anyhow!("--pool6 {s:?}: {}", e.reason()))
 }
 
-/// `--pool4`: addresses and ADDR/LEN blocks, expanded, deduplicated, in order.
-pub fn parse_pool4(args: &[String]) -> Result<Vec<Ipv4Addr>> {
-    let mut out: Vec<Ipv4Addr> = Vec::new();
-    for a in args {
-        let net: ipnet::Ipv4Net = if a.contains('/') {
-            a.parse().map_err(|e| {
-                anyhow!("--pool4 {a:?}: not an IPv4 address or ADDR/LEN block ({e})")
-            })?
-        } else {
-            let addr: Ipv4Addr = a
-                .parse()
-                .map_err(|e| anyhow!("--pool4 {a:?}: not an IPv4 address ({e})"))?;
-            ipnet::Ipv4Net::new(addr, 32).unwrap()
-        };
-        if net.network() != net.addr() {
-            bail!(
-                "--pool4 {a:?}: host bits set (did you mean {}?)",
-                net.trunc()
-            );
-        }
-        for addr in net
-            .hosts()
-            .chain((net.prefix_len() >= 31).then_some(net.addr()))
-        {
-            if !out.contains(&addr) {
-                out.push(addr);
-            }
-            if out.len() > POOL4_SLOTS_MAX as usize {
-                bail!("--pool4: more than {POOL4_SLOTS_MAX} addresses");
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// `--ports A-B`.
-pub fn parse_ports(s: &str) -> Result<(u16, u16)> {
-    let (lo, hi) = s
-        .split_once('-')
-        .ok_or_else(|| anyhow!("--ports {s:?}: expected FIRST-LAST, e.g. 61001-65535"))?;
-    let lo: u16 = lo
-        .trim()
-        .parse()
-        .map_err(|_| anyhow!("--ports {s:?}: {lo:?} is not a port number"))?;
-    let hi: u16 = hi
-        .trim()
-        .parse()
-        .map_err(|_| anyhow!("--ports {s:?}: {hi:?} is not a port number"))?;
-    if lo == 0 || lo > hi {
-        bail!("--ports {s:?}: the range must be non-empty and exclude port 0");
-    }
-    Ok((lo, hi))
-}
-
-/// Session lifetimes: zero is refused, values under the RFC minimums unless
-/// `allow_nonstandard`. The error names the option.
-pub fn validate_timeouts(t: &Timeouts, allow_nonstandard: bool) -> Result<()> {
-    nat64_common::timeouts::validate(t, allow_nonstandard).map_err(|e| {
-        let (flag, value) = match e.field {
-            "udp" => ("--udp-timeout", t.udp_s),
-            "tcp_est" => ("--tcp-est-timeout", t.tcp_est_s),
-            "tcp_trans" => ("--tcp-trans-timeout", t.tcp_trans_s),
-            _ => ("--icmp-timeout", t.icmp_s),
-        };
-        anyhow!("{flag} {value}: {}", e.reason)
-    })
-}
-
 /// A fresh secret for the port-choice hash, from the kernel's CSPRNG.
 pub fn random_secret() -> Result<u32> {
     let mut b = [0u8; 4];
@@ -401,24 +334,6 @@ pub struct StaticBib {
     pub port4: u16,
     pub addr6: Ipv6Addr,
     pub port6: u16,
-}
-
-pub fn parse_proto(s: &str) -> Result<u8> {
-    Ok(match s {
-        "tcp" => PROTO_TCP,
-        "udp" => PROTO_UDP,
-        "icmp" => PROTO_ICMP,
-        _ => bail!("protocol {s:?}: expected tcp, udp or icmp"),
-    })
-}
-
-pub fn proto_name(p: u8) -> &'static str {
-    match p {
-        PROTO_TCP => "tcp",
-        PROTO_UDP => "udp",
-        PROTO_ICMP => "icmp",
-        _ => "?",
-    }
 }
 
 fn split_port(s: &str) -> Result<(&str, u16)> {
@@ -597,6 +512,7 @@ pub fn apply(t: &mut Tables, s: &Settings) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::PROTO_UDP;
 
     #[test]
     fn parses_static_bib() {

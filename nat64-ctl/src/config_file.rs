@@ -37,159 +37,13 @@
 //!
 //! Unknown keys are errors (a typo must not silently fall back to a default), and every
 //! error names the file and the key.
-use std::path::Path;
-
-use anyhow::{anyhow, Context, Result};
-use nat64_common::timeouts::Timeouts;
-use serde::Deserialize;
-
-use crate::{
-    config::{self, Settings},
-    pool4::{Pool4Group, Pool4Slots},
-};
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ConfigFile {
-    #[serde(default)]
-    pub interfaces: Vec<String>,
-    pub instance: Option<String>,
-    pub hook: Option<String>,
-    pub xdp_mode: Option<String>,
-    pub bpf_log_level: Option<String>,
-    pub max_sessions: Option<u32>,
-    pub max_bindings: Option<u32>,
-    pub metrics_listen: Option<String>,
-    pub session_log: Option<String>,
-    pub pool6: Option<String>,
-    #[serde(default)]
-    pub allow_nonglobal_ipv4: bool,
-    #[serde(default)]
-    pub pool4: Vec<Pool4Table>,
-    #[serde(default)]
-    pub bib: Vec<String>,
-    #[serde(default)]
-    pub address_dependent_filtering: bool,
-    pub lowest_ipv6_mtu: Option<u32>,
-    pub icmp_source6: Option<String>,
-    pub icmp_source4: Option<String>,
-    pub pool6791: Option<String>,
-    pub icmp_errors_rate: Option<u32>,
-    pub icmp_errors_burst: Option<u32>,
-    #[serde(default)]
-    pub filtering_icmp: bool,
-    #[serde(default)]
-    pub timeouts: TimeoutKeys,
-}
-
-/// `[[pool4]]`: what `--pool4 PREFIX [--ports A-B] [--proto P,...]` says on the command line.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Pool4Table {
-    pub prefix: String,
-    pub ports: Option<String>,
-    pub proto: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct TimeoutKeys {
-    pub udp: Option<u32>,
-    pub tcp_est: Option<u32>,
-    pub tcp_trans: Option<u32>,
-    pub icmp: Option<u32>,
-    #[serde(default)]
-    pub allow_nonstandard: bool,
-}
-
-impl ConfigFile {
-    pub fn read(path: &Path) -> Result<ConfigFile> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("config {}: cannot read it", path.display()))?;
-        Self::parse(&text).map_err(|e| anyhow!("config {}: {e:#}", path.display()))
-    }
-
-    pub fn parse(text: &str) -> Result<ConfigFile> {
-        // toml's message names the key and the line.
-        toml::from_str(text).map_err(|e| anyhow!("{}", e.to_string().trim_end()))
-    }
-
-    fn pool4_slots(&self) -> Result<Pool4Slots> {
-        let mut groups = Vec::new();
-        for (i, t) in self.pool4.iter().enumerate() {
-            let field = format!("pool4[{i}]");
-            let g = Pool4Group::parse(
-                std::slice::from_ref(&t.prefix),
-                t.ports.as_deref(),
-                t.proto.as_ref().map(|p| p.join(",")).as_deref(),
-            )
-            .map_err(|e| anyhow!("{field}: {e:#}"))?;
-            groups.push(g);
-        }
-        Pool4Slots::from_groups(&groups, "pool4")
-    }
-
-    /// The translation settings, validated; errors name the key.
-    pub fn settings(&self) -> Result<Settings> {
-        let key = |k: &str, e: anyhow::Error| anyhow!("{k}: {e:#}");
-        let t = &self.timeouts;
-        let d = Timeouts::DEFAULT;
-        let timeouts = Timeouts {
-            udp_s: t.udp.unwrap_or(d.udp_s),
-            tcp_est_s: t.tcp_est.unwrap_or(d.tcp_est_s),
-            tcp_trans_s: t.tcp_trans.unwrap_or(d.tcp_trans_s),
-            icmp_s: t.icmp.unwrap_or(d.icmp_s),
-        };
-        nat64_common::timeouts::validate(&timeouts, t.allow_nonstandard).map_err(|e| {
-            let value = match e.field {
-                "udp" => timeouts.udp_s,
-                "tcp_est" => timeouts.tcp_est_s,
-                "tcp_trans" => timeouts.tcp_trans_s,
-                _ => timeouts.icmp_s,
-            };
-            let reason = e.reason.replace(
-                "--allow-nonstandard-timeouts",
-                "timeouts.allow-nonstandard = true",
-            );
-            anyhow!("timeouts.{} = {value}: {reason}", e.field.replace('_', "-"))
-        })?;
-        let s = Settings {
-            pool6: config::parse_pool6(self.pool6.as_deref().unwrap_or(config::DEFAULT_POOL6))
-                .map_err(|e| key("pool6", e))?,
-            allow_nonglobal: self.allow_nonglobal_ipv4,
-            pool4: self.pool4_slots()?,
-            secret: config::random_secret()?,
-            static_bib: self
-                .bib
-                .iter()
-                .map(|b| b.parse().map_err(|e| key("bib", e)))
-                .collect::<Result<_>>()?,
-            timeouts,
-            address_dependent_filtering: self.address_dependent_filtering,
-            lowest_ipv6_mtu: self
-                .lowest_ipv6_mtu
-                .unwrap_or(nat64_common::maps::LOWEST_IPV6_MTU_DEFAULT),
-            icmp: config::IcmpSettings::from_options(
-                config::IcmpOptions {
-                    source6: self.icmp_source6.as_deref(),
-                    source4: self.icmp_source4.as_deref(),
-                    pool6791: self.pool6791.as_deref(),
-                    rate: self.icmp_errors_rate,
-                    burst: self.icmp_errors_burst,
-                    filtering_icmp: self.filtering_icmp,
-                },
-                "",
-            )?,
-        };
-        config::validate_lowest_ipv6_mtu(s.lowest_ipv6_mtu, "lowest-ipv6-mtu =")?;
-        s.validate()?;
-        Ok(s)
-    }
-}
+// The file's keys are `options::AttachOptions`, the same struct the command line parses.
+pub use crate::options::{AttachOptions as ConfigFile, Pool4Table};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nat64_common::timeouts::Timeouts;
 
     #[test]
     fn a_full_file() {
@@ -217,7 +71,7 @@ allow-nonstandard = true
         .unwrap();
         assert_eq!(c.interfaces, ["eth6", "eth4"]);
         assert_eq!(c.instance.as_deref(), Some("edge"));
-        assert_eq!(c.hook.as_deref(), Some("xdp"));
+        assert_eq!(c.hook, Some(crate::hook::Hook::Xdp));
         assert_eq!((c.max_sessions, c.max_bindings), (Some(1 << 20), None));
         let s = c.settings().unwrap();
         assert_eq!(s.pool4.counts(), [1, 3, 1, 0]);

@@ -13,7 +13,7 @@
 //! and the sweeper yields between chunks (see [`spawn`]). Deciding is pure
 //! ([`Sweeper::chunk`], [`Sweeper::end_pass`]) so it is tested with an injected clock.
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::HashSet,
     net::{Ipv4Addr, Ipv6Addr},
     os::fd::AsFd,
     path::Path,
@@ -35,11 +35,14 @@ use nat64_common::{
     Counter,
 };
 
+// Where other modules (and the benchmarks) have always found them.
 use crate::{
     batch,
+    census::{Census, SharedCensus},
     session_log::{ipv6_of, Kind, Record, SessionLog},
     tables::Tables,
 };
+pub use crate::{census::Swept, clock::monotonic_ns};
 
 /// Sessions read per batch syscall, and the most the sweeper holds at a time.
 pub const CHUNK: u32 = 8192;
@@ -60,18 +63,6 @@ type PeerId = ([u8; 4], u16, u8, [u8; 4]);
 
 fn peer_id(k: &SessionKey) -> PeerId {
     (k.addr4, k.port4, k.proto, k.remote4)
-}
-
-/// What the table held at the end of the last finished pass (for metrics): read off the
-/// walk the sweeper makes anyway, so a scrape never walks a big table itself.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Census {
-    /// Live flows per protocol, in `POOL4_PROTOS` order.
-    pub sessions: [u64; 3],
-    pub dynamic_bindings: [u64; 3],
-    pub static_bindings: [u64; 3],
-    /// Bindings (static and dynamic) per pool4 address and protocol index.
-    pub pool4_used: BTreeMap<([u8; 4], usize), u64>,
 }
 
 #[derive(Debug, Default)]
@@ -202,27 +193,6 @@ impl Sweeper {
     }
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: what `bpf_ktime_get_ns` returns.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * timeouts::NS_PER_S + ts.tv_nsec as u64
-}
-
-/// What a pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Swept {
-    /// Entries of the session table read.
-    pub scanned: usize,
-    /// Sessions and peer records deleted.
-    pub sessions: usize,
-    /// Dynamic bindings deleted.
-    pub bindings: usize,
-}
-
 /// One pass over the tables. `now` is read for every chunk (a pass over millions of
 /// sessions takes a while); `pause` is called after each chunk with the time the chunk took,
 /// so that the caller can yield the CPU in proportion.
@@ -312,7 +282,7 @@ pub fn spawn(
     dir: &Path,
     interval: Duration,
     stop: Arc<AtomicBool>,
-    census: crate::metrics::SharedCensus,
+    census: SharedCensus,
     log: Option<Arc<SessionLog>>,
     mut record: Option<crate::run_state::Recorder>,
 ) -> Result<std::thread::JoinHandle<()>> {

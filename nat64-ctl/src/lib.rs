@@ -3,6 +3,8 @@
 pub mod batch;
 pub mod bib;
 pub mod bpffs;
+pub mod census;
+pub mod clock;
 pub mod config;
 pub mod config_file;
 pub mod expiry;
@@ -13,6 +15,7 @@ pub mod loader;
 pub mod local;
 pub mod manage;
 pub mod metrics;
+pub mod options;
 pub mod pool4;
 pub mod run_state;
 pub mod session;
@@ -22,6 +25,7 @@ pub mod stats;
 pub mod status;
 pub mod tables;
 pub mod upgrade;
+pub mod wire;
 
 /// The XDP object built from `nat64-ebpf`, embedded so that one binary deploys.
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(env!("NAT64_EBPF_OBJECT"));

@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use anyhow::{bail, Context, Result};
 use nat64_common::maps::{Pool4Entry, Pool4Ports, Pool4PortsKey, POOL4_F_LOCAL, POOL4_PROTOS};
 
-use crate::{config::proto_name, pool4::Pool4Slots, tables::Tables};
+use crate::{pool4::Pool4Slots, tables::Tables, wire::proto_name};
 
 const LOCAL_PORT_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 
@@ -73,7 +73,7 @@ pub fn default_pool4(pool4: &mut Pool4Slots, interfaces: &[String]) -> Result<Ve
     }
     let group = crate::pool4::Pool4Group {
         addrs: addrs.clone(),
-        ports: crate::config::parse_ports(crate::config::DEFAULT_PORTS)?,
+        ports: crate::pool4::parse_ports(crate::pool4::DEFAULT_PORTS)?,
         protos: POOL4_PROTOS.to_vec(),
     };
     pool4.add(&group, "pool4 (the interfaces' own addresses)")?;
@@ -117,7 +117,7 @@ pub fn check_ephemeral_overlap(
                     s.port_hi,
                     ephemeral.0,
                     ephemeral.1,
-                    crate::config::DEFAULT_PORTS,
+                    crate::pool4::DEFAULT_PORTS,
                 );
             }
         }

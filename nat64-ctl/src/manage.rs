@@ -12,9 +12,10 @@ use nat64_common::{
 };
 
 use crate::{
-    config::{proto_name, StaticBib},
+    config::StaticBib,
     pool4::{Pool4Group, Pool4Slots},
     tables::Tables,
+    wire::proto_name,
 };
 
 const BPF_NOEXIST: u64 = 1;

@@ -4,12 +4,7 @@
 //! sweeper's last pass ([`Census`]), so a scrape never walks a big table itself. The text
 //! is produced by the `prometheus` crate's encoder; the HTTP side is the few lines a
 //! GET needs.
-use std::{
-    net::SocketAddr,
-    path::PathBuf,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::{Context, Result};
 use nat64_common::{maps::POOL4_PROTOS, Counter};
@@ -19,10 +14,13 @@ use tokio::{
     net::TcpListener,
 };
 
-use crate::{config::proto_name, expiry::Census, manage, pool4::Pool4Slots, stats, tables};
-
-/// The sweeper's last census and how long its pass took, shared with the server.
-pub type SharedCensus = Arc<Mutex<(Census, Duration)>>;
+use crate::{
+    census::{Census, SharedCensus},
+    manage,
+    pool4::Pool4Slots,
+    stats, tables,
+    wire::proto_name,
+};
 
 /// Where a kernel counter goes: packets and bytes received and translated per direction
 /// and protocol, drops per reason, everything else under its own name.

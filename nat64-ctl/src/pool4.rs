@@ -4,10 +4,14 @@
 //! limits) before anything is written, so a refused change changes nothing.
 use std::net::Ipv4Addr;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use nat64_common::maps::{pool4_proto_index, Pool4Slot, POOL4_PROTOS, POOL4_SLOTS_MAX};
 
-use crate::config::{self, proto_name};
+use crate::wire::{proto_name, Proto};
+
+/// The dynamic range mature translators use by default (Jool), clear of the ports hosts
+/// commonly bind.
+pub const DEFAULT_PORTS: &str = "61001-65535";
 
 /// Addresses that lend one port range to dynamic bindings of the given protocols.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,8 +32,8 @@ impl Pool4Group {
         protos: Option<&str>,
     ) -> Result<Pool4Group> {
         Ok(Pool4Group {
-            addrs: config::parse_pool4(addrs)?,
-            ports: config::parse_ports(ports.unwrap_or(config::DEFAULT_PORTS))?,
+            addrs: parse_pool4(addrs)?,
+            ports: parse_ports(ports.unwrap_or(DEFAULT_PORTS))?,
             protos: match protos {
                 Some(p) => parse_protos(p)?,
                 None => POOL4_PROTOS.to_vec(),
@@ -42,9 +46,8 @@ impl Pool4Group {
 pub fn parse_protos(s: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     for name in s.split(',').map(str::trim) {
-        let p = match name {
-            "tcp" | "udp" | "icmp" => config::parse_proto(name)?,
-            _ => bail!("--proto {s:?}: {name:?} is not tcp, udp or icmp"),
+        let Ok(p) = name.parse::<Proto>().map(Proto::number) else {
+            bail!("--proto {s:?}: {name:?} is not tcp, udp or icmp");
         };
         if out.contains(&p) {
             bail!("--proto {s:?}: {name} is given twice");
@@ -188,6 +191,60 @@ impl Pool4Slots {
         let n = |i: usize| self.0[i].len() as u16;
         [n(0), n(1), n(2), 0]
     }
+}
+
+/// `--pool4`: addresses and ADDR/LEN blocks, expanded, deduplicated, in order.
+pub fn parse_pool4(args: &[String]) -> Result<Vec<Ipv4Addr>> {
+    let mut out: Vec<Ipv4Addr> = Vec::new();
+    for a in args {
+        let net: ipnet::Ipv4Net = if a.contains('/') {
+            a.parse().map_err(|e| {
+                anyhow!("--pool4 {a:?}: not an IPv4 address or ADDR/LEN block ({e})")
+            })?
+        } else {
+            let addr: Ipv4Addr = a
+                .parse()
+                .map_err(|e| anyhow!("--pool4 {a:?}: not an IPv4 address ({e})"))?;
+            ipnet::Ipv4Net::new(addr, 32).unwrap()
+        };
+        if net.network() != net.addr() {
+            bail!(
+                "--pool4 {a:?}: host bits set (did you mean {}?)",
+                net.trunc()
+            );
+        }
+        for addr in net
+            .hosts()
+            .chain((net.prefix_len() >= 31).then_some(net.addr()))
+        {
+            if !out.contains(&addr) {
+                out.push(addr);
+            }
+            if out.len() > POOL4_SLOTS_MAX as usize {
+                bail!("--pool4: more than {POOL4_SLOTS_MAX} addresses");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `--ports A-B`.
+pub fn parse_ports(s: &str) -> Result<(u16, u16)> {
+    let (lo, hi) = s
+        .split_once('-')
+        .ok_or_else(|| anyhow!("--ports {s:?}: expected FIRST-LAST, e.g. 61001-65535"))?;
+    let lo: u16 = lo
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("--ports {s:?}: {lo:?} is not a port number"))?;
+    let hi: u16 = hi
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("--ports {s:?}: {hi:?} is not a port number"))?;
+    if lo == 0 || lo > hi {
+        bail!("--ports {s:?}: the range must be non-empty and exclude port 0");
+    }
+    Ok((lo, hi))
 }
 
 #[cfg(test)]

@@ -183,11 +183,11 @@ impl Recorder {
     /// Records a pass that took `took`, snapshots the drop counters and writes the file.
     pub fn pass_done(
         &mut self,
-        swept: &crate::expiry::Swept,
+        swept: &crate::census::Swept,
         took: std::time::Duration,
         counters: &aya::maps::PerCpuArray<aya::maps::MapData, u64>,
     ) -> Result<()> {
-        let now = crate::expiry::monotonic_ns();
+        let now = crate::clock::monotonic_ns();
         let unix_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i128)

@@ -8,11 +8,13 @@ use std::{
 use anyhow::Result;
 use nat64_common::{
     maps::{Bib4Key, SESSION_F_FROM_V4, SESSION_KIND_FLOW},
-    maps::{PROTO_ICMP, PROTO_TCP},
     tcp, timeouts,
 };
 
-use crate::{config::proto_name, tables::Tables};
+use crate::{
+    tables::Tables,
+    wire::{proto_name, PROTO_ICMP, PROTO_TCP},
+};
 
 /// One session: the IPv6 view (host and the destination under pool6) and the IPv4 view
 /// (pool4 transport address and the peer).

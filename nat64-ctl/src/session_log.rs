@@ -14,12 +14,14 @@ use std::{
 
 use anyhow::{Context, Result};
 use aya::maps::{MapData, RingBuf};
-use nat64_common::maps::{
-    Bib4Key, SessionEvent, EVENT_BIB_CREATED, EVENT_SESSION_CREATED, PROTO_ICMP,
-};
+use nat64_common::maps::{Bib4Key, SessionEvent, EVENT_BIB_CREATED, EVENT_SESSION_CREATED};
 use tokio::io::unix::AsyncFd;
 
-use crate::{config::proto_name, expiry::monotonic_ns, tables::Tables};
+use crate::{
+    clock::monotonic_ns,
+    tables::Tables,
+    wire::{proto_name, PROTO_ICMP},
+};
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -21,12 +21,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::wire::{
+    ETH_HLEN, IPV4_DST_AT, IPV6_DST_AT, IPV6_HDR_LEN, IPV6_NEXT_HEADER_AT, IPV6_PAYLOAD_LEN_AT,
+    IPV6_SRC_AT, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, TCP_CSUM_AT, UDP_CSUM_AT,
+};
 use anyhow::{Context, Result};
 use aya::maps::{MapData, RingBuf};
 use nat64_common::{
     csum,
     maps::{
-        HeldSynKey, HeldSynTarget, SessionKey, SlowPathHeader, CONFIG_F_SLOW_PATH, PROTO_TCP,
+        HeldSynKey, HeldSynTarget, SessionKey, SlowPathHeader, CONFIG_F_SLOW_PATH,
         SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN, SLOW_KIND_HELD_SYN6,
     },
     origin,
@@ -44,7 +48,6 @@ pub const SYN_HOLD: Duration = Duration::from_secs(6);
 pub const HELD_SYNS_MAX: usize = 1024;
 /// How often held SYNs are checked against the session table.
 const CHECK_EVERY: Duration = Duration::from_millis(200);
-const ETH_HLEN: usize = 14;
 
 /// A held SYN's flow as the IPv4 side names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -192,25 +195,24 @@ pub fn port_unreachable(ip4: &[u8]) -> Option<Vec<u8>> {
 pub fn port_unreachable6(ip6: &[u8]) -> Option<Vec<u8>> {
     let src: [u8; 16] = ip6.get(8..24)?.try_into().ok()?;
     let dst: [u8; 16] = ip6.get(24..40)?.try_into().ok()?;
-    let quoted = &ip6[..ip6.len().min(IPV6_MIN_MTU - IPV6_HLEN - ICMP_HLEN)];
+    let quoted = &ip6[..ip6.len().min(IPV6_MIN_MTU - IPV6_HDR_LEN - ICMP_HLEN)];
     let icmp_len = ICMP_HLEN + quoted.len();
-    let mut p = vec![0u8; IPV6_HLEN + icmp_len];
+    let mut p = vec![0u8; IPV6_HDR_LEN + icmp_len];
     p[0] = 0x60;
     p[4..6].copy_from_slice(&(icmp_len as u16).to_be_bytes());
-    p[6] = NH_ICMPV6;
+    p[6] = PROTO_ICMPV6;
     p[7] = 64;
     p[8..24].copy_from_slice(&dst);
     p[24..40].copy_from_slice(&src);
     p[40] = 1;
     p[41] = 4;
     p[48..].copy_from_slice(quoted);
-    let pseudo = csum::pseudo_v6(&dst, &src, NH_ICMPV6, icmp_len as u32);
+    let pseudo = csum::pseudo_v6(&dst, &src, PROTO_ICMPV6, icmp_len as u32);
     let c = csum::checksum(&p[40..], pseudo);
     p[42..44].copy_from_slice(&c.to_be_bytes());
     Some(p)
 }
 
-const NH_ICMPV6: u8 = 58;
 const ICMP_HLEN: usize = 8;
 const IPV6_MIN_MTU: usize = 1280;
 
@@ -219,7 +221,7 @@ const IPV6_MIN_MTU: usize = 1280;
 /// SYN's destination (`pool6` takes it out) and its port.
 pub fn held6_key(ip6: &[u8], src4: [u8; 4], sport: u16, pool6: &Pool6) -> Option<SynKey> {
     let dst6: [u8; 16] = ip6.get(24..40)?.try_into().ok()?;
-    let tcp = ip6.get(IPV6_HLEN..IPV6_HLEN + 4)?;
+    let tcp = ip6.get(IPV6_HDR_LEN..IPV6_HDR_LEN + 4)?;
     Some(SynKey {
         src4,
         sport,
@@ -273,7 +275,9 @@ impl RawSender {
     pub fn send_v6(&self, packet: &[u8]) -> std::io::Result<()> {
         let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
         sa.sin6_family = libc::AF_INET6 as u16;
-        sa.sin6_addr.s6_addr.copy_from_slice(&packet[24..40]);
+        sa.sin6_addr
+            .s6_addr
+            .copy_from_slice(&packet[IPV6_DST_AT..IPV6_DST_AT + 16]);
         self.send(
             &self.v6,
             packet,
@@ -285,7 +289,8 @@ impl RawSender {
     pub fn send_v4(&self, packet: &[u8]) -> std::io::Result<()> {
         let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
         sa.sin_family = libc::AF_INET as u16;
-        sa.sin_addr.s_addr = u32::from_ne_bytes([packet[16], packet[17], packet[18], packet[19]]);
+        let dst: [u8; 4] = packet[IPV4_DST_AT..IPV4_DST_AT + 4].try_into().unwrap();
+        sa.sin_addr.s_addr = u32::from_ne_bytes(dst);
         self.send(
             &self.v4,
             packet,
@@ -318,14 +323,6 @@ impl RawSender {
     }
 }
 
-/// IPv6 next header values whose checksum a sender may leave partial.
-const NH_TCP: u8 = 6;
-const NH_UDP: u8 = 17;
-/// Checksum offsets in the TCP and UDP headers.
-const TCP_CSUM_AT: usize = 16;
-const UDP_CSUM_AT: usize = 6;
-const IPV6_HLEN: usize = 40;
-
 /// Completes the transport checksum of a whole translated IPv6 packet whose sender left it
 /// partial: TC translates skbs whose senders offload the checksum (CHECKSUM_PARTIAL), whose
 /// field holds only the pseudo-header sum until a NIC or the kernel adds the rest on egress,
@@ -334,24 +331,28 @@ const IPV6_HLEN: usize = 40;
 /// only by a 1 in 65,535 chance, and is then recomputed over the same bytes. Returns whether
 /// it completed one.
 pub fn complete_partial_checksum(packet: &mut [u8]) -> bool {
-    if packet.len() < IPV6_HLEN || packet[0] >> 4 != 6 {
+    if packet.len() < IPV6_HDR_LEN || packet[0] >> 4 != 6 {
         return false;
     }
-    let (nh, at) = match packet[6] {
-        NH_TCP => (NH_TCP, TCP_CSUM_AT),
-        NH_UDP => (NH_UDP, UDP_CSUM_AT),
+    // IPv6 next-header values whose checksum a sender may leave partial.
+    let (nh, at) = match packet[IPV6_NEXT_HEADER_AT] {
+        PROTO_TCP => (PROTO_TCP, TCP_CSUM_AT),
+        PROTO_UDP => (PROTO_UDP, UDP_CSUM_AT),
         // A fragment (Fragment header) or anything else: its sender computed it whole.
         _ => return false,
     };
-    let l4_len = usize::from(u16::from_be_bytes([packet[4], packet[5]]));
-    let Some(l4) = packet.get(IPV6_HLEN..IPV6_HLEN + l4_len) else {
+    let l4_len = usize::from(u16::from_be_bytes([
+        packet[IPV6_PAYLOAD_LEN_AT],
+        packet[IPV6_PAYLOAD_LEN_AT + 1],
+    ]));
+    let Some(l4) = packet.get(IPV6_HDR_LEN..IPV6_HDR_LEN + l4_len) else {
         return false;
     };
     if l4.len() < at + 2 {
         return false;
     }
-    let src: [u8; 16] = packet[8..24].try_into().unwrap();
-    let dst: [u8; 16] = packet[24..40].try_into().unwrap();
+    let src: [u8; 16] = packet[IPV6_SRC_AT..IPV6_DST_AT].try_into().unwrap();
+    let dst: [u8; 16] = packet[IPV6_DST_AT..IPV6_HDR_LEN].try_into().unwrap();
     let pseudo = csum::pseudo_v6(&src, &dst, nh, l4_len as u32);
     let field = u16::from_be_bytes([l4[at], l4[at + 1]]);
     let folded = csum::fold(pseudo);
@@ -359,11 +360,11 @@ pub fn complete_partial_checksum(packet: &mut [u8]) -> bool {
     if !same(field, folded) {
         return false;
     }
-    let l4 = &mut packet[IPV6_HLEN..IPV6_HLEN + l4_len];
+    let l4 = &mut packet[IPV6_HDR_LEN..IPV6_HDR_LEN + l4_len];
     l4[at] = 0;
     l4[at + 1] = 0;
     let mut c = csum::checksum(l4, pseudo);
-    if nh == NH_UDP && c == 0 {
+    if nh == PROTO_UDP && c == 0 {
         c = 0xffff;
     }
     l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
@@ -549,14 +550,14 @@ mod tests {
         let l4_len = 8 + payload.len();
         let mut p = vec![0x60, 0, 0, 0];
         p.extend_from_slice(&(l4_len as u16).to_be_bytes());
-        p.extend_from_slice(&[NH_UDP, 64]);
+        p.extend_from_slice(&[PROTO_UDP, 64]);
         p.extend_from_slice(&src);
         p.extend_from_slice(&dst);
         p.extend_from_slice(&[0x12, 0x34, 0x00, 0x35]);
         p.extend_from_slice(&(l4_len as u16).to_be_bytes());
         p.extend_from_slice(&[0, 0]);
         p.extend_from_slice(&payload);
-        let pseudo = csum::pseudo_v6(&src, &dst, NH_UDP, l4_len as u32);
+        let pseudo = csum::pseudo_v6(&src, &dst, PROTO_UDP, l4_len as u32);
         let full = csum::checksum(&p[40..], pseudo);
         // As a sender with checksum offload leaves it: the pseudo-header sum only.
         let mut partial = p.clone();

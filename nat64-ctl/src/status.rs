@@ -15,14 +15,14 @@ use serde_json::{json, Value};
 
 use crate::{
     bpffs,
-    config::proto_name,
-    expiry::monotonic_ns,
+    clock::monotonic_ns,
     instance,
     link_info::{self, LinkDesc},
     manage,
     run_state::{self, State},
     stats,
     tables::Tables,
+    wire::proto_name,
 };
 
 /// The exit status of `status` when every instance shown has a manager running.

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use nat64_common::{maps::Pool4Slot, Counter};
-use nat64_ctl::{expiry::Census, metrics, pool4::Pool4Slots};
+use nat64_ctl::{census::Census, metrics, pool4::Pool4Slots};
 use nat64_tests::workspace_root;
 
 /// Labels Prometheus itself attaches to every scraped series (target labels): the
