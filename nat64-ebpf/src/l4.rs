@@ -130,23 +130,19 @@ fn rewrite_skb<const SRC: bool>(
     let [p0, p1] = new_port.to_be_bytes();
     let port_at = if SRC { 0 } else { 2 };
     let (csum_at, udp, covered) = match kind {
-        Kind::Tcp => {
-            let h: &mut [u8; 20] = view_mut(ctx, off).ok_or(Counter::DropTruncatedL4)?;
+        Kind::Tcp | Kind::Udp => {
+            // The ports lead both headers; parse() saw the whole header in the frame.
+            let h: &mut [u8; 4] = view_mut(ctx, off).ok_or(Counter::DropTruncatedL4)?;
             if port_at == 0 {
                 (h[0], h[1]) = (p0, p1);
             } else {
                 (h[2], h[3]) = (p0, p1);
             }
-            (TCP_CSUM, false, (u32::from(old_port), u32::from(new_port)))
-        }
-        Kind::Udp => {
-            let h: &mut [u8; 8] = view_mut(ctx, off).ok_or(Counter::DropTruncatedL4)?;
-            if port_at == 0 {
-                (h[0], h[1]) = (p0, p1);
-            } else {
-                (h[2], h[3]) = (p0, p1);
-            }
-            (UDP_CSUM, true, (u32::from(old_port), u32::from(new_port)))
+            let (at, udp) = match kind {
+                Kind::Tcp => (TCP_CSUM, false),
+                _ => (UDP_CSUM, true),
+            };
+            (at, udp, (u32::from(old_port), u32::from(new_port)))
         }
         Kind::IcmpEcho => {
             let h: &mut [u8; 8] = view_mut(ctx, off).ok_or(Counter::DropTruncatedL4)?;

@@ -383,6 +383,25 @@ for attempt in range(3):
 "#
         )
     }
+
+    /// One datagram from an IPv6 host to `[dst]:7777`, one chance (no retry): prints the
+    /// reply or `timeout`. A lost first packet (a neighbour not yet resolved) cannot hide
+    /// behind a retry.
+    pub fn one_datagram(dst: &str, msg: &str) -> String {
+        format!(
+            r#"
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.sendto(b"{msg}", ("{dst}", 7777))
+try:
+    data, peer = s.recvfrom(2048)
+    print("reply %r" % data)
+except socket.timeout:
+    print("timeout")
+"#
+        )
+    }
 }
 
 /// Starts nginx in `ns`, serving `root` on `listen` (e.g. "192.0.2.2:80"), with every

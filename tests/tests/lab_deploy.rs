@@ -11,24 +11,6 @@ use nat64_tests::{
     Hook, Lab, Netns, Served,
 };
 
-/// One datagram from client6 to server4's echo service, one chance (no retry): prints the
-/// reply or `timeout`.
-fn one_datagram(msg: &str) -> String {
-    format!(
-        r#"
-import socket
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.settimeout(3)
-s.sendto(b"{msg}", ("{SERVER4_IN_POOL6}", 7777))
-try:
-    data, peer = s.recvfrom(2048)
-    print("reply %r" % data)
-except socket.timeout:
-    print("timeout")
-"#
-    )
-}
-
 /// The `tx-checksumming` and `tcp-segmentation-offload` lines of `ethtool -k dev`.
 fn offloads(ns: &Netns, dev: &str) -> (bool, bool) {
     let k = ns.sh(&format!("ethtool -k {dev}")).unwrap();
@@ -81,7 +63,10 @@ nat64_tests::lab_test!(end_hosts_at_default_offloads_reach_each_other, |hook| {
         .unwrap();
     let out = lab
         .client6
-        .sh(&format!("python3 -c '{}'", one_datagram("offloaded")))
+        .sh(&format!(
+            "python3 -c '{}'",
+            nat64_tests::programs::one_datagram(SERVER4_IN_POOL6, "offloaded")
+        ))
         .unwrap();
     assert!(out.contains("reply b'OFFLOADED'"), "UDP 6to4: {out}");
     assert!(
@@ -120,7 +105,10 @@ nat64_tests::lab_test!(the_first_datagram_to_a_cold_neighbour_is_answered, |hook
         let seen = echo.output().matches("from ").count();
         let out = lab
             .client6
-            .sh(&format!("python3 -c '{}'", one_datagram(round)))
+            .sh(&format!(
+                "python3 -c '{}'",
+                nat64_tests::programs::one_datagram(SERVER4_IN_POOL6, round)
+            ))
             .unwrap();
         assert!(
             out.contains(&format!("reply b'{}'", round.to_uppercase())),

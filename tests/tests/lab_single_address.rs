@@ -11,24 +11,6 @@ use nat64_tests::{
     Hook, Lab, Served,
 };
 
-/// One datagram from client6 to server4's echo service, one chance: prints the reply or
-/// `timeout`. A lost first packet (a neighbour not yet resolved) cannot hide behind a retry.
-fn one_datagram(msg: &str) -> String {
-    format!(
-        r#"
-import socket
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.settimeout(3)
-s.sendto(b"{msg}", ("{SERVER4_IN_POOL6}", 7777))
-try:
-    data, peer = s.recvfrom(2048)
-    print("reply %r" % data)
-except socket.timeout:
-    print("timeout")
-"#
-    )
-}
-
 /// A TCP service of the router itself on its own address: answers one line per connection.
 const ROUTER_SERVICE: &str = r#"
 import socket
@@ -87,7 +69,10 @@ nat64_tests::lab_test!(
         lab.gateway.sh("ip neigh flush all").unwrap();
         let out = lab
             .client6
-            .sh(&format!("python3 -c '{}'", one_datagram("first")))
+            .sh(&format!(
+                "python3 -c '{}'",
+                nat64_tests::programs::one_datagram(SERVER4_IN_POOL6, "first")
+            ))
             .unwrap();
         assert!(
             out.contains("reply b'FIRST'"),
@@ -165,7 +150,10 @@ nat64_tests::lab_test!(
         lab.gateway.sh("ip neigh flush all").unwrap();
         let out = lab
             .client6
-            .sh(&format!("python3 -c '{}'", one_datagram("after flush")))
+            .sh(&format!(
+                "python3 -c '{}'",
+                nat64_tests::programs::one_datagram(SERVER4_IN_POOL6, "after flush")
+            ))
             .unwrap();
         assert!(
             out.contains("reply b'AFTER FLUSH'"),

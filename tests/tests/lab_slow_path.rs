@@ -10,8 +10,24 @@ use std::time::Duration;
 
 use nat64_tests::{
     addr::{CLIENT6, POOL4, SERVER4, SERVER4_IN_POOL6},
-    lab_available, Lab,
+    lab_available, Lab, Netns,
 };
+
+/// Runs the `tcp_peer` script `peer` in `ns`, which must be refused: the seconds it took.
+fn refused_after(ns: &Netns, peer: &str) -> f64 {
+    let out = ns
+        .sh_output(&format!("python3 -c '{peer}'"), Duration::from_secs(30))
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+    out.lines()
+        .find_map(|l| {
+            l.strip_prefix("refused after ")?
+                .strip_suffix(" s")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("the connection was not refused: {out}"))
+}
 
 /// `Ip6ReasmOKs` of the namespace the command runs in.
 fn reassembled(lab: &Lab) -> u64 {
@@ -176,26 +192,10 @@ nat64_tests::lab_test!(simultaneous_open_and_held_syn_timeout, |hook| {
     assert_eq!(lab.counter("held_syn_refused").unwrap(), 0);
 
     // A SYN nobody on the IPv6 side answers: port unreachable once the 6 s are up.
-    let out = lab
-        .server4
-        .sh_output(
-            &format!(
-                "python3 -c '{}'",
-                tcp_peer("AF_INET", SERVER4, 5556, POOL4, 40001, "nobody")
-            ),
-            Duration::from_secs(30),
-        )
-        .unwrap();
-    let out = String::from_utf8_lossy(&out.stdout).into_owned();
-    let secs: f64 = out
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("refused after ")?
-                .strip_suffix(" s")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("the connection was not refused: {out}"));
+    let secs = refused_after(
+        &lab.server4,
+        &tcp_peer("AF_INET", SERVER4, 5556, POOL4, 40001, "nobody"),
+    );
     // Held for 6 s (checked every 0.2 s), not refused at once and not left to time out.
     assert!((5.9..9.0).contains(&secs), "refused after {secs} s");
     eprintln!("held SYN refused after {secs} s");
@@ -292,26 +292,10 @@ nat64_tests::lab_test!(
         // port no binding has, is held like an IPv4 one and refused with an ICMPv6 port
         // unreachable once the 6 s are up (not dropped at once, not left to time out).
         let pool4_in_pool6 = "64:ff9b:1:cb00:71:100::";
-        let out = lab
-            .client6
-            .sh_output(
-                &format!(
-                    "python3 -c '{}'",
-                    tcp_peer("AF_INET6", CLIENT6, 5558, pool4_in_pool6, 40500, "nobody")
-                ),
-                Duration::from_secs(30),
-            )
-            .unwrap();
-        let out = String::from_utf8_lossy(&out.stdout).into_owned();
-        let secs: f64 = out
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("refused after ")?
-                    .strip_suffix(" s")?
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or_else(|| panic!("the connection was not refused: {out}"));
+        let secs = refused_after(
+            &lab.client6,
+            &tcp_peer("AF_INET6", CLIENT6, 5558, pool4_in_pool6, 40500, "nobody"),
+        );
         assert!((5.9..9.0).contains(&secs), "refused after {secs} s");
         assert!(lab.counter("slow_path_held_syn").unwrap() >= 1);
         assert_eq!(lab.counter("held_syn_refused").unwrap(), 1);
