@@ -14,9 +14,14 @@ use aya_ebpf::{
     macros::map,
     maps::PerCpuArray,
 };
-use nat64_common::Counter;
+use nat64_common::{xlat, Counter};
 
-use crate::{hook::Hook, stats};
+use crate::{
+    hook::Hook,
+    l4::Kind,
+    parse::{opaque, view},
+    stats,
+};
 
 const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
@@ -107,6 +112,33 @@ impl Next {
             }
             Next::Pass | Next::TooBig { .. } => xdp_action::XDP_PASS,
             Next::Slow => xdp_action::XDP_DROP,
+        }
+    }
+
+    /// A GSO packet (TC) is cut into segments on egress, so the lookup did not hold its
+    /// length against the MTU: each segment is checked instead, the translated IP header
+    /// (`l3_len`) plus the transport header at `l4_off` (TCP's data offset; UDP's 8 bytes)
+    /// plus the segment size. One too big is answered as a whole packet too big would be
+    /// (Packet Too Big / Fragmentation Needed, from the packet as received).
+    #[inline(always)]
+    pub fn check_segments(&mut self, ctx: &impl Hook, l4_off: usize, l3_len: u32, kind: Kind) {
+        if !ctx.gso() {
+            return;
+        }
+        let Next::Redirect { mtu, .. } = *self else {
+            return;
+        };
+        let l4_len = match kind {
+            // The whole header in one view at a masked offset (see l4.rs: an offset
+            // computed into the read escapes the verifier's range tracking).
+            Kind::Tcp => match view::<[u8; 20]>(ctx, opaque(l4_off & 0x1ff)) {
+                Some(h) => u32::from(h[xlat::TCP_DOFF_BYTE] >> 4) * 4,
+                None => return,
+            },
+            _ => 8,
+        };
+        if l3_len + l4_len + ctx.gso_size() > u32::from(mtu) {
+            *self = Next::TooBig { mtu };
         }
     }
 

@@ -78,6 +78,8 @@ pub trait Hook: Sized + EbpfContext {
     /// A GSO packet (TSO/GRO): several packets' worth behind one header; its segments are
     /// cut to size on egress, so its total length says nothing about the MTU.
     fn gso(&self) -> bool;
+    /// A GSO packet's segment size (its payload per segment); 0 otherwise.
+    fn gso_size(&self) -> u32;
     /// Updates the transport checksum at `csum_off` of the packet's own (outer) transport
     /// header: the pseudo-header fields summing to `pseudo.0` became fields summing to
     /// `pseudo.1`, and fields the checksum covers changed from `covered.0` to `covered.1`
@@ -148,6 +150,10 @@ impl Hook for XdpContext {
     #[inline(always)]
     fn gso(&self) -> bool {
         false
+    }
+    #[inline(always)]
+    fn gso_size(&self) -> u32 {
+        0
     }
     #[inline(always)]
     fn l4_csum(
@@ -248,6 +254,10 @@ impl Hook for TcContext {
     #[inline(always)]
     fn gso(&self) -> bool {
         unsafe { (*self.skb.skb).gso_size != 0 }
+    }
+    #[inline(always)]
+    fn gso_size(&self) -> u32 {
+        unsafe { (*self.skb.skb).gso_size }
     }
     #[inline(always)]
     fn l4_csum(

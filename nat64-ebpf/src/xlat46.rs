@@ -156,6 +156,12 @@ pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
     };
     let len6 = IPV6_HLEN as u32 + frag_hlen + u32::from(plan.l4_len);
     let mut next = fwd::lookup_v6(ctx, &plan.src6, &plan.dst6, plan.nh, len6 as u16);
+    next.check_segments(
+        ctx,
+        plan.l4_off as usize,
+        IPV6_HLEN as u32 + frag_hlen,
+        plan.kind,
+    );
     // DF=0 says the sender does no path MTU discovery: a translation larger than the
     // IPv6 path surely carries goes out as fragments, which only the slow path can send.
     // An IPv4 fragment is split further whatever its DF says (its receiver reassembles

@@ -137,6 +137,7 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
         plan.proto4,
         tot_len4,
     );
+    next.check_segments(ctx, plan.l4_off as usize, IPV4_HLEN as u32, plan.kind);
     if let fwd::Next::TooBig { mtu } = next {
         // DF=1 once translated: the IPv6 source must send smaller packets. A fragment
         // becomes an IPv4 fragment with DF=0 (RFC 7915 §5.1.1), which IPv4 may split.
