@@ -190,9 +190,16 @@ fn addresses(inp: &mut Input) {
     assert_eq!(embedded[8], 0, "u-octet must be zero");
     assert_eq!(&embedded[..nbytes], &prefix[..nbytes], "prefix bits kept");
     let refuse = pool.is_well_known() && !rfc6052::is_global_ipv4(v4) && !allow;
+    // A source no router forwards (0/8, 127/8, 224/4 and up: RFC 1812 §5.3.7) is never
+    // embedded, whatever the override; the §3.1 reason comes first where both apply.
+    let martian = v4[0] == 0 || v4[0] == 127 || v4[0] >= 224;
     match pool.embed_checked(v4, allow) {
-        Ok(a) => assert!(!refuse && a == embedded),
-        Err(e) => assert!(refuse && e == ExtractError::NonGlobalUnderWellKnown),
+        Ok(a) => assert!(!refuse && !martian && a == embedded),
+        Err(e) => assert!(
+            (refuse && e == ExtractError::NonGlobalUnderWellKnown)
+                || (!refuse && martian && e == ExtractError::Martian),
+            "{e:?} for {v4:?} (refuse {refuse}, martian {martian})"
+        ),
     }
     match pool.extract_checked(&embedded, allow) {
         Ok(a) => assert!(!refuse && a == v4),
