@@ -10,7 +10,7 @@ use aya_ebpf::{
 };
 use nat64_common::{
     maps::{GatewayConfig, SlowPathRecord, CONFIG_F_SLOW_PATH, SLOW_FRAME_MAX},
-    Counter,
+    tcp, Counter,
 };
 
 use crate::{
@@ -30,6 +30,15 @@ const BACKLOG_MAX: u64 = 8 << 20;
 #[inline(always)]
 pub fn enabled(cfg: &GatewayConfig) -> bool {
     cfg.flags & CONFIG_F_SLOW_PATH != 0 && SLOW.query(u64::from(BPF_RB_AVAIL_DATA)) < BACKLOG_MAX
+}
+
+/// Whether an unsolicited TCP segment is held for a simultaneous open (RFC 6146
+/// §3.5.2.2, and §3.8 for a hairpinned one) rather than dropped: a whole SYN (no ACK, no
+/// RST) while nat64-ctl drains the queue. The one rule both directions use.
+#[inline(always)]
+pub fn may_hold(tcp: bool, tcp_flags: u8, whole: bool) -> bool {
+    let syn_only = tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) == tcp::SYN;
+    tcp && syn_only && whole && crate::maps::config().is_some_and(enabled)
 }
 
 /// Queues the frame as it is now (`kind`: `SLOW_KIND_*`) and returns XDP_DROP for the

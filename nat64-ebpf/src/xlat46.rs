@@ -274,12 +274,14 @@ pub fn is_local_pool4(dst4: &[u8; 4]) -> bool {
     unsafe { POOL4.get(dst4) }.is_some_and(|e| e.flags & POOL4_F_LOCAL != 0)
 }
 
-/// An unsolicited SYN may be half of a simultaneous open (RFC 6146 §3.5.2.2): nat64-ctl
-/// holds it for 6 s instead of it being dropped outright. Whole packets only.
+/// An unsolicited SYN may be half of a simultaneous open: see `slow::may_hold`.
 #[inline(always)]
 fn may_hold(plan: &Plan) -> bool {
-    let syn_only = plan.tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) == tcp::SYN;
-    plan.kind == Kind::Tcp && syn_only && plan.pos == Position::Whole && slow_path_on()
+    slow::may_hold(
+        plan.kind == Kind::Tcp,
+        plan.tcp_flags,
+        plan.pos == Position::Whole,
+    )
 }
 
 #[inline(always)]

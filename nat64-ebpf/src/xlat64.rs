@@ -11,7 +11,6 @@ use nat64_common::{
     },
     origin::{self, ORIGIN_ADDRESS_UNREACHABLE6, ORIGIN_PACKET_TOO_BIG, ORIGIN_TIME_EXCEEDED6},
     rfc6052::ExtractError,
-    tcp,
     xlat::{self, ExtHeader, Frag6, Hop},
     Counter,
 };
@@ -429,15 +428,14 @@ fn hairpin_target_bound(plan: &Plan) -> bool {
     unsafe { BIB4.get(&key) }.is_some()
 }
 
-/// A whole TCP SYN (no ACK, no RST) while nat64-ctl drains the slow path: held for a
-/// simultaneous open.
+/// An unsolicited SYN may be half of a simultaneous open: see `slow::may_hold`.
 #[inline(always)]
 fn may_hold(plan: &Plan) -> bool {
-    let syn_only = plan.tcp_flags & (tcp::SYN | tcp::ACK | tcp::RST) == tcp::SYN;
-    plan.kind == Kind::Tcp
-        && syn_only
-        && plan.pos == Position::Whole
-        && config().is_some_and(slow::enabled)
+    slow::may_hold(
+        plan.kind == Kind::Tcp,
+        plan.tcp_flags,
+        plan.pos == Position::Whole,
+    )
 }
 
 /// A TCP SYN to a host whose SYN to us nat64-ctl holds: the pool4 port that SYN named
