@@ -45,7 +45,7 @@ fn v4(s: &str) -> Ipv4Addr {
 }
 
 /// A namespace with the routes and neighbours the program's FIB lookups need (as in the
-/// fixtures of tests/tests/prog_test_run.rs); the calling thread enters it.
+/// fixtures of tests/tests/prog_test_run/main.rs); the calling thread enters it.
 fn fib_namespace() -> Result<Netns> {
     nat64_tests::sweep_stale_namespaces();
     let ns = Netns::create(format!(
