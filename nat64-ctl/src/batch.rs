@@ -176,3 +176,36 @@ pub fn update<K: Pod, V: Pod>(
     }
     Ok(())
 }
+
+/// Each slot's sum over the CPUs of a per-CPU array of u64, for slots `0..slots`, in one
+/// syscall (reading slot by slot costs one syscall each: the counters are read after every
+/// packet of the loaded-program fuzz and on every metrics scrape). `cpus` is the number of
+/// possible CPUs, which is how many values the kernel writes per slot (8 bytes each: a
+/// u64 needs no padding to the 8-byte stride).
+pub fn read_percpu_u64_sums(fd: BorrowedFd<'_>, slots: u32, cpus: usize) -> io::Result<Vec<u64>> {
+    let mut keys = vec![0u32; slots as usize];
+    let mut values = vec![0u64; slots as usize * cpus];
+    let mut next: u64 = 0;
+    let mut attr = BatchAttr {
+        out_batch: &mut next as *mut u64 as u64,
+        keys: keys.as_mut_ptr() as u64,
+        values: values.as_mut_ptr() as u64,
+        count: slots,
+        map_fd: fd.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    match bpf_batch(BPF_MAP_LOOKUP_BATCH, &mut attr) {
+        // ENOENT: the array ended with this batch (it has exactly `slots` slots).
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    // An array's walk goes 0, 1, 2, …: anything else means the layout is not understood.
+    if attr.count != slots || keys.iter().enumerate().any(|(i, &k)| k as usize != i) {
+        return Err(io::Error::other(format!(
+            "BPF_MAP_LOOKUP_BATCH returned {} of {slots} slots, or out of order",
+            attr.count
+        )));
+    }
+    Ok(values.chunks(cpus).map(|per_cpu| per_cpu.iter().sum()).collect())
+}

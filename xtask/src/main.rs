@@ -37,10 +37,15 @@ enum Cmd {
     /// the config, man pages, completions) into target/debian/.
     Package,
     /// Fuzz the pure translation core (nat64-common) with libFuzzer; fails on any crash.
+    /// With --loaded-runs, fuzz the loaded data plane instead (both hooks, under
+    /// BPF_PROG_TEST_RUN; needs root) for that many executions, and print the count.
     Fuzz {
-        /// How long to fuzz.
+        /// How long to fuzz the core.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// Executions of the loaded program in all (half per hook), e.g. 10000000.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(2..))]
+        loaded_runs: Option<u64>,
     },
     /// Build the demo lab (IPv6-only client, gateway, IPv4-only server), run traffic
     /// through the gateway and show what happened.
@@ -121,7 +126,14 @@ fn run() -> Result<()> {
                 }
             }
         }
-        Cmd::Fuzz { seconds } => {
+        Cmd::Fuzz {
+            loaded_runs: Some(runs),
+            ..
+        } => {
+            build_all(&root)?;
+            fuzz_loaded(runs)?
+        }
+        Cmd::Fuzz { seconds, .. } => {
             if seconds == 0 {
                 // libFuzzer reads -max_total_time=0 as "no limit".
                 bail!("--seconds 0 would fuzz forever; give a positive number of seconds");
@@ -236,6 +248,58 @@ fn fuzz(seconds: u64) -> Result<()> {
     )
 }
 
+/// The loaded-program fuzz (tests/tests/prog_test_run/fuzz.rs, the `mutated_frames`
+/// tests) for `runs` executions in all: half per hook, the two hooks side by side, no time
+/// limit. The tests print their tallies; the total is read off those lines, so the count
+/// printed is what ran, not what was asked for.
+fn fuzz_loaded(runs: u64) -> Result<()> {
+    let per_hook = runs.div_ceil(2);
+    step(&format!(
+        "fuzzing the loaded program: {per_hook} mutated frames per hook (XDP, TC)"
+    ));
+    let out = Command::new("cargo")
+        .args([
+            "test",
+            "-p",
+            "nat64-tests",
+            "--test",
+            "prog_test_run",
+            "mutated_frames",
+            "--",
+            "--nocapture",
+            "--test-threads=2",
+        ])
+        .env("NAT64_FUZZ_LOADED_RUNS", per_hook.to_string())
+        .env("NAT64_FUZZ_LOADED_SECONDS", "0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("could not start cargo test")?
+        .wait_with_output()?;
+    let log = String::from_utf8_lossy(&out.stderr);
+    eprint!("{log}");
+    if !out.status.success() {
+        bail!("the loaded-program fuzz failed: the failing run's seed and input are above");
+    }
+    let done = executions_in(&log);
+    if done.len() != 2 {
+        bail!("expected one tally per hook, found {}", done.len());
+    }
+    let total: u64 = done.iter().sum();
+    if total < runs {
+        bail!("only {total} of {runs} executions ran");
+    }
+    eprintln!("loaded-program fuzz: {total} executions in all ({done:?} per hook), every run checked, clean");
+    Ok(())
+}
+
+/// The execution counts the loaded-program fuzz printed ("ok: N mutated frames through …").
+fn executions_in(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix("ok: ")?.split_once(" mutated frames through "))
+        .filter_map(|(n, _)| n.parse().ok())
+        .collect()
+}
+
 fn build_all(root: &std::path::Path) -> Result<()> {
     bootstrap::ebpf_toolchain()?;
     ebpf::build(root)?;
@@ -275,7 +339,15 @@ pub fn display(cmd: &Command) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::test_fuzz_seconds;
+    use super::{executions_in, test_fuzz_seconds};
+
+    #[test]
+    fn loaded_fuzz_tallies_are_read_off_the_log() {
+        let log = "running 2 tests\nok: 5000000 mutated frames through the Xdp program in 350 s (14285/s): Tally { .. }\n\
+                   test mutated_frames::xdp ... ok\nok: 12 mutated frames? no\n\
+                   ok: 5000001 mutated frames through the Tc program in 360 s (13888/s): Tally { .. }\n";
+        assert_eq!(executions_in(log), vec![5_000_000, 5_000_001]);
+    }
 
     #[test]
     fn fuzz_seconds_for_the_test_run() {
