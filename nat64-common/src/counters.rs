@@ -173,6 +173,7 @@ counters! {
     DropMartianIpv4Source = 114 => "drop_martian_ipv4_source", "IPv4 packets from a source no router forwards (0/8, 127/8, 224/4 and above), whatever --allow-nonglobal-ipv4 says";
     HeldSynMet = 115 => "held_syn_met", "new TCP bindings that took the pool4 port a held IPv4 SYN was sent to, so that the two SYNs of a simultaneous open meet";
     XlatHairpinIcmpError = 116 => "xlat_hairpin_icmp_error", "ICMPv6 errors about a hairpinned packet, sent on to its sender through both bindings (RFC 6146 §3.8)";
+    DropIpv6SourceInPool6 = 117 => "drop_ipv6_source_in_pool6", "IPv6 packets to pool6 whose source is inside pool6 too (RFC 6146 §3.5: dropped, a translated one would loop)";
 }
 
 impl Counter {

@@ -56,7 +56,7 @@ pub fn turn_back(ctx: &impl Hook, plan: &Plan) -> Result<u32, Counter> {
 #[inline(never)]
 fn address_sums(plan: &Plan, t: &mut Target) {
     t.sums = (
-        csum::add_bytes16(&plan.src6) + csum::add_bytes16(&plan.dst6),
+        csum::add_bytes16(&plan.host6) + csum::add_bytes16(&plan.peer6),
         csum::add_bytes16(&t.src6) + csum::add_bytes16(&t.dst6),
     );
 }
@@ -65,8 +65,8 @@ fn address_sums(plan: &Plan, t: &mut Target) {
 fn find_target(plan: &Plan, t: &mut Target) -> Result<(), Counter> {
     let cfg = config().ok_or(Counter::DropNoBib4)?;
     let key = Bib4Key {
-        addr4: plan.dst4,
-        port4: plan.dport,
+        addr4: plan.peer4,
+        port4: plan.peer_port,
         proto: plan.proto4,
         _pad: 0,
     };
@@ -75,7 +75,7 @@ fn find_target(plan: &Plan, t: &mut Target) -> Result<(), Counter> {
     t.dport6 = owner.port6;
     t.src6 = cfg
         .pool6
-        .embed_checked(plan.src4, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
+        .embed_checked(plan.pool4, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
         .map_err(|_| Counter::DropNonGlobalIpv4)?;
     Ok(())
 }
@@ -87,7 +87,7 @@ fn find_target(plan: &Plan, t: &mut Target) -> Result<(), Counter> {
 fn rewrite_source(ctx: &impl Hook, plan: &Plan, t: &Target) -> Result<(), Counter> {
     pin(ctx);
     let l4_off = plan.l4_off as usize & 0x1ff;
-    let ports = (plan.port6, plan.port4);
+    let ports = (plan.host_port, plan.pool_port);
     l4::rewrite::<true>(ctx, l4_off, plan.kind, ports, t.sums, 0, l4::Header::Own)
 }
 
@@ -96,7 +96,7 @@ fn rewrite_source(ctx: &impl Hook, plan: &Plan, t: &Target) -> Result<(), Counte
 fn rewrite_destination(ctx: &impl Hook, plan: &Plan, t: &Target) -> Result<(), Counter> {
     pin(ctx);
     let l4_off = plan.l4_off as usize & 0x1ff;
-    let ports = (plan.dport, t.dport6);
+    let ports = (plan.peer_port, t.dport6);
     l4::rewrite::<false>(ctx, l4_off, plan.kind, ports, (0, 0), 0, l4::Header::Own)
 }
 

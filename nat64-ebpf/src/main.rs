@@ -9,6 +9,8 @@
 mod bib;
 mod events;
 mod floor;
+mod flow;
+
 mod frags;
 mod fwd;
 mod hairpin;

@@ -2,12 +2,12 @@
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_loop, macros::map, maps::PerCpuArray};
 use nat64_common::{
     csum,
-    frag::{self, FragEntry, FragKey, Position},
+    frag::{self, Position},
     icmp::{self, Icmp4Action},
     maps::{
-        Bib4Key, Pool4PortsKey, SessionKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
+        Bib4Key, Pool4PortsKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
         CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP, LOWEST_IPV6_MTU_DEFAULT, POOL4_F_LOCAL,
-        PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW, SLOW_KIND_FRAGMENT,
+        PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SLOW_KIND_FRAGMENT,
         SLOW_KIND_HELD_SYN,
     },
     origin::{self, ORIGIN_ADMIN_PROHIBITED4, ORIGIN_FRAG_NEEDED, ORIGIN_TIME_EXCEEDED4},
@@ -18,12 +18,13 @@ use nat64_common::{
 };
 
 use crate::{
-    frags, fwd,
+    flow::{self, Flow, FourToSix},
+    fwd,
     hook::{Family, Hook},
     l4::{self, Kind},
     maps::{config, BIB4, POOL4, POOL4_PORTS},
     parse::{frame_len, read, view, view_mut, write, ETH_HLEN},
-    session, slow, stats, sum, Outcome,
+    slow, stats, sum, Outcome,
 };
 
 const IPV6_HLEN: usize = 40;
@@ -33,77 +34,15 @@ const IPV4_MAX_OPTIONS: usize = 40;
 /// Longest UDP datagram whose missing IPv4 checksum we compute in XDP (a 1500-byte MTU).
 const UDP_ZERO_CSUM_MAX: usize = sum::SUM_MAX;
 
-/// What parsing decided about a packet: everything the rewrite needs (see xlat64).
-#[derive(Clone, Copy)]
-struct Plan {
-    src6: [u8; 16],
-    dst6: [u8; 16],
-    src4: [u8; 4],
-    dst4: [u8; 4],
-    l4_off: u16,
-    l4_len: u16,
-    port4: u16,
-    port6: u16,
-    ihl: u8,
-    tos: u8,
-    ttl: u8,
-    nh: u8,
-    kind: Kind,
-    echo_ty6: u8,
-    /// Source port (the ICMP identifier for echo).
-    rport: u16,
-    tcp_flags: u8,
-    /// UDP, an ICMP echo request, a TCP SYN.
-    opens: u8,
-    /// Address-dependent filtering applies to this packet (see session::Track).
-    filter: u8,
-    /// The DF flag: 0 lets the translator fragment (RFC 7915 §4).
-    df: u8,
-    /// IPv4 Identification, for the Fragment headers of a DF=0 packet split up.
-    ident: u16,
-    counter: Counter,
-    /// Where the packet sits in its datagram, and the IPv4 fields the Fragment header
-    /// carries over.
-    pos: Position,
-    frag_id: u16,
-    /// IPv4 Flags/Fragment Offset word.
-    frag_fo: u16,
-    /// The destination is one of the gateway's own addresses (`POOL4_F_LOCAL`).
-    local: u8,
-}
+/// The 4→6 direction's view of a flow (see `flow`).
+type Plan = Flow;
 
 /// Parsing, binding and rewriting each run in a frame of their own (BPF-to-BPF calls):
 /// the 512-byte BPF stack is shared by the whole call chain.
 #[inline(never)]
 pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
     crate::parse::pin(ctx);
-    let mut plan = Plan {
-        src6: [0; 16],
-        dst6: [0; 16],
-        src4: [0; 4],
-        dst4: [0; 4],
-        l4_off: 0,
-        l4_len: 0,
-        port4: 0,
-        port6: 0,
-        ihl: 0,
-        tos: 0,
-        ttl: 0,
-        nh: 0,
-        kind: Kind::Udp,
-        echo_ty6: 0,
-        rport: 0,
-        tcp_flags: 0,
-        opens: 0,
-        filter: 0,
-        df: 0,
-        ident: 0,
-        counter: Counter::Xlat4to6Udp,
-        pos: Position::Whole,
-        frag_id: 0,
-        frag_fo: 0,
-        local: 0,
-    };
+    let mut plan = Flow::new(Counter::Xlat4to6Udp);
     match parse(ctx, &mut plan)? {
         Parsed::NotOurs => {
             stats::count(Counter::PassNotOurs4);
@@ -128,7 +67,7 @@ pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
         // A later fragment: no ports, it follows its first fragment's translation. On the
         // gateway's own address, one with no record is the router's own datagram's (its
         // first fragment went to the kernel): the kernel reassembles it.
-        Parsed::Later => match follow(&mut plan) {
+        Parsed::Later => match flow::follow::<FourToSix>(&mut plan) {
             Err(Counter::DropFragmentOutOfOrder) if plan.local != 0 => return Ok(local_pass()),
             r => r?,
         },
@@ -155,7 +94,7 @@ pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
         0
     };
     let len6 = IPV6_HLEN as u32 + frag_hlen + u32::from(plan.l4_len);
-    let mut next = fwd::lookup_v6(ctx, &plan.src6, &plan.dst6, plan.nh, len6 as u16);
+    let mut next = fwd::lookup_v6(ctx, &plan.peer6, &plan.host6, plan.nh6(), len6 as u16);
     next.check_segments(
         ctx,
         plan.l4_off as usize,
@@ -195,7 +134,7 @@ pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
     }
     // After the size check: a packet answered with Fragmentation Needed opens no session.
     if plan.pos != Position::Later {
-        match track(&plan) {
+        match flow::track::<FourToSix>(&plan) {
             // The binding exists but filtering refuses this peer: under address-dependent
             // filtering the SYN is held all the same (RFC 6146 §3.5.2.2), for TCP hole
             // punching; track() refused before creating anything.
@@ -210,7 +149,7 @@ pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
             r => r?,
         }
         if plan.pos == Position::First {
-            remember(&plan);
+            flow::remember::<FourToSix>(&plan);
         }
     }
     // Every check that can refuse the packet has passed: from here on it is rewritten
@@ -251,12 +190,12 @@ fn local_service(plan: &Plan) -> bool {
         return true;
     }
     let key = Pool4PortsKey {
-        addr4: plan.dst4,
+        addr4: plan.pool4,
         proto,
         _pad: [0; 3],
     };
     match unsafe { POOL4_PORTS.get(&key) } {
-        Some(ports) => !ports.contains(plan.port4),
+        Some(ports) => !ports.contains(plan.pool_port),
         None => true,
     }
 }
@@ -307,36 +246,6 @@ fn lowest_ipv6_mtu() -> u32 {
         .clamp(LOWEST_IPV6_MTU_DEFAULT, u32::from(u16::MAX))
 }
 
-/// A first fragment's translation, for the later fragments of its datagram.
-#[inline(never)]
-fn remember(plan: &Plan) {
-    frags::remember(
-        &FragKey::v4(
-            plan.src4,
-            plan.dst4,
-            plan.frag_id,
-            xlat::proto_6to4(plan.nh),
-        ),
-        &FragEntry::v6(frags::now(), plan.src6, plan.dst6),
-    );
-}
-
-/// A later fragment takes its addresses from its first fragment's record. It touches
-/// no binding and no session: it has no ports, and refreshes nothing.
-#[inline(never)]
-fn follow(plan: &mut Plan) -> Result<(), Counter> {
-    let key = FragKey::v4(
-        plan.src4,
-        plan.dst4,
-        plan.frag_id,
-        xlat::proto_6to4(plan.nh),
-    );
-    let e = frags::find(&key).ok_or(Counter::DropFragmentOutOfOrder)?;
-    plan.src6 = e.src;
-    plan.dst6 = e.dst;
-    Ok(())
-}
-
 #[inline(always)]
 fn filtering_icmp() -> bool {
     config().is_some_and(|c| c.flags & CONFIG_F_FILTERING_ICMP != 0)
@@ -379,7 +288,7 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
         check_options(ctx, hdr4, ihl)?;
     }
     let l4_off = ETH_HLEN + ihl;
-    let (kind, nh, counter, received) = match info.proto {
+    let (kind, proto4, counter, received) = match info.proto {
         PROTO_TCP => (
             Kind::Tcp,
             PROTO_TCP,
@@ -394,7 +303,7 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
         ),
         PROTO_ICMP => (
             Kind::IcmpEcho,
-            PROTO_ICMPV6,
+            PROTO_ICMP,
             Counter::Xlat4to6Icmp,
             Counter::Rx4to6Icmp,
         ),
@@ -414,11 +323,11 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
             return Err(refused);
         }
         plan.pos = pos;
-        plan.frag_id = info.id;
+        plan.frag_id = u32::from(info.id);
         plan.frag_fo = fo;
     }
-    plan.src4 = xlat::ipv4_src(hdr4);
-    plan.dst4 = dst4;
+    plan.peer4 = xlat::ipv4_src(hdr4);
+    plan.pool4 = dst4;
     plan.l4_off = l4_off as u16;
     plan.l4_len = info.payload_len();
     plan.ihl = ihl as u8;
@@ -426,7 +335,7 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
     plan.ttl = info.ttl;
     plan.df = u8::from(info.df);
     plan.ident = info.id;
-    plan.nh = nh;
+    plan.proto4 = proto4;
     plan.kind = kind;
     plan.counter = counter;
     if pos == Position::Later {
@@ -439,10 +348,10 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
     // The destination port, or the ICMP echo identifier, names the binding.
     // TCP header byte 12 (its data offset), for l4::check.
     let mut doff = 0u8;
-    plan.port4 = match kind {
+    plan.pool_port = match kind {
         Kind::Tcp => {
             let h: &[u8; 20] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
-            plan.rport = u16::from_be_bytes([h[0], h[1]]);
+            plan.peer_port = u16::from_be_bytes([h[0], h[1]]);
             plan.tcp_flags = h[13];
             doff = h[xlat::TCP_DOFF_BYTE];
             plan.opens = u8::from(h[13] & tcp::SYN != 0);
@@ -455,7 +364,7 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
             if h[6] == 0 && h[7] == 0 && info.payload_len() as usize > UDP_ZERO_CSUM_MAX {
                 return Err(Counter::DropUdpZeroChecksumTooLong);
             }
-            plan.rport = u16::from_be_bytes([h[0], h[1]]);
+            plan.peer_port = u16::from_be_bytes([h[0], h[1]]);
             plan.opens = 1;
             u16::from_be_bytes([h[2], h[3]])
         }
@@ -463,7 +372,7 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
             let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             match icmp::icmp4_to_icmp6(h[0], h[1]) {
                 Icmp4Action::Echo { ty6 } => {
-                    plan.echo_ty6 = ty6;
+                    plan.echo_ty = ty6;
                     plan.opens = u8::from(h[0] == icmp::ICMPV4_ECHO_REQUEST);
                 }
                 Icmp4Action::Error { .. } => {
@@ -473,8 +382,8 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
                 }
                 Icmp4Action::Drop(_) => return Err(Counter::DropIcmp4Unsupported),
             }
-            plan.rport = u16::from_be_bytes([h[4], h[5]]);
-            plan.rport
+            plan.peer_port = u16::from_be_bytes([h[4], h[5]]);
+            plan.peer_port
         }
     };
     if info.ttl <= 1 {
@@ -487,15 +396,10 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
 /// The binding the packet's destination names (ICMP echo keyed as ICMP, RFC 6146 §3.5.3).
 #[inline(always)]
 fn bib4_key(plan: &Plan) -> Bib4Key {
-    let proto = if plan.nh == PROTO_ICMPV6 {
-        PROTO_ICMP
-    } else {
-        plan.nh
-    };
     Bib4Key {
-        addr4: plan.dst4,
-        port4: plan.port4,
-        proto,
+        addr4: plan.pool4,
+        port4: plan.pool_port,
+        proto: plan.proto4,
         _pad: 0,
     }
 }
@@ -513,42 +417,18 @@ pub fn source_refused(e: ExtractError) -> Counter {
 #[inline(never)]
 fn bind(plan: &mut Plan) -> Result<(), Counter> {
     let cfg = config().ok_or(Counter::DropNoBib4)?;
-    plan.src6 = cfg
+    plan.peer6 = cfg
         .pool6
-        .embed_checked(plan.src4, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
+        .embed_checked(plan.peer4, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
         .map_err(source_refused)?;
     let bib = unsafe { BIB4.get(&bib4_key(plan)) }.ok_or(Counter::DropNoBib4)?;
-    plan.dst6 = bib.addr6;
-    plan.port6 = bib.port6;
+    plan.host6 = bib.addr6;
+    plan.host_port = bib.port6;
     // Static bindings publish a service: anyone may reach it.
     plan.filter = u8::from(
         cfg.flags & CONFIG_F_ADDRESS_DEPENDENT_FILTERING != 0 && bib.flags & BIB_F_STATIC == 0,
     );
     Ok(())
-}
-
-#[inline(never)]
-fn track(plan: &Plan) -> Result<(), Counter> {
-    let proto = if plan.nh == PROTO_ICMPV6 {
-        PROTO_ICMP
-    } else {
-        plan.nh
-    };
-    session::track(&session::Track {
-        key: SessionKey {
-            addr4: plan.dst4,
-            remote4: plan.src4,
-            port4: plan.port4,
-            remote_port: plan.rport,
-            proto,
-            kind: SESSION_KIND_FLOW,
-            _pad: [0; 2],
-        },
-        tcp_flags: plan.tcp_flags,
-        from_v6: 0,
-        opens: plan.opens,
-        filter: plan.filter,
-    })
 }
 
 /// Rewrites the transport header: port/identifier, ICMP type, checksum.
@@ -560,10 +440,10 @@ fn rewrite_l4(ctx: &impl Hook, plan: &Plan) -> Result<(), Counter> {
         let h: &mut [u8; 8] = view_mut(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
         if h[6] == 0 && h[7] == 0 {
             // IPv6 forbids a zero UDP checksum: compute the real one over the datagram.
-            let [p0, p1] = plan.port6.to_be_bytes();
+            let [p0, p1] = plan.host_port.to_be_bytes();
             h[2] = p0;
             h[3] = p1;
-            let c = udp_checksum_v6(ctx, l4_off, plan.l4_len as usize, &plan.src6, &plan.dst6)?;
+            let c = udp_checksum_v6(ctx, l4_off, plan.l4_len as usize, &plan.peer6, &plan.host6)?;
             let h: &mut [u8; 8] = view_mut(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             let [c0, c1] = c.to_be_bytes();
             h[6] = c0;
@@ -576,21 +456,21 @@ fn rewrite_l4(ctx: &impl Hook, plan: &Plan) -> Result<(), Counter> {
     let sums = if plan.kind == Kind::IcmpEcho {
         (
             0,
-            csum::pseudo_v6(&plan.src6, &plan.dst6, PROTO_ICMPV6, u32::from(plan.l4_len)),
+            csum::pseudo_v6(&plan.peer6, &plan.host6, PROTO_ICMPV6, u32::from(plan.l4_len)),
         )
     } else {
         (
-            csum::add_bytes4(&plan.src4) + csum::add_bytes4(&plan.dst4),
-            csum::add_bytes16(&plan.src6) + csum::add_bytes16(&plan.dst6),
+            csum::add_bytes4(&plan.peer4) + csum::add_bytes4(&plan.pool4),
+            csum::add_bytes16(&plan.peer6) + csum::add_bytes16(&plan.host6),
         )
     };
     l4::rewrite::<false>(
         ctx,
         l4_off,
         plan.kind,
-        (plan.port4, plan.port6),
+        (plan.pool_port, plan.host_port),
         sums,
-        plan.echo_ty6,
+        plan.echo_ty,
         l4::Header::Own,
     )
 }
@@ -615,11 +495,11 @@ fn rewrite_l3(ctx: &impl Hook, plan: &Plan, next: &fwd::Next) -> Result<(), Coun
             IPV6_HLEN as i32 + xlat::IPV6_FRAG_HDR_LEN as i32,
         )
     } else {
-        (plan.nh, plan.l4_len, IPV6_HLEN as i32)
+        (plan.nh6(), plan.l4_len, IPV6_HLEN as i32)
     };
     let fixed = xlat::v4_to_v6_fixed(plan.tos, plan.ttl, nh, payload_len, hop)
         .map_err(|_| Counter::DropHopLimit)?;
-    let fh = frag::header_4to6(plan.nh, plan.frag_id, plan.frag_fo);
+    let fh = frag::header_4to6(plan.nh6(), plan.frag_id as u16, plan.frag_fo);
 
     // Grow (or, with options, shrink) the front so that a 40-byte IPv6 header (and for a
     // fragment its Fragment header) sits directly in front of the transport header.
@@ -629,8 +509,8 @@ fn rewrite_l3(ctx: &impl Hook, plan: &Plan, next: &fwd::Next) -> Result<(), Coun
         .map_err(|_| Counter::DropAdjustFailed)?;
     write(ctx, 0, &next.eth_header(&old_eth, [0x86, 0xdd])).ok_or(Counter::DropAdjustFailed)?;
     write(ctx, ETH_HLEN, &fixed).ok_or(Counter::DropAdjustFailed)?;
-    write(ctx, ETH_HLEN + 8, &plan.src6).ok_or(Counter::DropAdjustFailed)?;
-    write(ctx, ETH_HLEN + 24, &plan.dst6).ok_or(Counter::DropAdjustFailed)?;
+    write(ctx, ETH_HLEN + 8, &plan.peer6).ok_or(Counter::DropAdjustFailed)?;
+    write(ctx, ETH_HLEN + 24, &plan.host6).ok_or(Counter::DropAdjustFailed)?;
     if fragmented {
         write(ctx, ETH_HLEN + IPV6_HLEN, &fh).ok_or(Counter::DropAdjustFailed)?;
     }

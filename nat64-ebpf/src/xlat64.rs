@@ -2,12 +2,12 @@
 use aya_ebpf::bindings::xdp_action;
 use nat64_common::{
     csum,
-    frag::{self, FragEntry, FragKey, Position},
+    frag::{self, Position},
     icmp::{self, Icmp6Action},
     maps::{
-        Bib4Key, Bib6Entry, Bib6Key, HeldSynKey, HeldSynTarget, SessionKey,
+        Bib4Key, Bib6Entry, Bib6Key, HeldSynKey, HeldSynTarget,
         CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6,
-        PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW, SLOW_KIND_HELD_SYN6,
+        PROTO_TCP, PROTO_UDP, SLOW_KIND_HELD_SYN6,
     },
     origin::{self, ORIGIN_ADDRESS_UNREACHABLE6, ORIGIN_PACKET_TOO_BIG, ORIGIN_TIME_EXCEEDED6},
     rfc6052::ExtractError,
@@ -16,12 +16,14 @@ use nat64_common::{
 };
 
 use crate::{
-    bib, frags, fwd, hairpin,
+    bib,
+    flow::{self, Flow, FourToSix, SixToFour},
+    fwd, hairpin,
     hook::{Family, Hook},
     l4::{self, Kind},
     maps::{config, BIB4, BIB6, HELD_SYNS, POOL4},
     parse::{frame_len, read, view, write, ETH_HLEN, MAX_EXT_HEADERS, MAX_L3_OFFSET},
-    session, slow, stats, Outcome,
+    slow, stats, Outcome,
 };
 
 const IPV6_HLEN: usize = 40;
@@ -29,64 +31,20 @@ const IPV4_HLEN: usize = 20;
 /// TCP header flag that opens a connection (RFC 9293).
 const TCP_SYN: u8 = 0x02;
 
-/// What parsing decided about a packet: everything the rewrite needs. Kept small: it
-/// lives on the stack of `try_6to4` while `parse` and `rewrite` run in their own frames.
-#[derive(Clone, Copy)]
-pub struct Plan {
-    pub src6: [u8; 16],
-    pub dst6: [u8; 16],
-    pub src4: [u8; 4],
-    pub dst4: [u8; 4],
-    pub l4_off: u16,
-    pub l4_len: u16,
-    pub port6: u16,
-    pub port4: u16,
-    pub kind: Kind,
-    pub proto4: u8,
-    pub echo_ty4: u8,
-    pub tclass: u8,
-    /// The packet may create a binding: UDP, a TCP SYN, an ICMP echo request.
-    pub opens: u8,
-    /// TCP flags byte (0 for UDP and ICMP).
-    pub tcp_flags: u8,
-    /// Destination port (TCP/UDP), for hairpinning.
-    pub dport: u16,
-    pub counter: Counter,
-    /// Where the packet sits in its datagram; the Fragment header's fields follow.
-    pub pos: Position,
-    pub frag_more: u8,
-    pub frag_offset: u16,
-    pub frag_id: u32,
-}
+/// The 6→4 direction's view of a flow (see `flow`).
+pub type Plan = Flow;
 
 /// The 512-byte BPF stack is shared by the whole call chain: parsing and rewriting each
 /// get a frame of their own (BPF-to-BPF calls) so that their temporaries never coexist.
 #[inline(never)]
 pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
     crate::parse::pin(ctx);
-    let mut plan = Plan {
-        src6: [0; 16],
-        dst6: [0; 16],
-        src4: [0; 4],
-        dst4: [0; 4],
-        l4_off: 0,
-        l4_len: 0,
-        port6: 0,
-        port4: 0,
-        kind: Kind::Udp,
-        proto4: 0,
-        echo_ty4: 0,
-        tclass: 0,
-        opens: 0,
-        tcp_flags: 0,
-        dport: 0,
-        counter: Counter::Xlat6to4Udp,
-        pos: Position::Whole,
-        frag_more: 0,
-        frag_offset: 0,
-        frag_id: 0,
-    };
-    match parse(ctx, &mut plan)? {
+    let mut plan = Flow::new(Counter::Xlat6to4Udp);
+    let parsed = parse(ctx, &mut plan)?;
+    if !matches!(parsed, Parsed::NotOurs) && source_in_pool6(&plan) {
+        return Err(Counter::DropIpv6SourceInPool6);
+    }
+    match parsed {
         Parsed::NotOurs => {
             stats::count(Counter::PassNotOurs6);
             return Ok(Outcome::Action(xdp_action::XDP_PASS));
@@ -100,13 +58,13 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
         // parse() checked the transport header (l4::check, both directions).
         Parsed::Translate => {}
         // A later fragment: no ports, it follows its first fragment's translation.
-        Parsed::Later => follow(&mut plan)?,
+        Parsed::Later => flow::follow::<SixToFour>(&mut plan)?,
     }
     if plan.pos != Position::Later {
         if let Err(why) = bind(&mut plan) {
             return refused(why);
         }
-        let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.dst4) }.is_some();
+        let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.peer4) }.is_some();
         if hairpin {
             if !hairpin_target_bound(&plan) {
                 // RFC 6146 §3.5.2.2 applied to §3.8: an unsolicited SYN is held like an
@@ -115,8 +73,8 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
                 if may_hold(&plan) {
                     return Ok(Outcome::Slow {
                         kind: SLOW_KIND_HELD_SYN6,
-                        mtu: u32::from_ne_bytes(plan.src4),
-                        ident: u32::from(plan.port4),
+                        mtu: u32::from_ne_bytes(plan.pool4),
+                        ident: u32::from(plan.pool_port),
                     });
                 }
                 return Err(Counter::DropNoBib4);
@@ -130,9 +88,9 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
     let tot_len4 = IPV4_HLEN as u16 + plan.l4_len;
     let mut next = fwd::lookup_v4(
         ctx,
-        plan.src4,
-        plan.dst4,
-        plan.tclass,
+        plan.pool4,
+        plan.peer4,
+        plan.tos,
         plan.proto4,
         tot_len4,
     );
@@ -156,7 +114,7 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
             return refused(why);
         }
         if plan.pos == Position::First {
-            remember(&plan);
+            flow::remember::<SixToFour>(&plan);
         }
     }
     rewrite(ctx, &plan, &next)?;
@@ -167,24 +125,13 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
     Ok(Outcome::Action(next.action()))
 }
 
-/// A first fragment's translation, for the later fragments of its datagram.
+/// RFC 6146 §3.5: a source inside pool6 stands for an IPv4 host, so no IPv6 host sends
+/// from it; translating one would hairpin a hairpinned packet again (a loop). Checked
+/// before anything answers the packet (its hop limit included). A frame of its own: the
+/// parse frame is the chain's largest.
 #[inline(never)]
-fn remember(plan: &Plan) {
-    frags::remember(
-        &FragKey::v6(plan.src6, plan.dst6, plan.frag_id, plan.proto4),
-        &FragEntry::v4(frags::now(), plan.src4, plan.dst4),
-    );
-}
-
-/// A later fragment takes its addresses from its first fragment's record. It touches
-/// no binding and no session: it has no ports, and refreshes nothing.
-#[inline(never)]
-fn follow(plan: &mut Plan) -> Result<(), Counter> {
-    let key = FragKey::v6(plan.src6, plan.dst6, plan.frag_id, plan.proto4);
-    let e = frags::find(&key).ok_or(Counter::DropFragmentOutOfOrder)?;
-    plan.src4 = e.src4();
-    plan.dst4 = e.dst4();
-    Ok(())
+fn source_in_pool6(plan: &Plan) -> bool {
+    config().is_some_and(|c| c.pool6.contains(&plan.host6))
 }
 
 #[inline(always)]
@@ -316,13 +263,13 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
     if let Some(refused) = frag::refusal(plan.pos, proto4, false) {
         return Err(refused);
     }
-    plan.src6 = xlat::ipv6_src(hdr6);
-    plan.dst6 = dst6;
+    plan.host6 = xlat::ipv6_src(hdr6);
+    plan.peer6 = dst6;
     plan.l4_off = l4_off as u16;
     plan.l4_len = (payload_len - ext_len) as u16;
     plan.kind = kind;
     plan.proto4 = proto4;
-    plan.tclass = xlat::traffic_class(hdr6);
+    plan.tos = xlat::traffic_class(hdr6);
     plan.counter = counter;
     if plan.pos == Position::Later {
         // No ICMP error about a fragment other than the first (RFC 1812 §4.3.2.7).
@@ -340,20 +287,20 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
             plan.opens = u8::from(h[13] & TCP_SYN != 0);
             plan.tcp_flags = h[13];
             doff = h[xlat::TCP_DOFF_BYTE];
-            plan.dport = u16::from_be_bytes([h[2], h[3]]);
+            plan.peer_port = u16::from_be_bytes([h[2], h[3]]);
             u16::from_be_bytes([h[0], h[1]])
         }
         Kind::Udp => {
             let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             plan.opens = 1;
-            plan.dport = u16::from_be_bytes([h[2], h[3]]);
+            plan.peer_port = u16::from_be_bytes([h[2], h[3]]);
             u16::from_be_bytes([h[0], h[1]])
         }
         Kind::IcmpEcho => {
             let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             match icmp::icmp6_to_icmp4(h[0], h[1]) {
                 Icmp6Action::Echo { ty4 } => {
-                    plan.echo_ty4 = ty4;
+                    plan.echo_ty = ty4;
                     plan.opens = u8::from(h[0] == icmp::ICMPV6_ECHO_REQUEST);
                 }
                 Icmp6Action::Error { .. } => {
@@ -369,7 +316,7 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
     if hdr6[7] <= 1 {
         return Ok(Parsed::HopLimit);
     }
-    plan.port6 = port6;
+    plan.host_port = port6;
     l4::check(kind, plan.l4_len, doff)?;
     Ok(Parsed::Translate)
 }
@@ -378,9 +325,9 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
 #[inline(never)]
 fn bind(plan: &mut Plan) -> Result<(), Counter> {
     let cfg = config().ok_or(Counter::DropNoBib6)?;
-    plan.dst4 = match cfg
+    plan.peer4 = match cfg
         .pool6
-        .extract_checked(&plan.dst6, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
+        .extract_checked(&plan.peer6, cfg.flags & CONFIG_F_ALLOW_NONGLOBAL != 0)
     {
         Ok(a) => a,
         Err(ExtractError::NonGlobalUnderWellKnown) => return Err(Counter::DropNonGlobalIpv4),
@@ -388,12 +335,12 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
         Err(_) => return Err(Counter::DropNoBib6),
     };
     // Hairpinned fragments are refused before they can claim a binding.
-    if plan.pos.is_fragmented() && unsafe { POOL4.get(&plan.dst4) }.is_some() {
+    if plan.pos.is_fragmented() && unsafe { POOL4.get(&plan.peer4) }.is_some() {
         return Err(Counter::DropFragmentHairpin);
     }
     let key = Bib6Key {
-        addr6: plan.src6,
-        port6: plan.port6,
+        addr6: plan.host6,
+        port6: plan.host_port,
         proto: plan.proto4,
         _pad: 0,
     };
@@ -411,8 +358,14 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
         }
         None => return Err(Counter::DropNoBib6),
     };
-    plan.src4 = bib.addr4;
-    plan.port4 = bib.port4;
+    plan.pool4 = bib.addr4;
+    plan.pool_port = bib.port4;
+    // ICMP echo has no destination port: the identifier stands for both (RFC 6146 §3.5.3).
+    if plan.kind == Kind::IcmpEcho {
+        plan.peer_port = plan.pool_port;
+    }
+    // Under address-dependent filtering the packet records its peer (session::Track).
+    plan.filter = u8::from(cfg.flags & CONFIG_F_ADDRESS_DEPENDENT_FILTERING != 0);
     Ok(())
 }
 
@@ -420,8 +373,8 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
 #[inline(always)]
 fn hairpin_target_bound(plan: &Plan) -> bool {
     let key = Bib4Key {
-        addr4: plan.dst4,
-        port4: plan.dport,
+        addr4: plan.peer4,
+        port4: plan.peer_port,
         proto: plan.proto4,
         _pad: 0,
     };
@@ -451,8 +404,8 @@ fn held_syn_target(plan: &Plan) -> HeldSynTarget {
         return none;
     }
     let key = HeldSynKey {
-        remote4: plan.dst4,
-        remote_port: plan.dport,
+        remote4: plan.peer4,
+        remote_port: plan.peer_port,
         _pad: 0,
     };
     unsafe { HELD_SYNS.get(&key) }.copied().unwrap_or(none)
@@ -463,40 +416,17 @@ fn held_syn_target(plan: &Plan) -> HeldSynTarget {
 /// §3.8). The second leg is internal traffic and is not filtered.
 #[inline(never)]
 fn track(plan: &Plan, hairpin: bool) -> Result<(), Counter> {
-    let cfg = config().ok_or(Counter::DropNoBib6)?;
-    // ICMP echo has no destination port: the identifier stands for both (RFC 6146 §3.5.3).
-    let remote_port = if plan.kind == Kind::IcmpEcho {
-        plan.port4
-    } else {
-        plan.dport
-    };
-    let mut t = session::Track {
-        key: SessionKey {
-            addr4: plan.src4,
-            remote4: plan.dst4,
-            port4: plan.port4,
-            remote_port,
-            proto: plan.proto4,
-            kind: SESSION_KIND_FLOW,
-            _pad: [0; 2],
-        },
-        tcp_flags: plan.tcp_flags,
-        from_v6: 1,
-        opens: plan.opens,
-        filter: u8::from(cfg.flags & CONFIG_F_ADDRESS_DEPENDENT_FILTERING != 0),
-    };
-    session::track(&t)?;
+    flow::track::<SixToFour>(plan)?;
     if hairpin {
-        t.key = SessionKey {
-            addr4: plan.dst4,
-            remote4: plan.src4,
-            port4: plan.dport,
-            remote_port: plan.port4,
-            ..t.key
+        let leg = Flow {
+            pool4: plan.peer4,
+            pool_port: plan.peer_port,
+            peer4: plan.pool4,
+            peer_port: plan.pool_port,
+            filter: 0,
+            ..*plan
         };
-        t.from_v6 = 0;
-        t.filter = 0;
-        session::track(&t)?;
+        flow::track::<FourToSix>(&leg)?;
     }
     Ok(())
 }
@@ -523,8 +453,8 @@ fn rewrite(ctx: &impl Hook, plan: &Plan, next: &fwd::Next) -> Result<(), Counter
         };
         xlat::v6_fragment_to_v4_header(
             hdr6,
-            plan.src4,
-            plan.dst4,
+            plan.pool4,
+            plan.peer4,
             plan.proto4,
             plan.l4_len,
             &f,
@@ -543,8 +473,8 @@ fn rewrite(ctx: &impl Hook, plan: &Plan, next: &fwd::Next) -> Result<(), Counter
         };
         xlat::v6_to_v4_header_hop(
             hdr6,
-            plan.src4,
-            plan.dst4,
+            plan.pool4,
+            plan.peer4,
             plan.proto4,
             plan.l4_len,
             id,
@@ -561,13 +491,13 @@ fn rewrite(ctx: &impl Hook, plan: &Plan, next: &fwd::Next) -> Result<(), Counter
     // disappears entirely (ICMPv4 has none).
     let sums = if plan.kind == Kind::IcmpEcho {
         (
-            csum::pseudo_v6(&plan.src6, &plan.dst6, PROTO_ICMPV6, u32::from(plan.l4_len)),
+            csum::pseudo_v6(&plan.host6, &plan.peer6, PROTO_ICMPV6, u32::from(plan.l4_len)),
             0,
         )
     } else {
         (
-            csum::add_bytes16(&plan.src6) + csum::add_bytes16(&plan.dst6),
-            csum::add_bytes4(&plan.src4) + csum::add_bytes4(&plan.dst4),
+            csum::add_bytes16(&plan.host6) + csum::add_bytes16(&plan.peer6),
+            csum::add_bytes4(&plan.pool4) + csum::add_bytes4(&plan.peer4),
         )
     };
     // A later fragment carries data only: the first fragment's header had the ports and
@@ -577,9 +507,9 @@ fn rewrite(ctx: &impl Hook, plan: &Plan, next: &fwd::Next) -> Result<(), Counter
             ctx,
             l4_off,
             plan.kind,
-            (plan.port6, plan.port4),
+            (plan.host_port, plan.pool_port),
             sums,
-            plan.echo_ty4,
+            plan.echo_ty,
             l4::Header::Own,
         )?;
     }

@@ -721,6 +721,7 @@ fn run_group(hook: Hook, group: fn(Hook) -> Option<Harness>, declared: &[Counter
 
 fixture_groups! {
     translation [
+        DropIpv6SourceInPool6,
         DropMartianIpv4Source,
         DropBadTcpHeader,
         DropBadIpv4Checksum,
@@ -1845,6 +1846,20 @@ fn translation_fixtures(h: &mut Harness) {
             })),
             &[RxIpv4, Rx4to6Tcp],
             DropBadTcpHeader,
+        ),
+        (
+            // RFC 6146 §3.5: translating it would loop. Dropped before anything answers
+            // it: its hop limit of 1 would otherwise earn a Time Exceeded.
+            "ipv6 source inside pool6",
+            from_client6(ip6(
+                "64:ff9b::c000:203",
+                SERVER4_IN_POOL6,
+                PROTO_UDP,
+                1,
+                &udp6("64:ff9b::c000:203", SERVER4_IN_POOL6, 5000, 53, p),
+            )),
+            &[RxIpv6, Rx6to4Udp],
+            DropIpv6SourceInPool6,
         ),
         (
             // RFC 1812 §5.3.7, whatever --allow-nonglobal-ipv4 says (this harness sets it).
