@@ -9,11 +9,29 @@
 //!      destination = the binding (`pool4`, `pool_port`) → the IPv6 host (`host6`, `host_port`).
 use nat64_common::{
     frag::{FragEntry, FragKey, Position},
+    icmp::{self, Icmp4Action, Icmp6Action},
     maps::{SessionKey, PROTO_ICMP, PROTO_ICMPV6, SESSION_KIND_FLOW},
-    Counter,
+    tcp, xlat, Counter,
 };
 
-use crate::{frags, l4::Kind, session};
+use crate::{
+    frags,
+    hook::Hook,
+    l4::Kind,
+    parse::{pin, view},
+    session,
+    sum::SUM_MAX,
+};
+
+/// Transport headers start within this many bytes of the frame (Ethernet, IPv6 and the
+/// extension headers we walk; Ethernet and IPv4 with options): the mask the verifier
+/// needs on an offset read back from the stack.
+const L4_OFF_MASK: usize = 0x1ff;
+/// TCP header byte holding the flags (RFC 9293).
+const TCP_FLAGS_BYTE: usize = 13;
+/// Longest UDP datagram without a checksum whose IPv6 checksum we compute (the bound of
+/// the data plane's checksum loop: a 1500-byte MTU).
+const UDP_ZERO_CSUM_MAX: usize = SUM_MAX;
 
 /// Which way a packet crosses the translator: a type parameter of every step written
 /// once for both, like the hook. A type, not a field: the compiler resolves each branch on
@@ -195,4 +213,76 @@ pub fn follow<D: Direction>(flow: &mut Flow) -> Result<(), Counter> {
         flow.host6 = e.dst;
     }
     Ok(())
+}
+
+/// What the transport header turned out to be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP, UDP or an ICMP echo: ports (identifier), flags and `opens` are set.
+    Ports,
+    /// An ICMP error: `icmp_err` translates it with the packet it quotes.
+    IcmpError,
+}
+
+/// Reads the transport header at `flow.l4_off`, both directions: the ports (or the echo
+/// identifier) into the ends they belong to, the TCP flags, whether the packet may open a
+/// flow, the echo type it gets on the other side. `doff` gets the TCP data offset byte,
+/// for `l4::check` once the hop limit has been looked at.
+#[inline(never)]
+pub fn read_transport<D: Direction>(
+    ctx: &impl Hook,
+    flow: &mut Flow,
+    doff: &mut u8,
+) -> Result<Transport, Counter> {
+    pin(ctx);
+    let l4_off = flow.l4_off as usize & L4_OFF_MASK;
+    let (sport, dport) = match flow.kind {
+        Kind::Tcp => {
+            let h: &[u8; 20] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            flow.tcp_flags = h[TCP_FLAGS_BYTE];
+            flow.opens = u8::from(h[TCP_FLAGS_BYTE] & tcp::SYN != 0);
+            *doff = h[xlat::TCP_DOFF_BYTE];
+            (u16::from_be_bytes([h[0], h[1]]), u16::from_be_bytes([h[2], h[3]]))
+        }
+        Kind::Udp => {
+            let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            // IPv6 forbids a missing checksum: one must be computed (xlat46::rewrite_l4),
+            // which the data plane can do only up to a bound.
+            if !D::FROM_V6 && h[6] == 0 && h[7] == 0 && flow.l4_len as usize > UDP_ZERO_CSUM_MAX
+            {
+                return Err(Counter::DropUdpZeroChecksumTooLong);
+            }
+            flow.opens = 1;
+            (u16::from_be_bytes([h[0], h[1]]), u16::from_be_bytes([h[2], h[3]]))
+        }
+        Kind::IcmpEcho => {
+            let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
+            let (echo, request) = if D::FROM_V6 {
+                match icmp::icmp6_to_icmp4(h[0], h[1]) {
+                    Icmp6Action::Echo { ty4 } => (ty4, icmp::ICMPV6_ECHO_REQUEST),
+                    Icmp6Action::Error { .. } => return Ok(Transport::IcmpError),
+                    Icmp6Action::Drop(_) => return Err(Counter::DropIcmp6Unsupported),
+                }
+            } else {
+                match icmp::icmp4_to_icmp6(h[0], h[1]) {
+                    Icmp4Action::Echo { ty6 } => (ty6, icmp::ICMPV4_ECHO_REQUEST),
+                    Icmp4Action::Error { .. } => return Ok(Transport::IcmpError),
+                    Icmp4Action::Drop(_) => return Err(Counter::DropIcmp4Unsupported),
+                }
+            };
+            flow.echo_ty = echo;
+            flow.opens = u8::from(h[0] == request);
+            // The identifier stands for the ports of both ends (RFC 6146 §3.5.3).
+            let id = u16::from_be_bytes([h[4], h[5]]);
+            (id, id)
+        }
+    };
+    if D::FROM_V6 {
+        flow.host_port = sport;
+        flow.peer_port = dport;
+    } else {
+        flow.peer_port = sport;
+        flow.pool_port = dport;
+    }
+    Ok(Transport::Ports)
 }

@@ -3,7 +3,6 @@ use aya_ebpf::{bindings::xdp_action, helpers::bpf_loop, macros::map, maps::PerCp
 use nat64_common::{
     csum,
     frag::{self, Position},
-    icmp::{self, Icmp4Action},
     maps::{
         Bib4Key, Pool4PortsKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
         CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP, LOWEST_IPV6_MTU_DEFAULT, POOL4_F_LOCAL,
@@ -12,13 +11,12 @@ use nat64_common::{
     },
     origin::{self, ORIGIN_ADMIN_PROHIBITED4, ORIGIN_FRAG_NEEDED, ORIGIN_TIME_EXCEEDED4},
     rfc6052::ExtractError,
-    tcp,
     xlat::{self, Hop, OptionStep, XlatError},
     Counter,
 };
 
 use crate::{
-    flow::{self, Flow, FourToSix},
+    flow::{self, Flow, FourToSix, Transport},
     fwd,
     hook::{Family, Hook},
     l4::{self, Kind},
@@ -31,8 +29,6 @@ const IPV6_HLEN: usize = 40;
 /// IPv6 Fragment header's Next Header value.
 const PROTO_FRAGMENT: u8 = 44;
 const IPV4_MAX_OPTIONS: usize = 40;
-/// Longest UDP datagram whose missing IPv4 checksum we compute in XDP (a 1500-byte MTU).
-const UDP_ZERO_CSUM_MAX: usize = sum::SUM_MAX;
 
 /// The 4→6 direction's view of a flow (see `flow`).
 type Plan = Flow;
@@ -346,46 +342,10 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
         return Ok(Parsed::Later);
     }
     // The destination port, or the ICMP echo identifier, names the binding.
-    // TCP header byte 12 (its data offset), for l4::check.
     let mut doff = 0u8;
-    plan.pool_port = match kind {
-        Kind::Tcp => {
-            let h: &[u8; 20] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
-            plan.peer_port = u16::from_be_bytes([h[0], h[1]]);
-            plan.tcp_flags = h[13];
-            doff = h[xlat::TCP_DOFF_BYTE];
-            plan.opens = u8::from(h[13] & tcp::SYN != 0);
-            u16::from_be_bytes([h[2], h[3]])
-        }
-        Kind::Udp => {
-            let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
-            // A missing checksum must be computed for IPv6 (see rewrite_l4), which XDP
-            // can do only up to a bound.
-            if h[6] == 0 && h[7] == 0 && info.payload_len() as usize > UDP_ZERO_CSUM_MAX {
-                return Err(Counter::DropUdpZeroChecksumTooLong);
-            }
-            plan.peer_port = u16::from_be_bytes([h[0], h[1]]);
-            plan.opens = 1;
-            u16::from_be_bytes([h[2], h[3]])
-        }
-        Kind::IcmpEcho => {
-            let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
-            match icmp::icmp4_to_icmp6(h[0], h[1]) {
-                Icmp4Action::Echo { ty6 } => {
-                    plan.echo_ty = ty6;
-                    plan.opens = u8::from(h[0] == icmp::ICMPV4_ECHO_REQUEST);
-                }
-                Icmp4Action::Error { .. } => {
-                    plan.l4_off = l4_off as u16;
-                    plan.ihl = ihl as u8;
-                    return Ok(Parsed::IcmpError);
-                }
-                Icmp4Action::Drop(_) => return Err(Counter::DropIcmp4Unsupported),
-            }
-            plan.peer_port = u16::from_be_bytes([h[4], h[5]]);
-            plan.peer_port
-        }
-    };
+    if flow::read_transport::<FourToSix>(ctx, plan, &mut doff)? == Transport::IcmpError {
+        return Ok(Parsed::IcmpError);
+    }
     if info.ttl <= 1 {
         return Ok(Parsed::HopLimit);
     }

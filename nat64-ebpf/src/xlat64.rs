@@ -3,7 +3,6 @@ use aya_ebpf::bindings::xdp_action;
 use nat64_common::{
     csum,
     frag::{self, Position},
-    icmp::{self, Icmp6Action},
     maps::{
         Bib4Key, Bib6Entry, Bib6Key, HeldSynKey, HeldSynTarget,
         CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, PROTO_ICMP, PROTO_ICMPV6,
@@ -17,7 +16,7 @@ use nat64_common::{
 
 use crate::{
     bib,
-    flow::{self, Flow, FourToSix, SixToFour},
+    flow::{self, Flow, FourToSix, SixToFour, Transport},
     fwd, hairpin,
     hook::{Family, Hook},
     l4::{self, Kind},
@@ -28,8 +27,6 @@ use crate::{
 
 const IPV6_HLEN: usize = 40;
 const IPV4_HLEN: usize = 20;
-/// TCP header flag that opens a connection (RFC 9293).
-const TCP_SYN: u8 = 0x02;
 
 /// The 6→4 direction's view of a flow (see `flow`).
 pub type Plan = Flow;
@@ -279,44 +276,14 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
         return Ok(Parsed::Later);
     }
     // The source port, or the ICMP echo identifier, names the binding.
-    // TCP header byte 12 (its data offset), for l4::check.
+    let hop_limit = hdr6[7];
     let mut doff = 0u8;
-    let port6 = match kind {
-        Kind::Tcp => {
-            let h: &[u8; 20] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
-            plan.opens = u8::from(h[13] & TCP_SYN != 0);
-            plan.tcp_flags = h[13];
-            doff = h[xlat::TCP_DOFF_BYTE];
-            plan.peer_port = u16::from_be_bytes([h[2], h[3]]);
-            u16::from_be_bytes([h[0], h[1]])
-        }
-        Kind::Udp => {
-            let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
-            plan.opens = 1;
-            plan.peer_port = u16::from_be_bytes([h[2], h[3]]);
-            u16::from_be_bytes([h[0], h[1]])
-        }
-        Kind::IcmpEcho => {
-            let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
-            match icmp::icmp6_to_icmp4(h[0], h[1]) {
-                Icmp6Action::Echo { ty4 } => {
-                    plan.echo_ty = ty4;
-                    plan.opens = u8::from(h[0] == icmp::ICMPV6_ECHO_REQUEST);
-                }
-                Icmp6Action::Error { .. } => {
-                    plan.l4_off = l4_off as u16;
-                    return Ok(Parsed::IcmpError);
-                }
-                Icmp6Action::Drop(_) => return Err(Counter::DropIcmp6Unsupported),
-            }
-            u16::from_be_bytes([h[4], h[5]])
-        }
-    };
-
-    if hdr6[7] <= 1 {
+    if flow::read_transport::<SixToFour>(ctx, plan, &mut doff)? == Transport::IcmpError {
+        return Ok(Parsed::IcmpError);
+    }
+    if hop_limit <= 1 {
         return Ok(Parsed::HopLimit);
     }
-    plan.host_port = port6;
     l4::check(kind, plan.l4_len, doff)?;
     Ok(Parsed::Translate)
 }
