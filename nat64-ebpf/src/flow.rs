@@ -8,6 +8,7 @@
 //! 4→6: source = the peer (`peer4`, `peer_port`) → under pool6 (`peer6`);
 //!      destination = the binding (`pool4`, `pool_port`) → the IPv6 host (`host6`, `host_port`).
 use nat64_common::{
+    csum,
     frag::{FragEntry, FragKey, Position},
     icmp::{self, Icmp4Action, Icmp6Action},
     maps::{SessionKey, PROTO_ICMP, PROTO_ICMPV6, SESSION_KIND_FLOW},
@@ -17,7 +18,7 @@ use nat64_common::{
 use crate::{
     frags,
     hook::Hook,
-    l4::Kind,
+    l4::{self, Kind},
     parse::{pin, view},
     session,
     sum::SUM_MAX,
@@ -285,4 +286,34 @@ pub fn read_transport<D: Direction>(
         flow.pool_port = dport;
     }
     Ok(Transport::Ports)
+}
+
+/// Rewrites the transport header for the other side, both directions: the IPv6 host's
+/// port becomes its binding's (6→4, the source) or the binding's the host's (4→6, the
+/// destination); the checksum loses the addresses of the side left and gains those of
+/// the side entered (for echo: the ICMPv6 pseudo-header, which ICMPv4 has not); an echo
+/// gets the other family's type. A wrong checksum stays wrong by the same amount.
+#[inline(never)]
+pub fn rewrite_transport<D: Direction>(ctx: &impl Hook, flow: &Flow) -> Result<(), Counter> {
+    pin(ctx);
+    let l4_off = flow.l4_off as usize & L4_OFF_MASK;
+    let (v6, v4) = if flow.kind == Kind::IcmpEcho {
+        (
+            csum::pseudo_v6(&flow.host6, &flow.peer6, PROTO_ICMPV6, u32::from(flow.l4_len)),
+            0,
+        )
+    } else {
+        (
+            csum::add_bytes16(&flow.host6) + csum::add_bytes16(&flow.peer6),
+            csum::add_bytes4(&flow.pool4) + csum::add_bytes4(&flow.peer4),
+        )
+    };
+    let header = l4::Header::Own;
+    if D::FROM_V6 {
+        let ports = (flow.host_port, flow.pool_port);
+        l4::rewrite::<true>(ctx, l4_off, flow.kind, ports, (v6, v4), flow.echo_ty, header)
+    } else {
+        let ports = (flow.pool_port, flow.host_port);
+        l4::rewrite::<false>(ctx, l4_off, flow.kind, ports, (v4, v6), flow.echo_ty, header)
+    }
 }

@@ -6,7 +6,7 @@ use nat64_common::{
     maps::{
         Bib4Key, Pool4PortsKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
         CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP, LOWEST_IPV6_MTU_DEFAULT, POOL4_F_LOCAL,
-        PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, SLOW_KIND_FRAGMENT,
+        PROTO_ICMP, PROTO_TCP, PROTO_UDP, SLOW_KIND_FRAGMENT,
         SLOW_KIND_HELD_SYN,
     },
     origin::{self, ORIGIN_ADMIN_PROHIBITED4, ORIGIN_FRAG_NEEDED, ORIGIN_TIME_EXCEEDED4},
@@ -412,27 +412,7 @@ fn rewrite_l4(ctx: &impl Hook, plan: &Plan) -> Result<(), Counter> {
             return Ok(());
         }
     }
-    // ICMPv6 covers a pseudo-header that ICMPv4 does not have: add it.
-    let sums = if plan.kind == Kind::IcmpEcho {
-        (
-            0,
-            csum::pseudo_v6(&plan.peer6, &plan.host6, PROTO_ICMPV6, u32::from(plan.l4_len)),
-        )
-    } else {
-        (
-            csum::add_bytes4(&plan.peer4) + csum::add_bytes4(&plan.pool4),
-            csum::add_bytes16(&plan.peer6) + csum::add_bytes16(&plan.host6),
-        )
-    };
-    l4::rewrite::<false>(
-        ctx,
-        l4_off,
-        plan.kind,
-        (plan.pool_port, plan.host_port),
-        sums,
-        plan.echo_ty,
-        l4::Header::Own,
-    )
+    flow::rewrite_transport::<FourToSix>(ctx, plan)
 }
 
 /// Replaces the IPv4 header with the IPv6 one, written field by field straight into the

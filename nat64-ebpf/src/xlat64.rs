@@ -1,7 +1,6 @@
 //! IPv6 → IPv4 (RFC 7915 §5) for packets addressed to pool6.
 use aya_ebpf::bindings::xdp_action;
 use nat64_common::{
-    csum,
     frag::{self, Position},
     maps::{
         Bib4Key, Bib6Entry, Bib6Key, HeldSynKey, HeldSynTarget,
@@ -454,31 +453,10 @@ fn rewrite(ctx: &impl Hook, plan: &Plan, next: &fwd::Next) -> Result<(), Counter
         _ => Counter::DropBadLength,
     })?;
 
-    // Checksum: the pseudo-header addresses change (TCP/UDP), or the ICMPv6 pseudo-header
-    // disappears entirely (ICMPv4 has none).
-    let sums = if plan.kind == Kind::IcmpEcho {
-        (
-            csum::pseudo_v6(&plan.host6, &plan.peer6, PROTO_ICMPV6, u32::from(plan.l4_len)),
-            0,
-        )
-    } else {
-        (
-            csum::add_bytes16(&plan.host6) + csum::add_bytes16(&plan.peer6),
-            csum::add_bytes4(&plan.pool4) + csum::add_bytes4(&plan.peer4),
-        )
-    };
     // A later fragment carries data only: the first fragment's header had the ports and
     // the checksum, which covers the whole datagram.
     if plan.pos != Position::Later {
-        l4::rewrite::<true>(
-            ctx,
-            l4_off,
-            plan.kind,
-            (plan.host_port, plan.pool_port),
-            sums,
-            plan.echo_ty,
-            l4::Header::Own,
-        )?;
+        flow::rewrite_transport::<SixToFour>(ctx, plan)?;
     }
 
     // Shrink the front: the IPv6 header and its extension headers become a 20-byte IPv4
