@@ -70,6 +70,27 @@ pub const fn pseudo_v6(src: &[u8; 16], dst: &[u8; 16], next_header: u8, len: u32
     add_bytes16(src) + add_bytes16(dst) + (len >> 16) + (len & 0xffff) + next_header as u32
 }
 
+/// What a translated transport checksum covers on each side, beyond the header itself:
+/// `(v6, v4)`. TCP and UDP: the two addresses of each family (protocol and length are the
+/// same on both sides). ICMP echo: the whole ICMPv6 pseudo-header on the IPv6 side and
+/// nothing on the IPv4 side, which has none. 6→4 removes `v6` and adds `v4`, 4→6 the
+/// reverse (the flows and the packets ICMP errors quote alike).
+#[inline(always)]
+pub const fn family_sums(
+    echo: bool,
+    a6: &[u8; 16],
+    b6: &[u8; 16],
+    a4: &[u8; 4],
+    b4: &[u8; 4],
+    l4_len: u32,
+) -> (u32, u32) {
+    if echo {
+        (pseudo_v6(a6, b6, 58, l4_len), 0)
+    } else {
+        (add_bytes16(a6) + add_bytes16(b6), add_bytes4(a4) + add_bytes4(b4))
+    }
+}
+
 /// Incrementally update a stored checksum field when fields whose partial sum is `remove`
 /// are replaced by fields whose partial sum is `add` — RFC 1624 eqn. 3:
 /// `HC' = ~(~HC + ~m + m')`.
@@ -400,6 +421,31 @@ mod tests {
             msg[2..4].copy_from_slice(&back.to_be_bytes());
             assert_eq!(verify(0, &msg), 0xffff);
             assert_eq!(back, c4);
+        }
+    }
+
+    #[test]
+    fn family_sums_move_a_checksum_between_families() {
+        let mut rng = XorShift(99);
+        for i in 0..2000 {
+            let len = 20 + (rng.next() % 100) as usize;
+            let s4: [u8; 4] = rng.fill();
+            let d4: [u8; 4] = rng.fill();
+            let s6: [u8; 16] = rng.fill();
+            let d6: [u8; 16] = rng.fill();
+            // UDP 4 -> 6 and TCP 6 -> 4: the pairs are what the swap test spells out.
+            let (proto, csum_off) = if i % 2 == 0 { (17u8, 6usize) } else { (6, 16) };
+            let (v6, v4) = family_sums(false, &s6, &d6, &s4, &d4, len as u32);
+            let p4 = pseudo_v4(s4, d4, proto, len as u16);
+            let p6 = pseudo_v6(&s6, &d6, proto, len as u32);
+            let mut seg = segment_with_checksum(&mut rng, p4, csum_off, len);
+            let c4 = u16::from_be_bytes([seg[csum_off], seg[csum_off + 1]]);
+            let c6 = udp_finalize(update(c4, v4, v6));
+            seg[csum_off..csum_off + 2].copy_from_slice(&c6.to_be_bytes());
+            assert_eq!(verify(p6, &seg), 0xffff);
+            // Echo: the ICMPv6 pseudo-header is all the IPv6 side has, the IPv4 side none.
+            let (e6, e4) = family_sums(true, &s6, &d6, &s4, &d4, len as u32);
+            assert_eq!((e6, e4), (pseudo_v6(&s6, &d6, 58, len as u32), 0));
         }
     }
 }

@@ -297,17 +297,14 @@ pub fn read_transport<D: Direction>(
 pub fn rewrite_transport<D: Direction>(ctx: &impl Hook, flow: &Flow) -> Result<(), Counter> {
     pin(ctx);
     let l4_off = flow.l4_off as usize & L4_OFF_MASK;
-    let (v6, v4) = if flow.kind == Kind::IcmpEcho {
-        (
-            csum::pseudo_v6(&flow.host6, &flow.peer6, PROTO_ICMPV6, u32::from(flow.l4_len)),
-            0,
-        )
-    } else {
-        (
-            csum::add_bytes16(&flow.host6) + csum::add_bytes16(&flow.peer6),
-            csum::add_bytes4(&flow.pool4) + csum::add_bytes4(&flow.peer4),
-        )
-    };
+    let (v6, v4) = csum::family_sums(
+        flow.kind == Kind::IcmpEcho,
+        &flow.host6,
+        &flow.peer6,
+        &flow.pool4,
+        &flow.peer4,
+        u32::from(flow.l4_len),
+    );
     let header = l4::Header::Own;
     if D::FROM_V6 {
         let ports = (flow.host_port, flow.pool_port);

@@ -203,6 +203,20 @@ fn rewrite_inner<const SRC: bool>(
     Ok(())
 }
 
+/// The quoted packet's `(v6, v4)` checksum sums (`csum::family_sums`): 6→4 removes the
+/// first and adds the second, 4→6 the reverse.
+#[inline(always)]
+fn quote_sums(plan: &Plan) -> (u32, u32) {
+    csum::family_sums(
+        plan.kind == Kind::IcmpEcho,
+        &plan.in_src6,
+        &plan.in_dst6,
+        &plan.in_src4,
+        &plan.in_dst4,
+        u32::from(plan.in_len),
+    )
+}
+
 /// Which transport header a quoted packet carries; echo requests/replies only for ICMP.
 #[inline(always)]
 fn quoted_kind(proto: u8) -> Result<Kind, Counter> {
@@ -263,22 +277,7 @@ pub fn try_6to4(ctx: &impl Hook, icmp_off: usize) -> Result<u32, Counter> {
         )
         .unwrap_or(plan.rest);
     }
-    let sums = if plan.kind == Kind::IcmpEcho {
-        (
-            csum::pseudo_v6(
-                &plan.in_src6,
-                &plan.in_dst6,
-                PROTO_ICMPV6,
-                u32::from(plan.in_len),
-            ),
-            0,
-        )
-    } else {
-        (
-            csum::add_bytes16(&plan.in_src6) + csum::add_bytes16(&plan.in_dst6),
-            csum::add_bytes4(&plan.in_src4) + csum::add_bytes4(&plan.in_dst4),
-        )
-    };
+    let sums = quote_sums(plan);
     rewrite_inner::<false>(ctx, plan, sums)?;
     reframe_6to4(ctx, plan, &next, icmp4_len)?;
     let total = sum::sum(ctx, ETH_HLEN + IPV4_HLEN, icmp4_len, 0)?;
@@ -494,22 +493,8 @@ pub fn try_4to6(ctx: &impl Hook, icmp_off: usize) -> Result<u32, Counter> {
         )
         .unwrap_or(plan.rest);
     }
-    let sums = if plan.kind == Kind::IcmpEcho {
-        (
-            0,
-            csum::pseudo_v6(
-                &plan.in_src6,
-                &plan.in_dst6,
-                PROTO_ICMPV6,
-                u32::from(plan.in_len),
-            ),
-        )
-    } else {
-        (
-            csum::add_bytes4(&plan.in_src4) + csum::add_bytes4(&plan.in_dst4),
-            csum::add_bytes16(&plan.in_src6) + csum::add_bytes16(&plan.in_dst6),
-        )
-    };
+    let (v6, v4) = quote_sums(plan);
+    let sums = (v4, v6);
     rewrite_inner::<true>(ctx, plan, sums)?;
     reframe_4to6(ctx, plan, &next, icmp6_len)?;
     let pseudo = csum::pseudo_v6(
