@@ -24,6 +24,7 @@ use nat64_common::{
 };
 
 use crate::{
+    flow::{Direction, FourToSix, SixToFour},
     fwd,
     hook::{Family, Hook},
     l4::{self, Kind},
@@ -39,6 +40,10 @@ const ICMP_HLEN: usize = 8;
 const IPV4_ERROR_MAX: usize = 576;
 /// RFC 4443 §2.4 (c) / RFC 7915: an ICMPv6 error fits the IPv6 minimum MTU.
 const IPV6_ERROR_MAX: usize = 1280;
+/// Offsets in the quoted transport header: TCP/UDP ports, the echo identifier.
+const QUOTE_SPORT: usize = 0;
+const QUOTE_DPORT: usize = 2;
+const QUOTE_ECHO_ID: usize = 4;
 /// A link MTU the data plane does not know (the MTU formulas take the minimum).
 const MTU_UNKNOWN: u32 = u32::MAX;
 
@@ -217,6 +222,32 @@ fn quote_sums(plan: &Plan) -> (u32, u32) {
     )
 }
 
+/// The quoted packet's port that its binding names (for echo its identifier, and the type
+/// the echo gets). An error quotes a packet that crossed the other way: a 6→4 error one
+/// sent to the IPv6 host (its destination port is the host's), a 4→6 error one sent from
+/// the binding (its source port is the pool4 one).
+#[inline(always)]
+fn quoted_port<D: Direction>(q: &[u8; 8], plan: &mut Plan) -> Result<u16, Counter> {
+    if plan.kind != Kind::IcmpEcho {
+        let port_at = if D::FROM_V6 { QUOTE_DPORT } else { QUOTE_SPORT };
+        return Ok(u16::from_be_bytes([q[port_at], q[port_at + 1]]));
+    }
+    plan.in_echo_ty = if D::FROM_V6 {
+        match icmp::icmp6_to_icmp4(q[0], q[1]) {
+            Icmp6Action::Echo { ty4 } => ty4,
+            Icmp6Action::Error { .. } => return Err(Counter::DropIcmpErrorInError),
+            Icmp6Action::Drop(_) => return Err(Counter::DropIcmpInnerUntranslatable),
+        }
+    } else {
+        match icmp::icmp4_to_icmp6(q[0], q[1]) {
+            Icmp4Action::Echo { ty6 } => ty6,
+            Icmp4Action::Error { .. } => return Err(Counter::DropIcmpErrorInError),
+            Icmp4Action::Drop(_) => return Err(Counter::DropIcmpInnerUntranslatable),
+        }
+    };
+    Ok(u16::from_be_bytes([q[QUOTE_ECHO_ID], q[QUOTE_ECHO_ID + 1]]))
+}
+
 /// Which transport header a quoted packet carries; echo requests/replies only for ICMP.
 #[inline(always)]
 fn quoted_kind(proto: u8) -> Result<Kind, Counter> {
@@ -340,18 +371,7 @@ fn parse_6to4(ctx: &impl Hook, plan: &mut Plan) -> Result<(), Counter> {
     plan.in_avail = (icmp_len - ICMP_HLEN - IPV6_HLEN) as u16;
     let q: &[u8; 8] =
         view(ctx, icmp_off + ICMP_HLEN + IPV6_HLEN).ok_or(Counter::DropIcmpInnerUntranslatable)?;
-    plan.in_port_old = if plan.kind == Kind::IcmpEcho {
-        match icmp::icmp6_to_icmp4(q[0], q[1]) {
-            Icmp6Action::Echo { ty4 } => plan.in_echo_ty = ty4,
-            Icmp6Action::Error { .. } => return Err(Counter::DropIcmpErrorInError),
-            Icmp6Action::Drop(_) => return Err(Counter::DropIcmpInnerUntranslatable),
-        }
-        u16::from_be_bytes([q[4], q[5]])
-    } else {
-        // The quoted packet went from the IPv4 side to the client: its destination port
-        // is the client's, named by the binding.
-        u16::from_be_bytes([q[2], q[3]])
-    };
+    plan.in_port_old = quoted_port::<SixToFour>(q, plan)?;
     Ok(())
 }
 
@@ -571,18 +591,7 @@ fn parse_4to6(ctx: &impl Hook, plan: &mut Plan) -> Result<(), Counter> {
     plan.in_avail = (icmp_len - ICMP_HLEN - ihl_in) as u16;
     let q: &[u8; 8] = view(ctx, icmp_off + ICMP_HLEN + (ihl_in & 0x3c))
         .ok_or(Counter::DropIcmpInnerUntranslatable)?;
-    plan.in_port_old = if plan.kind == Kind::IcmpEcho {
-        match icmp::icmp4_to_icmp6(q[0], q[1]) {
-            Icmp4Action::Echo { ty6 } => plan.in_echo_ty = ty6,
-            Icmp4Action::Error { .. } => return Err(Counter::DropIcmpErrorInError),
-            Icmp4Action::Drop(_) => return Err(Counter::DropIcmpInnerUntranslatable),
-        }
-        u16::from_be_bytes([q[4], q[5]])
-    } else {
-        // The quoted packet left the gateway for the IPv4 side: its source port is the
-        // pool4 port of the binding.
-        u16::from_be_bytes([q[0], q[1]])
-    };
+    plan.in_port_old = quoted_port::<FourToSix>(q, plan)?;
     Ok(())
 }
 
