@@ -207,5 +207,8 @@ pub fn read_percpu_u64_sums(fd: BorrowedFd<'_>, slots: u32, cpus: usize) -> io::
             attr.count
         )));
     }
-    Ok(values.chunks(cpus).map(|per_cpu| per_cpu.iter().sum()).collect())
+    Ok(values
+        .chunks(cpus)
+        .map(|per_cpu| per_cpu.iter().sum())
+        .collect())
 }

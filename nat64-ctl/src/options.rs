@@ -15,6 +15,15 @@ use crate::{
     pool4::{self, Pool4Group, Pool4Slots},
 };
 
+/// The clap group of the settings that say what to translate and how: a config file says
+/// them all, so `--config` conflicts with the group (each setting's own attribute puts it
+/// there, or their struct's, TIMEOUTS; `every_attach_setting_is_classified` keeps new ones
+/// from slipping by).
+pub const TRANSLATION: &str = "translation";
+/// The group clap makes of `TimeoutOptions` (named after the struct): translation
+/// settings too, kept in their own group because other commands flatten them alone.
+pub const TIMEOUTS: &str = "TimeoutOptions";
+
 /// Where a setting came from: errors name it as the user wrote it there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -99,6 +108,7 @@ impl TimeoutOptions {
 /// Settings only the command line has (`--config`, `--fresh`, `--pool4`'s positional
 /// groups) are `serde(skip)`: a file naming them is refused as an unknown key.
 #[derive(clap::Args, Debug, Deserialize)]
+#[command(group(clap::ArgGroup::new(TRANSLATION).multiple(true)))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AttachOptions {
     /// Interfaces to attach to (both the IPv6 and the IPv4 side).
@@ -144,80 +154,74 @@ pub struct AttachOptions {
     #[arg(long, value_name = "N")]
     pub max_bindings: Option<u32>,
     /// Read every setting from a TOML file (keys named like the options; see README).
-    /// Interfaces, --instance, --hook, --xdp-mode, --bpf-log-level and the table sizes given on
-    /// the command line win over the file; the translation options cannot be mixed with it.
-    #[arg(long, value_name = "FILE", conflicts_with_all = [
-        "pool6", "allow_nonglobal_ipv4", "pool4", "ports", "proto", "bib",
-        "address_dependent_filtering", "udp_timeout", "tcp_est_timeout",
-        "tcp_trans_timeout", "icmp_timeout", "allow_nonstandard_timeouts",
-        "lowest_ipv6_mtu",
-        "icmp_source6", "icmp_source4", "pool6791", "icmp_errors_rate",
-        "icmp_errors_burst", "filtering_icmp",
-    ])]
+    /// Interfaces, --instance, --hook, --xdp-mode, --bpf-log-level, --session-log,
+    /// --metrics-listen and the table sizes given on the command line win over the file;
+    /// the translation options cannot be mixed with it.
+    #[arg(long, value_name = "FILE", conflicts_with_all = [TRANSLATION, TIMEOUTS])]
     #[serde(skip)]
     pub config: Option<std::path::PathBuf>,
     // What to translate and how.
     /// RFC 6052 prefix that IPv4 addresses are embedded in (/32, /40, /48, /56, /64 or /96).
-    #[arg(long, default_value = config::DEFAULT_POOL6)]
+    #[arg(long, default_value = config::DEFAULT_POOL6, group = TRANSLATION)]
     #[serde(default = "default_pool6")]
     pub pool6: String,
     /// Translate non-global IPv4 addresses (RFC 1918, documentation ranges, ...) under the
     /// well-known prefix 64:ff9b::/96, which RFC 6052 §3.1 forbids.
-    #[arg(long)]
+    #[arg(long, group = TRANSLATION)]
     #[serde(default)]
     pub allow_nonglobal_ipv4: bool,
     /// IPv4 address, or ADDR/LEN block, owned by the gateway for translated flows
     /// (repeatable). `--ports` and `--proto` after it apply to it alone.
-    #[arg(long = "pool4")]
+    #[arg(long = "pool4", group = TRANSLATION)]
     #[serde(skip)]
     pub pool4: Vec<String>,
     /// Port range (and ICMP identifier range) dynamic bindings take from the --pool4
     /// before it [default: 61001-65535].
-    #[arg(long, value_name = "FIRST-LAST")]
+    #[arg(long, value_name = "FIRST-LAST", group = TRANSLATION)]
     #[serde(skip)]
     pub ports: Vec<String>,
     /// Protocols the --pool4 before it serves, e.g. tcp,udp [default: tcp,udp,icmp].
-    #[arg(long, value_name = "PROTOS")]
+    #[arg(long, value_name = "PROTOS", group = TRANSLATION)]
     #[serde(skip)]
     pub proto: Vec<String>,
     /// Static binding `PROTO IPV4#PORT IPV6#PORT` (repeatable), e.g.
     /// "udp 203.0.113.1#5000 2001:db8::5#5000".
-    #[arg(long = "bib")]
+    #[arg(long = "bib", group = TRANSLATION)]
     #[serde(default)]
     pub bib: Vec<String>,
     /// Address-dependent filtering: an IPv4 host may reach a dynamic binding only after
     /// its IPv6 owner has sent to that host (default: endpoint-independent filtering).
-    #[arg(long)]
+    #[arg(long, group = TRANSLATION)]
     #[serde(default)]
     pub address_dependent_filtering: bool,
     /// An IPv4 packet without DF whose translation is larger than this goes out as IPv6
     /// fragments of at most this size (RFC 7915 §4): the smallest MTU of the IPv6 paths.
-    #[arg(long, value_name = "BYTES", default_value_t = nat64_common::maps::LOWEST_IPV6_MTU_DEFAULT)]
+    #[arg(long, value_name = "BYTES", default_value_t = nat64_common::maps::LOWEST_IPV6_MTU_DEFAULT, group = TRANSLATION)]
     #[serde(default = "default_lowest_ipv6_mtu")]
     pub lowest_ipv6_mtu: u32,
     /// Source of the ICMPv6 errors the gateway sends (Time Exceeded, Packet Too Big,
     /// address unreachable) [default: the first global IPv6 address of the interfaces].
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", group = TRANSLATION)]
     pub icmp_source6: Option<String>,
     /// Source of the ICMPv4 errors the gateway sends (Time Exceeded, Fragmentation Needed,
     /// administratively prohibited) [default: the interfaces' first IPv4 address outside
     /// private space].
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", group = TRANSLATION)]
     pub icmp_source4: Option<String>,
     /// RFC 6791 pool: IPv4 sources (ADDR or ADDR/LEN) for translated ICMPv6 errors from
     /// IPv6 routers with no IPv4-embedded address [default: the --icmp-source4 address].
-    #[arg(long, value_name = "PREFIX")]
+    #[arg(long, value_name = "PREFIX", group = TRANSLATION)]
     pub pool6791: Option<String>,
     /// ICMP errors the gateway may send per second, per CPU (token bucket, RFC 4443 §2.4 f);
     /// 0 sends none [default: 1000].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", group = TRANSLATION)]
     pub icmp_errors_rate: Option<u32>,
     /// Token bucket size: errors that may go out at once [default: 50].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", group = TRANSLATION)]
     pub icmp_errors_burst: Option<u32>,
     /// Answer IPv4 packets that address-dependent filtering drops with ICMP Destination
     /// Unreachable, administratively prohibited (default: drop silently).
-    #[arg(long)]
+    #[arg(long, group = TRANSLATION)]
     #[serde(default)]
     pub filtering_icmp: bool,
     #[command(flatten)]
@@ -532,5 +536,90 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The attach command as clap builds it from `AttachOptions`.
+    fn attach_command() -> clap::Command {
+        use clap::Args;
+        AttachOptions::augment_args(clap::Command::new("attach").no_binary_name(true))
+    }
+
+    /// Every setting either says what to translate (in the TRANSLATION group, which a
+    /// config file replaces whole) or is one the command line may give beside a file;
+    /// a new setting must be put in one or the other.
+    #[test]
+    fn every_attach_setting_is_classified() {
+        const BESIDE_A_FILE: &[&str] = &[
+            "interfaces",
+            "hook",
+            "xdp_mode",
+            "instance",
+            "bpf_log_level",
+            "session_log",
+            "metrics_listen",
+            "fresh",
+            "max_sessions",
+            "max_bindings",
+            "config",
+        ];
+        let mut cmd = attach_command();
+        cmd.build();
+        let members = |id: &str| -> Vec<String> {
+            cmd.get_groups()
+                .find(|g| g.get_id() == id)
+                .unwrap_or_else(|| panic!("group {id} exists"))
+                .get_args()
+                .map(|a| a.to_string())
+                .collect()
+        };
+        let mut group = members(TRANSLATION);
+        group.extend(members(TIMEOUTS));
+        // clap's own --help is no setting.
+        for arg in cmd.get_arguments().filter(|a| a.get_id() != "help") {
+            let id = arg.get_id().as_str();
+            let in_group = group.iter().any(|g| g == id);
+            let beside = BESIDE_A_FILE.contains(&id);
+            assert!(
+                in_group != beside,
+                "--{id}: {} (a setting is in the translation group or may go beside --config, not both, not neither)",
+                if in_group { "in both" } else { "in neither" }
+            );
+        }
+        assert!(group.len() >= 19, "{group:?}");
+    }
+
+    #[test]
+    fn a_translation_setting_beside_config_is_refused_naming_both() {
+        for flag in [
+            ["--udp-timeout", "60"],
+            ["--pool4", "192.0.2.1"],
+            ["--pool6", "64:ff9b::/96"],
+        ] {
+            let err = attach_command()
+                .try_get_matches_from(["eth0", "--config", "x.toml", flag[0], flag[1]])
+                .expect_err("refused");
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{flag:?}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains("--config") && text.contains(flag[0]),
+                "{text}"
+            );
+        }
+        // What may go beside a file does.
+        attach_command()
+            .try_get_matches_from([
+                "eth0",
+                "--config",
+                "x.toml",
+                "--hook",
+                "tc",
+                "--max-sessions",
+                "10",
+            ])
+            .expect("accepted");
     }
 }

@@ -12,8 +12,14 @@ pub const STATS_MAP: &str = nat64_common::maps::MAP_STATS;
 /// Sum of every CPU's slot, in `Counter::ALL` order: one batch syscall for the whole
 /// array where the kernel has batch lookups (5.6+), a lookup per counter otherwise.
 pub fn read(map: &PerCpuArray<MapData, u64>) -> Result<Vec<(Counter, u64)>> {
-    let slots = Counter::ALL.iter().map(|c| c.index()).max().map_or(0, |m| m + 1);
-    let cpus = aya::util::nr_cpus().map_err(|(_, e)| e).context("counting possible CPUs")?;
+    let slots = Counter::ALL
+        .iter()
+        .map(|c| c.index())
+        .max()
+        .map_or(0, |m| m + 1);
+    let cpus = aya::util::nr_cpus()
+        .map_err(|(_, e)| e)
+        .context("counting possible CPUs")?;
     if let Ok(sums) = batch::read_percpu_u64_sums(map.map().fd().as_fd(), slots, cpus) {
         return Ok(Counter::ALL
             .iter()
