@@ -6,10 +6,10 @@
 //! A table takes part when its header has a `Status` and a `Proof` column. Status begins
 //! with `done`, `partly` or `not`. Every backticked span in Proof is a reference, one of
 //!
-//! - `path/to/file.rs::name`: the file has a `#[test]` function `name`;
-//! - `path/to/file.rs::"row name"`: a fixture row of that name: the file holds the string
-//!   literal `"row name"`, or a literal that a `format!("prefix {name}")` in the file
-//!   completes to it (rows built in a loop, e.g. `"icmpv6 error {name}"`).
+//! - `path/to/file.rs::name`: the file has a `#[test]` function `name`, declares it with
+//!   `lab_test!(name, …)`, or has a row `name` in its fixture table (`fixtures! { … }`,
+//!   each row a line `name => …` that the macro makes the tests `name::xdp` and
+//!   `name::tc` of).
 //!
 //! Paths are relative to the workspace root. Plain text beside the references (what a
 //! test shows, why a row is only partly done) is free.
@@ -120,7 +120,7 @@ pub fn check(markdown: &str, read: impl Fn(&str) -> Option<String>) -> (Summary,
             summary.done += 1;
             if refs.is_empty() {
                 problems.push(format!(
-                    "line {n}: marked done but names no test (a `file.rs::test` or `file.rs::\"row\"` reference)"
+                    "line {n}: marked done but names no test (a `file.rs::test` reference)"
                 ));
             }
         }
@@ -156,9 +156,7 @@ fn backticked(cell: &str) -> Vec<&str> {
 /// Whether reference `r` names a test or fixture row that exists.
 fn resolve(r: &str, read: &impl Fn(&str) -> Option<String>) -> Result<(), String> {
     let Some((path, name)) = r.split_once("::") else {
-        return Err(
-            "not a reference: expected `path/file.rs::test` or `path/file.rs::\"row\"`".into(),
-        );
+        return Err("not a reference: expected `path/file.rs::test`".into());
     };
     if !path.ends_with(".rs") || path.starts_with('/') || path.contains("..") {
         return Err(format!(
@@ -168,15 +166,10 @@ fn resolve(r: &str, read: &impl Fn(&str) -> Option<String>) -> Result<(), String
     let Some(src) = read(path) else {
         return Err(format!("no file {path}"));
     };
-    if let Some(row) = name.strip_prefix('"') {
-        let Some(row) = row.strip_suffix('"').filter(|r| !r.is_empty()) else {
-            return Err("a row name is written \"like this\"".into());
-        };
-        return if has_row(&src, row) {
-            Ok(())
-        } else {
-            Err(format!("{path} has no fixture row named {row:?}"))
-        };
+    if name.starts_with('"') {
+        return Err(
+            "a fixture row is named by its identifier in the table, `file.rs::row_name`, not by its description".into(),
+        );
     }
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(format!("{name:?} is not a function name"));
@@ -184,32 +177,25 @@ fn resolve(r: &str, read: &impl Fn(&str) -> Option<String>) -> Result<(), String
     match test_fn(&src, name) {
         FnFound::Test => Ok(()),
         FnFound::NotATest => Err(format!("{path}: fn {name} is not a #[test]")),
-        FnFound::Missing => Err(format!("{path} has no fn {name}")),
+        FnFound::Missing if fixture_row(&src, name) => Ok(()),
+        FnFound::Missing => Err(format!("{path} has no fn or fixture row {name}")),
     }
 }
 
-/// A fixture row's name: a string literal in the file, or the completion of a
-/// `format!("prefix {name}")` by one.
-fn has_row(src: &str, row: &str) -> bool {
-    if src.contains(&format!("\"{row}\"")) {
-        return true;
-    }
-    const TAIL: &str = "{name}\")";
-    let mut from = 0;
-    while let Some(at) = src[from..].find(TAIL) {
-        let end = from + at;
-        from = end + TAIL.len();
-        let Some(open) = src[..end].rfind('"') else {
-            continue;
-        };
-        let prefix = &src[open + 1..end];
-        if let Some(rest) = row.strip_prefix(prefix) {
-            if !rest.is_empty() && src.contains(&format!("\"{rest}\"")) {
-                return true;
-            }
-        }
-    }
-    false
+/// Whether the fixture table of `src` (the body of its `fixtures! {` invocation, up to the
+/// `}` that closes it at the start of a line) has the row `name`: a line `name => …`.
+fn fixture_row(src: &str, name: &str) -> bool {
+    let Some(at) = src.find("\nfixtures! {") else {
+        return false;
+    };
+    src[at + 1..]
+        .lines()
+        .skip(1)
+        .take_while(|line| *line != "}")
+        .any(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(" =>"))
+        })
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -288,11 +274,26 @@ fn helper() {}
 #[ignore = "needs root"]
 fn attributed_test() {}
 
-fn rows() {
-    h.check(Row { name: "udp 6to4 redirect", .. });
-    for (name, t) in [("port unreachable 1/4 → 3/3", 1)] {
-        let name: &'static str = Box::leak(format!("icmpv6 error {name}").into_boxed_str());
+fn rows(hook: Hook) -> Fixture {
+    match hook {
+        udp_6to4_outside => Fixture { what: "udp 6to4 outside", ..ROW },
     }
+}
+
+fixtures! { hook;
+udp_6to4_redirect => redirected(
+    "udp 6to4 redirect",
+    udp_from_client(5000, 53, P),
+);
+// A comment between rows.
+icmpv6_error_port_unreachable_1_4_to_3_3 => Fixture {
+    after: &["udp_6to4_redirect"],
+    ..error_64("icmpv6 error port unreachable 1/4 → 3/3", (1, 4, [0; 4]), (3, 3, [0; 4]))
+};
+}
+
+macro_rules! after_the_table {
+udp_6to4_after => 1;
 }
 "#;
 
@@ -313,8 +314,8 @@ fn rows() {
         let table = format!(
             "{HEADER}\
              | 1 | MUST | a | done | `tests/tests/t.rs::real_test` |\n\
-             | 2 | MUST | b | done: both ways | `tests/tests/t.rs::attributed_test`, `tests/tests/t.rs::\"udp 6to4 redirect\"` |\n\
-             | 3 | SHOULD | c | done | `tests/tests/t.rs::\"icmpv6 error port unreachable 1/4 → 3/3\"` |\n\
+             | 2 | MUST | b | done: both ways | `tests/tests/t.rs::attributed_test`, `tests/tests/t.rs::udp_6to4_redirect` |\n\
+             | 3 | SHOULD | c | done | `tests/tests/t.rs::icmpv6_error_port_unreachable_1_4_to_3_3` |\n\
              | 4 | MAY | d | not: no option | none |\n\
              | 5 | MUST | e | partly (IPv4 only) | `tests/tests/t.rs::real_test` |\n"
         );
@@ -336,14 +337,17 @@ fn rows() {
             "intro\n\n{HEADER}\
              | 1 | MUST | no such test | done | `tests/tests/t.rs::no_such_test` |\n\
              | 2 | MUST | a helper | done | `tests/tests/t.rs::helper` |\n\
-             | 3 | MUST | no such row | done | `tests/tests/t.rs::\"udp 6to4 redirected\"` |\n\
+             | 3 | MUST | no such row | done | `tests/tests/t.rs::udp_6to4_redirected` |\n\
              | 4 | MUST | no such file | done | `tests/tests/gone.rs::real_test` |\n\
              | 5 | MUST | nothing named | done | the lab shows it |\n\
              | 6 | MUST | a prefix of a name | done | `tests/tests/t.rs::real` |\n\
              | 7 | MUST | partly, but a bad reference | partly | `tests/tests/t.rs::gone` |\n\
              | 8 | MUST | bad status | maybe | `tests/tests/t.rs::real_test` |\n\
              | 9 | MUST | not a reference | done | `real_test` |\n\
-             | 10 | MUST | a format prefix alone | done | `tests/tests/t.rs::\"icmpv6 error \"` |\n"
+             | 10 | MUST | a row by its description | done | `tests/tests/t.rs::\"udp 6to4 redirect\"` |\n\
+             | 11 | MUST | a prefix of a row | done | `tests/tests/t.rs::udp_6to4` |\n\
+             | 12 | MUST | a row outside the table | done | `tests/tests/t.rs::udp_6to4_outside` |\n\
+             | 13 | MUST | a row-like line after the table | done | `tests/tests/t.rs::udp_6to4_after` |\n"
         );
         let (summary, problems) = run(&table);
         let lines: Vec<&str> = problems
@@ -354,12 +358,12 @@ fn rows() {
             lines,
             [
                 "line 5", "line 6", "line 7", "line 8", "line 9", "line 10", "line 11", "line 12",
-                "line 13", "line 14"
+                "line 13", "line 14", "line 15", "line 16", "line 17"
             ],
             "{problems:#?}"
         );
         assert!(
-            problems[0].contains("has no fn no_such_test"),
+            problems[0].contains("has no fn or fixture row no_such_test"),
             "{}",
             problems[0]
         );
@@ -368,15 +372,18 @@ fn rows() {
             "{}",
             problems[1]
         );
-        assert!(problems[2].contains("no fixture row named \"udp 6to4 redirected\""));
+        assert!(problems[2].contains("has no fn or fixture row udp_6to4_redirected"));
         assert!(problems[3].contains("no file tests/tests/gone.rs"));
         assert!(problems[4].contains("names no test"));
-        assert!(problems[5].contains("has no fn real"));
-        assert!(problems[6].contains("has no fn gone"));
+        assert!(problems[5].contains("has no fn or fixture row real"));
+        assert!(problems[6].contains("has no fn or fixture row gone"));
         assert!(problems[7].contains("does not begin with done, partly or not"));
         assert!(problems[8].contains("not a reference"));
-        assert!(problems[9].contains("no fixture row"));
-        assert_eq!(summary.rows, 10);
+        assert!(problems[9].contains("named by its identifier"));
+        for p in &problems[10..] {
+            assert!(p.contains("has no fn or fixture row"), "{p}");
+        }
+        assert_eq!(summary.rows, 13);
     }
 
     #[test]

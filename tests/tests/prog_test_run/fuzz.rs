@@ -344,109 +344,22 @@ fn lengths_agree(input: &[u8], out: &[u8]) -> bool {
     }
 }
 
-/// The seeds: one frame of every kind the fixtures use. Each is run once unmutated
-/// before the fuzzing, which leaves its sessions (and dynamic bindings) in place.
-fn seeds() -> Vec<Vec<u8>> {
-    let p = b"fuzz payload";
-    vec![
-        from_client6(ip6(
-            CLIENT6,
-            SERVER4_IN_POOL6,
-            PROTO_UDP,
-            64,
-            &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, p),
-        )),
-        // A dynamic binding (pool4's one UDP port).
-        from_client6(ip6(
-            CLIENT6,
-            SERVER4_IN_POOL6,
-            PROTO_UDP,
-            64,
-            &udp6(CLIENT6, SERVER4_IN_POOL6, 5555, 53, p),
-        )),
-        from_client6(ip6(
-            CLIENT6,
-            SERVER4_IN_POOL6,
-            PROTO_TCP,
-            64,
-            &tcp6(CLIENT6, SERVER4_IN_POOL6, 5001, 80, p),
-        )),
-        from_client6(ip6(
-            CLIENT6,
-            SERVER4_IN_POOL6,
-            PROTO_ICMPV6,
-            64,
-            &icmp6(
-                v6(CLIENT6),
-                v6(SERVER4_IN_POOL6),
-                ICMP6_ECHO_REQUEST,
-                0,
-                echo_rest(1234, 1),
-                p,
-            ),
-        )),
-        // Hairpinned to the service of the second client (static binding 6004).
-        {
-            let pool4_in_pool6 = "64:ff9b::cb00:7101";
-            from_client6(ip6(
-                CLIENT6,
-                pool4_in_pool6,
-                PROTO_UDP,
-                64,
-                &udp6(CLIENT6, pool4_in_pool6, 5000, 6004, p),
-            ))
-        },
-        from_server4(ip4(
-            SERVER4,
-            POOL4,
-            PROTO_UDP,
-            64,
-            &udp4(SERVER4, POOL4, 53, 6000, p),
-        )),
-        from_server4(ip4(
-            SERVER4,
-            POOL4,
-            PROTO_TCP,
-            64,
-            &tcp4(SERVER4, POOL4, 80, 6001, p),
-        )),
-        from_server4(ip4(
-            SERVER4,
-            POOL4,
-            PROTO_ICMP,
-            64,
-            &icmp4(ICMP4_ECHO_REPLY, 0, echo_rest(7000, 1), p),
-        )),
-        error6_from(CLIENT6, 1, 4, [0; 4], &quoted_from_server(p)),
-        error4_from_server(
-            3,
-            3,
-            [0; 4],
-            &ip4(
-                POOL4,
-                SERVER4,
-                PROTO_UDP,
-                63,
-                &udp4(POOL4, SERVER4, 6000, 53, p),
-            ),
-        ),
-        from_client6(frag6(
-            CLIENT6,
-            SERVER4_IN_POOL6,
-            64,
-            frag_hdr(PROTO_UDP, 0, true, 9),
-            &udp6(CLIENT6, SERVER4_IN_POOL6, 5000, 53, &[7u8; 32]),
-        )),
-        from_server4(frag4(
-            SERVER4,
-            POOL4,
-            PROTO_UDP,
-            64,
-            9,
-            MF,
-            &udp4(SERVER4, POOL4, 53, 6000, &[7u8; 32]),
-        )),
-    ]
+/// The seeds: every fixture row's input frame (both families, every protocol, ICMP
+/// errors, fragments, hairpinning), and a flow that takes pool4's one dynamic UDP port.
+/// Each is run once unmutated before the fuzzing, which leaves its sessions (and dynamic
+/// bindings) in place. Frames this hook's test_run refuses, and frames with nothing past
+/// the Ethernet header to mutate, are left out.
+fn seeds(hook: Hook) -> Vec<Vec<u8>> {
+    let mut seeds = super::fixture_frames();
+    seeds.push(from_client6(ip6(
+        CLIENT6,
+        SERVER4_IN_POOL6,
+        PROTO_UDP,
+        64,
+        &udp6(CLIENT6, SERVER4_IN_POOL6, 5555, 53, b"fuzz payload"),
+    )));
+    seeds.retain(|f| f.len() > ETH_HLEN && runnable(hook, f));
+    seeds
 }
 
 /// Mutates `f` in place: 1–4 bytes past the Ethernet header flipped or set to edge
@@ -512,7 +425,7 @@ pub(crate) fn fuzz_loaded(h: &mut Harness) {
     .map(position);
 
     // The batch read the fuzz relies on (one syscall per run) agrees with the reference.
-    let seeds = seeds();
+    let seeds = seeds(h.hook);
     for s in &seeds {
         let (code, _) = h.run(s);
         assert_ne!(Verdict::of(h.hook, code), None, "seed {}", hex(s));
