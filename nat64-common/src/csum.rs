@@ -87,7 +87,10 @@ pub const fn family_sums(
     if echo {
         (pseudo_v6(a6, b6, 58, l4_len), 0)
     } else {
-        (add_bytes16(a6) + add_bytes16(b6), add_bytes4(a4) + add_bytes4(b4))
+        (
+            add_bytes16(a6) + add_bytes16(b6),
+            add_bytes4(a4) + add_bytes4(b4),
+        )
     }
 }
 

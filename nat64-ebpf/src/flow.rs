@@ -243,18 +243,23 @@ pub fn read_transport<D: Direction>(
             flow.tcp_flags = h[TCP_FLAGS_BYTE];
             flow.opens = u8::from(h[TCP_FLAGS_BYTE] & tcp::SYN != 0);
             *doff = h[xlat::TCP_DOFF_BYTE];
-            (u16::from_be_bytes([h[0], h[1]]), u16::from_be_bytes([h[2], h[3]]))
+            (
+                u16::from_be_bytes([h[0], h[1]]),
+                u16::from_be_bytes([h[2], h[3]]),
+            )
         }
         Kind::Udp => {
             let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
             // IPv6 forbids a missing checksum: one must be computed (xlat46::rewrite_l4),
             // which the data plane can do only up to a bound.
-            if !D::FROM_V6 && h[6] == 0 && h[7] == 0 && flow.l4_len as usize > UDP_ZERO_CSUM_MAX
-            {
+            if !D::FROM_V6 && h[6] == 0 && h[7] == 0 && flow.l4_len as usize > UDP_ZERO_CSUM_MAX {
                 return Err(Counter::DropUdpZeroChecksumTooLong);
             }
             flow.opens = 1;
-            (u16::from_be_bytes([h[0], h[1]]), u16::from_be_bytes([h[2], h[3]]))
+            (
+                u16::from_be_bytes([h[0], h[1]]),
+                u16::from_be_bytes([h[2], h[3]]),
+            )
         }
         Kind::IcmpEcho => {
             let h: &[u8; 8] = view(ctx, l4_off).ok_or(Counter::DropTruncatedL4)?;
@@ -308,9 +313,25 @@ pub fn rewrite_transport<D: Direction>(ctx: &impl Hook, flow: &Flow) -> Result<(
     let header = l4::Header::Own;
     if D::FROM_V6 {
         let ports = (flow.host_port, flow.pool_port);
-        l4::rewrite::<true>(ctx, l4_off, flow.kind, ports, (v6, v4), flow.echo_ty, header)
+        l4::rewrite::<true>(
+            ctx,
+            l4_off,
+            flow.kind,
+            ports,
+            (v6, v4),
+            flow.echo_ty,
+            header,
+        )
     } else {
         let ports = (flow.pool_port, flow.host_port);
-        l4::rewrite::<false>(ctx, l4_off, flow.kind, ports, (v4, v6), flow.echo_ty, header)
+        l4::rewrite::<false>(
+            ctx,
+            l4_off,
+            flow.kind,
+            ports,
+            (v4, v6),
+            flow.echo_ty,
+            header,
+        )
     }
 }

@@ -82,14 +82,7 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
         }
     }
     let tot_len4 = IPV4_HLEN as u16 + plan.l4_len;
-    let mut next = fwd::lookup_v4(
-        ctx,
-        plan.pool4,
-        plan.peer4,
-        plan.tos,
-        plan.proto4,
-        tot_len4,
-    );
+    let mut next = fwd::lookup_v4(ctx, plan.pool4, plan.peer4, plan.tos, plan.proto4, tot_len4);
     next.check_segments(ctx, plan.l4_off as usize, IPV4_HLEN as u32, plan.kind);
     if let fwd::Next::TooBig { mtu } = next {
         // DF=1 once translated: the IPv6 source must send smaller packets. A fragment

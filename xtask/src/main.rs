@@ -295,7 +295,10 @@ fn fuzz_loaded(runs: u64) -> Result<()> {
 /// The execution counts the loaded-program fuzz printed ("ok: N mutated frames through …").
 fn executions_in(log: &str) -> Vec<u64> {
     log.lines()
-        .filter_map(|l| l.strip_prefix("ok: ")?.split_once(" mutated frames through "))
+        .filter_map(|l| {
+            l.strip_prefix("ok: ")?
+                .split_once(" mutated frames through ")
+        })
         .filter_map(|(n, _)| n.parse().ok())
         .collect()
 }

@@ -809,7 +809,10 @@ fn a_reset_puts_back_what_rows_changed(h: &mut Harness) {
         "NAT64_CONFIG",
         "NAT64_ICMP_BUCKET",
     ] {
-        assert!(changed.iter().any(|c| c == map), "{map} unchanged: {changed:?}");
+        assert!(
+            changed.iter().any(|c| c == map),
+            "{map} unchanged: {changed:?}"
+        );
     }
     h.reset();
     // The harness is as new: a row that needs a fresh binding table gets one.
