@@ -9,13 +9,13 @@ use nat64_common::{
 };
 
 use crate::{
+    flow::Flow,
     fwd,
     hook::Hook,
     l4,
     maps::{config, BIB4},
     parse::{pin, read, view_mut, write, ETH_HLEN},
     stats,
-    xlat64::Plan,
 };
 
 /// Where a hairpinned packet goes, and as whom.
@@ -34,7 +34,7 @@ struct Target {
 /// `plan`: the 6→4 parse and bind of a TCP/UDP packet whose destination is a pool4
 /// address. Each step runs in its own frame (the 512-byte stack is shared by the chain).
 #[inline(never)]
-pub fn turn_back(ctx: &impl Hook, plan: &Plan) -> Result<u32, Counter> {
+pub fn turn_back(ctx: &impl Hook, plan: &Flow) -> Result<u32, Counter> {
     pin(ctx);
     let mut t = Target {
         src6: [0; 16],
@@ -54,7 +54,7 @@ pub fn turn_back(ctx: &impl Hook, plan: &Plan) -> Result<u32, Counter> {
 
 /// A frame of its own: four 16-byte sums spill most of any frame they share.
 #[inline(never)]
-fn address_sums(plan: &Plan, t: &mut Target) {
+fn address_sums(plan: &Flow, t: &mut Target) {
     t.sums = (
         csum::add_bytes16(&plan.host6) + csum::add_bytes16(&plan.peer6),
         csum::add_bytes16(&t.src6) + csum::add_bytes16(&t.dst6),
@@ -62,7 +62,7 @@ fn address_sums(plan: &Plan, t: &mut Target) {
 }
 
 #[inline(never)]
-fn find_target(plan: &Plan, t: &mut Target) -> Result<(), Counter> {
+fn find_target(plan: &Flow, t: &mut Target) -> Result<(), Counter> {
     let cfg = config().ok_or(Counter::DropNoBib4)?;
     let key = Bib4Key {
         addr4: plan.peer4,
@@ -84,7 +84,7 @@ fn find_target(plan: &Plan, t: &mut Target) -> Result<(), Counter> {
 /// sums). Each port update has a frame of its own: under TC, the values kept across the
 /// checksum helper calls outgrow one frame of the 512-byte chain.
 #[inline(never)]
-fn rewrite_source(ctx: &impl Hook, plan: &Plan, t: &Target) -> Result<(), Counter> {
+fn rewrite_source(ctx: &impl Hook, plan: &Flow, t: &Target) -> Result<(), Counter> {
     pin(ctx);
     let l4_off = plan.l4_off as usize & 0x1ff;
     let ports = (plan.host_port, plan.pool_port);
@@ -93,7 +93,7 @@ fn rewrite_source(ctx: &impl Hook, plan: &Plan, t: &Target) -> Result<(), Counte
 
 /// The destination port: the binding owner's.
 #[inline(never)]
-fn rewrite_destination(ctx: &impl Hook, plan: &Plan, t: &Target) -> Result<(), Counter> {
+fn rewrite_destination(ctx: &impl Hook, plan: &Flow, t: &Target) -> Result<(), Counter> {
     pin(ctx);
     let l4_off = plan.l4_off as usize & 0x1ff;
     let ports = (plan.peer_port, t.dport6);

@@ -29,9 +29,6 @@ const IPV6_HLEN: usize = 40;
 const PROTO_FRAGMENT: u8 = 44;
 const IPV4_MAX_OPTIONS: usize = 40;
 
-/// The 4→6 direction's view of a flow (see `flow`).
-type Plan = Flow;
-
 /// Parsing, binding and rewriting each run in a frame of their own (BPF-to-BPF calls):
 /// the 512-byte BPF stack is shared by the whole call chain.
 #[inline(never)]
@@ -172,7 +169,7 @@ pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
 /// its destination port and pool4 lends no such port (an echo request with no binding is
 /// a ping of the router itself). It goes to the router's own services.
 #[inline(never)]
-fn local_service(plan: &Plan) -> bool {
+fn local_service(plan: &Flow) -> bool {
     if plan.local == 0 {
         return false;
     }
@@ -210,7 +207,7 @@ pub fn is_local_pool4(dst4: &[u8; 4]) -> bool {
 
 /// An unsolicited SYN may be half of a simultaneous open: see `slow::may_hold`.
 #[inline(always)]
-fn may_hold(plan: &Plan) -> bool {
+fn may_hold(plan: &Flow) -> bool {
     slow::may_hold(
         plan.kind == Kind::Tcp,
         plan.tcp_flags,
@@ -262,7 +259,7 @@ enum Parsed {
 
 /// Checks the packet and finds its transport header.
 #[inline(never)]
-fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
+fn parse(ctx: &impl Hook, plan: &mut Flow) -> Result<Parsed, Counter> {
     crate::parse::pin(ctx);
     let hdr4: &[u8; 20] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv4)?;
     let dst4 = xlat::ipv4_dst(hdr4);
@@ -354,7 +351,7 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
 
 /// The binding the packet's destination names (ICMP echo keyed as ICMP, RFC 6146 §3.5.3).
 #[inline(always)]
-fn bib4_key(plan: &Plan) -> Bib4Key {
+fn bib4_key(plan: &Flow) -> Bib4Key {
     Bib4Key {
         addr4: plan.pool4,
         port4: plan.pool_port,
@@ -374,7 +371,7 @@ pub fn source_refused(e: ExtractError) -> Counter {
 
 /// The IPv6 side of the flow: source from pool6, destination from the binding.
 #[inline(never)]
-fn bind(plan: &mut Plan) -> Result<(), Counter> {
+fn bind(plan: &mut Flow) -> Result<(), Counter> {
     let cfg = config().ok_or(Counter::DropNoBib4)?;
     plan.peer6 = cfg
         .pool6
@@ -392,7 +389,7 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
 
 /// Rewrites the transport header: port/identifier, ICMP type, checksum.
 #[inline(never)]
-fn rewrite_l4(ctx: &impl Hook, plan: &Plan) -> Result<(), Counter> {
+fn rewrite_l4(ctx: &impl Hook, plan: &Flow) -> Result<(), Counter> {
     crate::parse::pin(ctx);
     let l4_off = plan.l4_off as usize & 0xff;
     if plan.kind == Kind::Udp {
@@ -418,7 +415,7 @@ fn rewrite_l4(ctx: &impl Hook, plan: &Plan) -> Result<(), Counter> {
 /// packet (a 40-byte header assembled on the stack would not fit the call chain's 512
 /// bytes). Only the kernel refusing to move the head can fail here; that drops it.
 #[inline(never)]
-fn rewrite_l3(ctx: &impl Hook, plan: &Plan, next: &fwd::Next) -> Result<(), Counter> {
+fn rewrite_l3(ctx: &impl Hook, plan: &Flow, next: &fwd::Next) -> Result<(), Counter> {
     crate::parse::pin(ctx);
     let hop = if next.decrements() {
         Hop::Decrement

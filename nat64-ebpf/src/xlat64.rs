@@ -27,9 +27,6 @@ use crate::{
 const IPV6_HLEN: usize = 40;
 const IPV4_HLEN: usize = 20;
 
-/// The 6→4 direction's view of a flow (see `flow`).
-pub type Plan = Flow;
-
 /// The 512-byte BPF stack is shared by the whole call chain: parsing and rewriting each
 /// get a frame of their own (BPF-to-BPF calls) so that their temporaries never coexist.
 #[inline(never)]
@@ -119,7 +116,7 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
 /// before anything answers the packet (its hop limit included). A frame of its own: the
 /// parse frame is the chain's largest.
 #[inline(never)]
-fn source_in_pool6(plan: &Plan) -> bool {
+fn source_in_pool6(plan: &Flow) -> bool {
     config().is_some_and(|c| c.pool6.contains(&plan.host6))
 }
 
@@ -154,7 +151,7 @@ enum Parsed {
 
 /// Checks the packet and finds its transport header.
 #[inline(never)]
-fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
+fn parse(ctx: &impl Hook, plan: &mut Flow) -> Result<Parsed, Counter> {
     crate::parse::pin(ctx);
     let hdr6: &[u8; 40] = view(ctx, ETH_HLEN).ok_or(Counter::DropTruncatedIpv6)?;
     // The config slot always exists (array map); a zero prefix length means nat64-ctl has
@@ -282,7 +279,7 @@ fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<Parsed, Counter> {
 
 /// The IPv4 side of the flow: destination from the pool6 address, source from the binding.
 #[inline(never)]
-fn bind(plan: &mut Plan) -> Result<(), Counter> {
+fn bind(plan: &mut Flow) -> Result<(), Counter> {
     let cfg = config().ok_or(Counter::DropNoBib6)?;
     plan.peer4 = match cfg
         .pool6
@@ -330,7 +327,7 @@ fn bind(plan: &mut Plan) -> Result<(), Counter> {
 
 /// Whether the pool4 transport address a hairpinned packet is sent to has a binding.
 #[inline(always)]
-fn hairpin_target_bound(plan: &Plan) -> bool {
+fn hairpin_target_bound(plan: &Flow) -> bool {
     let key = Bib4Key {
         addr4: plan.peer4,
         port4: plan.peer_port,
@@ -342,7 +339,7 @@ fn hairpin_target_bound(plan: &Plan) -> bool {
 
 /// An unsolicited SYN may be half of a simultaneous open: see `slow::may_hold`.
 #[inline(always)]
-fn may_hold(plan: &Plan) -> bool {
+fn may_hold(plan: &Flow) -> bool {
     slow::may_hold(
         plan.kind == Kind::Tcp,
         plan.tcp_flags,
@@ -353,7 +350,7 @@ fn may_hold(plan: &Plan) -> bool {
 /// A TCP SYN to a host whose SYN to us nat64-ctl holds: the pool4 port that SYN named
 /// (port 0: none).
 #[inline(always)]
-fn held_syn_target(plan: &Plan) -> HeldSynTarget {
+fn held_syn_target(plan: &Flow) -> HeldSynTarget {
     let none = HeldSynTarget {
         addr4: [0; 4],
         port4: 0,
@@ -374,7 +371,7 @@ fn held_syn_target(plan: &Plan) -> HeldSynTarget {
 /// to the binding it is turned back to, the packet arrives "from the IPv4 side" (RFC 6146
 /// §3.8). The second leg is internal traffic and is not filtered.
 #[inline(never)]
-fn track(plan: &Plan, hairpin: bool) -> Result<(), Counter> {
+fn track(plan: &Flow, hairpin: bool) -> Result<(), Counter> {
     flow::track::<SixToFour>(plan)?;
     if hairpin {
         let leg = Flow {
@@ -393,7 +390,7 @@ fn track(plan: &Plan, hairpin: bool) -> Result<(), Counter> {
 /// Rewrites the packet in place. Every check that can refuse it has already passed in
 /// `parse`; what can still fail here (the kernel refusing to move the head) drops it.
 #[inline(never)]
-fn rewrite(ctx: &impl Hook, plan: &Plan, next: &fwd::Next) -> Result<(), Counter> {
+fn rewrite(ctx: &impl Hook, plan: &Flow, next: &fwd::Next) -> Result<(), Counter> {
     crate::parse::pin(ctx);
     let l4_off = plan.l4_off as usize & 0x1ff;
     let hop = if next.decrements() {
