@@ -9,6 +9,19 @@ use crate::batch;
 
 pub const STATS_MAP: &str = nat64_common::maps::MAP_STATS;
 
+/// How many values a per-CPU slot holds: the possible CPUs, fixed at boot, so read from
+/// /sys once (the counters are read after every packet of the loaded-program fuzz).
+fn possible_cpus() -> Result<usize> {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    if let Some(&n) = CPUS.get() {
+        return Ok(n);
+    }
+    let n = aya::util::nr_cpus()
+        .map_err(|(_, e)| e)
+        .context("counting possible CPUs")?;
+    Ok(*CPUS.get_or_init(|| n))
+}
+
 /// Sum of every CPU's slot, in `Counter::ALL` order: one batch syscall for the whole
 /// array where the kernel has batch lookups (5.6+), a lookup per counter otherwise.
 pub fn read(map: &PerCpuArray<MapData, u64>) -> Result<Vec<(Counter, u64)>> {
@@ -17,9 +30,7 @@ pub fn read(map: &PerCpuArray<MapData, u64>) -> Result<Vec<(Counter, u64)>> {
         .map(|c| c.index())
         .max()
         .map_or(0, |m| m + 1);
-    let cpus = aya::util::nr_cpus()
-        .map_err(|(_, e)| e)
-        .context("counting possible CPUs")?;
+    let cpus = possible_cpus()?;
     if let Ok(sums) = batch::read_percpu_u64_sums(map.map().fd().as_fd(), slots, cpus) {
         return Ok(Counter::ALL
             .iter()
