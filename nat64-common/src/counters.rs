@@ -86,8 +86,8 @@ counters! {
     BibCreated = 36 => "bib_created", "dynamic bindings created by IPv6 flows opening";
     PortAllocRetries = 37 => "port_alloc_retries", "pool4 port candidates found taken while creating a binding";
     SessionCreated = 38 => "session_created", "sessions opened (by either side; RFC 6146 §3.5)";
-    SessionExpired = 39 => "session_expired", "sessions and filtering records deleted by nat64-ctl's expiry (idle past their lifetime)";
-    BibExpired = 40 => "bib_expired", "dynamic bindings deleted by nat64-ctl's expiry (no session left)";
+    SessionExpired = 39 => "session_expired", "sessions and filtering records deleted by the expiry sweep (idle past their lifetime)";
+    BibExpired = 40 => "bib_expired", "dynamic bindings deleted by the expiry sweep (no session left)";
     EventsLost = 41 => "events_lost", "session-log events the ring buffer had no room for (nat64-ctl fell behind); counted, never waited for";
     // The slow path (nat64-ctl): what XDP cannot do alone.
     SlowPathFragment = 42 => "slow_path_fragment", "IPv4 packets with DF=0 whose translation exceeds lowest-ipv6-mtu, translated and handed to nat64-ctl to go out as IPv6 fragments";
@@ -207,12 +207,11 @@ impl Counter {
         next.is_bytes().then_some(next)
     }
 
-    /// Counters only nat64-ctl writes (its sweeper, from userspace): the data plane never
-    /// touches their slots, which is what makes the sweeper's read-modify-write of a
-    /// per-CPU slot safe (see `nat64_ctl::stats::add_userspace`).
+    /// Counters only nat64-ctl writes (its slow path, from userspace): the data plane never
+    /// touches their slots, which is what makes nat64-ctl's read-modify-write of a
+    /// per-CPU slot safe (see `nat64_ctl::stats::add_userspace`). The expiry counters left
+    /// this list when the sweep moved into the kernel.
     pub const USERSPACE: &'static [Counter] = &[
-        Counter::SessionExpired,
-        Counter::BibExpired,
         Counter::SlowPathFragmentsSent,
         Counter::HeldSynMatched,
         Counter::HeldSynRefused,
@@ -298,7 +297,7 @@ mod tests {
         assert!(Counter::DropNoBib4.is_drop() && !Counter::RxIpv6.is_drop());
     }
 
-    /// The sweeper's read-modify-write of these slots is safe only while nothing in the
+    /// nat64-ctl's read-modify-write of these slots is safe only while nothing in the
     /// kernel writes them.
     #[test]
     fn the_data_plane_never_writes_userspace_counters() {

@@ -15,6 +15,7 @@ pub mod port;
 pub mod rfc6052;
 pub mod session;
 pub mod split;
+pub mod sweep;
 pub mod tcp;
 pub mod timeouts;
 pub mod xlat;

@@ -24,6 +24,9 @@ pub const MAP_SLOW: &str = "NAT64_SLOW";
 pub const MAP_POOL4_PORTS: &str = "NAT64_POOL4_PORTS";
 pub const MAP_HELD_SYNS: &str = "NAT64_HELD_SYNS";
 pub const MAP_STATS: &str = "NAT64_STATS";
+/// The expiry sweep's own maps (`crate::sweep`): not pinned, each nat64-ctl has its own.
+pub const MAP_SWEEP_SEEN: &str = "NAT64_SWEEP_SEEN";
+pub const MAP_SWEEP_POOL4: &str = "NAT64_SWEEP_POOL4";
 
 /// Most (pool4 address, port range) slots dynamic bindings of one protocol are spread over.
 pub const POOL4_SLOTS_MAX: u32 = 256;
@@ -260,7 +263,7 @@ const _: () = assert!(core::mem::size_of::<Pool4Slot>() == 8);
 
 /// IPv6 side of a binding: (IPv6 address, port or ICMP identifier, protocol).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Bib6Key {
     pub addr6: [u8; 16],
     pub port6: u16,
@@ -271,7 +274,7 @@ const _: () = assert!(core::mem::size_of::<Bib6Key>() == 20);
 
 /// IPv4 side of a binding: (pool4 address, port or ICMP identifier, protocol).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Bib4Key {
     pub addr4: [u8; 4],
     pub port4: u16,
@@ -310,7 +313,7 @@ pub const BIB_F_STATIC: u16 = 1 << 0;
 /// address names the IPv6 side's destination through pool6, so one key serves lookups
 /// from both directions. ICMP echo uses the identifier as both ports.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SessionKey {
     /// Pool4 address and port of the binding.
     pub addr4: [u8; 4],
@@ -347,17 +350,41 @@ pub struct SessionEntry {
 }
 const _: () = assert!(core::mem::size_of::<SessionEntry>() == 16);
 
+impl SessionEntry {
+    /// Where in `_pad` a peer record keeps the last pass that found a live flow to its
+    /// peer (`crate::sweep`): padding so far, zero in every entry written before.
+    const SWEEP_STAMP: core::ops::Range<usize> = 2..6;
+
+    /// The pass that last found a live flow needing this peer record; 0: none yet.
+    #[inline(always)]
+    pub const fn sweep_stamp(&self) -> u32 {
+        let s = Self::SWEEP_STAMP.start;
+        u32::from_le_bytes([
+            self._pad[s],
+            self._pad[s + 1],
+            self._pad[s + 2],
+            self._pad[s + 3],
+        ])
+    }
+
+    #[inline(always)]
+    pub fn set_sweep_stamp(&mut self, pass: u32) {
+        self._pad[Self::SWEEP_STAMP].copy_from_slice(&pass.to_le_bytes());
+    }
+}
+
 /// The session was opened by a packet from the IPv4 side.
 pub const SESSION_F_FROM_V4: u8 = 1 << 0;
 
 /// A record on the `NAT64_EVENTS` ring buffer: the data plane created a session or a
-/// dynamic binding. (Deletions happen in nat64-ctl, which logs them itself.)
+/// dynamic binding, or the expiry sweep deleted one.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionEvent {
     /// CLOCK_MONOTONIC.
     pub time_ns: u64,
-    /// The IPv6 transport address (bindings; zero for sessions, whose binding says it).
+    /// The IPv6 transport address (bindings, deleted sessions; zero for new sessions, whose
+    /// binding says it).
     pub addr6: [u8; 16],
     pub port6: u16,
     pub port4: u16,
@@ -375,6 +402,8 @@ const _: () = assert!(core::mem::size_of::<SessionEvent>() == 40);
 
 pub const EVENT_SESSION_CREATED: u8 = 1;
 pub const EVENT_BIB_CREATED: u8 = 2;
+pub const EVENT_SESSION_DELETED: u8 = 3;
+pub const EVENT_BIB_DELETED: u8 = 4;
 
 /// Largest frame (Ethernet header included) the slow path takes: a 9000-byte jumbo IPv4
 /// packet grows by 20 bytes when translated.
@@ -439,6 +468,9 @@ mod pod {
     unsafe impl aya::Pod for super::SessionKey {}
     unsafe impl aya::Pod for super::SessionEntry {}
     unsafe impl aya::Pod for super::SessionEvent {}
+    unsafe impl aya::Pod for crate::sweep::SweepState {}
+    unsafe impl aya::Pod for crate::sweep::Pool4UseKey {}
+    unsafe impl aya::Pod for crate::sweep::Pool4Use {}
     unsafe impl aya::Pod for super::SlowPathHeader {}
     unsafe impl aya::Pod for crate::origin::TokenBucket {}
 }

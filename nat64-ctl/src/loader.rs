@@ -60,7 +60,8 @@ fn load_inner(log_level: BpfLogLevel, sizes: TableSizes, pin_dir: Option<&Path>)
     if let Some(n) = sizes.bib {
         loader
             .map_max_entries(nat64_common::maps::MAP_BIB4, n)
-            .map_max_entries(nat64_common::maps::MAP_BIB6, n);
+            .map_max_entries(nat64_common::maps::MAP_BIB6, n)
+            .map_max_entries(nat64_common::maps::MAP_SWEEP_SEEN, n);
     }
     if let Some(n) = sizes.sessions {
         loader.map_max_entries(nat64_common::maps::MAP_SESSIONS, n);

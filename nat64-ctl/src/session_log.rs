@@ -14,7 +14,10 @@ use std::{
 
 use anyhow::{Context, Result};
 use aya::maps::{MapData, RingBuf};
-use nat64_common::maps::{Bib4Key, SessionEvent, EVENT_BIB_CREATED, EVENT_SESSION_CREATED};
+use nat64_common::maps::{
+    Bib4Key, SessionEvent, EVENT_BIB_CREATED, EVENT_BIB_DELETED, EVENT_SESSION_CREATED,
+    EVENT_SESSION_DELETED,
+};
 use tokio::io::unix::AsyncFd;
 
 use crate::{
@@ -110,16 +113,36 @@ impl Record {
                 pool4,
                 peer: None,
             }),
-            EVENT_SESSION_CREATED => Some(Record {
-                kind: Kind::SessionCreated,
+            EVENT_BIB_DELETED => Some(Record {
+                kind: Kind::BibDeleted,
                 time_ns: ev.time_ns,
                 proto: ev.proto,
-                ipv6: bib(&Bib4Key {
-                    addr4: ev.addr4,
-                    port4: ev.port4,
-                    proto: ev.proto,
-                    _pad: 0,
-                }),
+                ipv6: Some((Ipv6Addr::from(ev.addr6), ev.port6)),
+                pool4,
+                peer: None,
+            }),
+            EVENT_SESSION_CREATED | EVENT_SESSION_DELETED => Some(Record {
+                kind: if ev.kind == EVENT_SESSION_CREATED {
+                    Kind::SessionCreated
+                } else {
+                    Kind::SessionDeleted
+                },
+                time_ns: ev.time_ns,
+                proto: ev.proto,
+                // A new session's binding is looked up; a deleted one's came with the
+                // event (its binding may be gone by now), unless it had none.
+                ipv6: if ev.kind == EVENT_SESSION_DELETED && ev.addr6 != [0; 16] {
+                    Some((Ipv6Addr::from(ev.addr6), ev.port6))
+                } else if ev.kind == EVENT_SESSION_DELETED {
+                    None
+                } else {
+                    bib(&Bib4Key {
+                        addr4: ev.addr4,
+                        port4: ev.port4,
+                        proto: ev.proto,
+                        _pad: 0,
+                    })
+                },
                 pool4,
                 peer: Some((
                     Ipv4Addr::from(ev.remote4),

@@ -1,12 +1,12 @@
 //! The session log's source (`nat64-ctl attach --session-log`): a record on a ring buffer
-//! for every session and dynamic binding the data plane creates. Only when the log is on
+//! for every session and dynamic binding the data plane creates and the sweep deletes. Only when the log is on
 //! (`CONFIG_F_SESSION_EVENTS`); a full ring buffer loses the record and counts it, the
 //! packet never waits.
 use aya_ebpf::{macros::map, maps::RingBuf};
 use nat64_common::{
     maps::{
-        Bib6Entry, Bib6Key, SessionEvent, SessionKey, CONFIG_F_SESSION_EVENTS, EVENT_BIB_CREATED,
-        EVENT_SESSION_CREATED,
+        Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, SessionEvent, SessionKey, CONFIG_F_SESSION_EVENTS,
+        EVENT_BIB_CREATED, EVENT_BIB_DELETED, EVENT_SESSION_CREATED, EVENT_SESSION_DELETED,
     },
     Counter,
 };
@@ -71,6 +71,46 @@ pub fn binding_created(key: &Bib6Key, entry: &Bib6Entry) {
         ev.proto = key.proto;
         ev.kind = EVENT_BIB_CREATED;
         ev.addr4 = entry.addr4;
+        ev.remote4 = [0; 4];
+    });
+}
+
+/// The sweep deleted an expired session; `binding` (if it still exists) names its IPv6 end,
+/// which the log could no longer look up once the binding goes too.
+#[inline(never)]
+pub fn session_deleted(key: &SessionKey, binding: Option<&Bib4Entry>, now: u64) {
+    if !enabled() {
+        return;
+    }
+    let (addr6, port6) = binding.map_or(([0; 16], 0), |b| (b.addr6, b.port6));
+    emit(|ev| {
+        ev.time_ns = now;
+        ev.addr6 = addr6;
+        ev.port6 = port6;
+        ev.port4 = key.port4;
+        ev.remote_port = key.remote_port;
+        ev.proto = key.proto;
+        ev.kind = EVENT_SESSION_DELETED;
+        ev.addr4 = key.addr4;
+        ev.remote4 = key.remote4;
+    });
+}
+
+/// The sweep deleted a dynamic binding.
+#[inline(never)]
+pub fn binding_deleted(key: &Bib4Key, entry: &Bib4Entry, now: u64) {
+    if !enabled() {
+        return;
+    }
+    emit(|ev| {
+        ev.time_ns = now;
+        ev.addr6 = entry.addr6;
+        ev.port6 = entry.port6;
+        ev.port4 = key.port4;
+        ev.remote_port = 0;
+        ev.proto = key.proto;
+        ev.kind = EVENT_BIB_DELETED;
+        ev.addr4 = key.addr4;
         ev.remote4 = [0; 4];
     });
 }

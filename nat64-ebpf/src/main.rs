@@ -24,6 +24,7 @@ mod session;
 mod slow;
 mod stats;
 mod sum;
+mod sweep;
 mod xlat46;
 mod xlat64;
 

@@ -183,6 +183,9 @@ async fn attach(
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
     let mut ebpf = loader::load_pinned(log_level, sizes, &dir)?;
+    // Before any map is taken out of the object: the sweep program is relocated against
+    // all of them.
+    let sweeper = expiry::Sweeper::load(&ebpf)?;
     upgrade.copy()?;
     let logger = match aya_log::EbpfLogger::init_with_logger(&mut ebpf, KernelLog) {
         Ok(l) => Some(l),
@@ -310,11 +313,11 @@ async fn attach(
         .map_err(|e| tracing::warn!("`nat64-ctl status` will lack the manager's state: {e:#}"))
         .ok();
     let sweeper = expiry::spawn(
+        sweeper,
         &dir,
         SWEEP_INTERVAL,
         stop_sweeper.clone(),
         census.clone(),
-        session_log.clone(),
         record,
     )?;
     if let Some(listener) = metrics {

@@ -1,0 +1,163 @@
+//! Session expiry inside the kernel (RFC 6146 §3.5): what the sweep program decides for
+//! each table entry.
+//!
+//! A pass walks the session table, then the IPv4-side BIB, in the kernel
+//! (`nat64-ebpf/src/sweep.rs`): every entry is read in place, what has expired is deleted
+//! there, and the session log hears of it through the data plane's event ring. The pass's
+//! clock goes in and the census comes back in `SweepState`, the program's context.
+//!
+//! Liveness is a pass number stamped on what a live flow keeps: its binding (in
+//! `NAT64_SWEEP_SEEN`) and, with address-dependent filtering, its peer record (in the
+//! record's own entry, `SessionEntry::sweep_stamp`). A binding or peer record goes when
+//! no live flow stamped it in this pass or the one before: two passes, because a walk is
+//! not a snapshot (a flow created behind it is only seen by the next pass), and the same
+//! grace covers a binding the data plane has just created for its first session. What is
+//! met unstamped is stamped as if seen in the previous pass, which gives it that grace.
+use crate::maps::{Bib4Key, Bib6Key};
+
+/// `SweepState::flags`: live flows stamp their peer records (address-dependent filtering
+/// is on, or the last pass found peer records). Without it, peer records are kept.
+pub const SWEEP_F_MARK_PEERS: u32 = 1 << 0;
+
+/// The sweep program's context: the pass's input (written by nat64-ctl) and its totals
+/// (written back by the kernel when the run ends).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepState {
+    /// CLOCK_MONOTONIC of the pass: what session timestamps are compared with.
+    pub now_ns: u64,
+    /// This pass's number: never 0 (the unstamped mark), and it may wrap.
+    pub pass: u32,
+    /// `SWEEP_F_*`.
+    pub flags: u32,
+    /// Session table entries walked.
+    pub scanned: u64,
+    /// Peer records met.
+    pub peer_records: u64,
+    /// Live flows per protocol, in `POOL4_PROTOS` order.
+    pub live_sessions: [u64; 3],
+    /// Bindings that stay, per protocol.
+    pub static_bindings: [u64; 3],
+    pub dynamic_bindings: [u64; 3],
+    /// Sessions and peer records deleted.
+    pub deleted_sessions: u64,
+    /// Dynamic bindings deleted.
+    pub deleted_bindings: u64,
+}
+
+/// `NAT64_SWEEP_POOL4` key: bindings per pool4 address and protocol (the census).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Pool4UseKey {
+    pub addr4: [u8; 4],
+    /// Index in `POOL4_PROTOS`.
+    pub proto_index: u32,
+}
+
+/// How many bindings the pass `pass` counted on an address; an entry from an older pass
+/// counts nothing (the address lost its bindings, or left pool4).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pool4Use {
+    pub pass: u32,
+    pub _pad: u32,
+    pub bindings: u64,
+}
+
+/// What the pass does with a binding's or peer record's stamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stamp {
+    /// A live flow stamped it in this pass or the one before.
+    Keep,
+    /// Never stamped (or stamped by a pass numbered ahead, from before nat64-ctl
+    /// restarted): stamp it as if seen in the previous pass, so it gets its grace.
+    Restamp(u32),
+    /// Nothing stamped it in this pass or the one before.
+    Expired,
+}
+
+/// The pass number before `pass`, skipping the unstamped mark.
+#[inline(always)]
+pub const fn previous(pass: u32) -> u32 {
+    match pass.wrapping_sub(1) {
+        0 => u32::MAX,
+        p => p,
+    }
+}
+
+/// The pass number after `pass`, skipping the unstamped mark.
+#[inline(always)]
+pub const fn next(pass: u32) -> u32 {
+    match pass.wrapping_add(1) {
+        0 => 1,
+        p => p,
+    }
+}
+
+/// `stamp` at pass `pass`; 0 is "never stamped".
+#[inline(always)]
+pub const fn judge(stamp: u32, pass: u32) -> Stamp {
+    if stamp == 0 {
+        return Stamp::Restamp(previous(pass));
+    }
+    // Passes since the stamp, wrapping; "ahead" (negative) is a stamp of a pass counter
+    // that has since started over.
+    let mut age = pass.wrapping_sub(stamp) as i32;
+    if stamp > pass && age > 0 {
+        age -= 1; // the count wrapped, skipping the unstamped mark
+    }
+    if age < 0 {
+        Stamp::Restamp(previous(pass))
+    } else if age <= 1 {
+        Stamp::Keep
+    } else {
+        Stamp::Expired
+    }
+}
+
+/// The IPv6 half of a binding, from its IPv4 half.
+#[inline(always)]
+pub const fn bib6_key(k4: &Bib4Key, addr6: [u8; 16], port6: u16) -> Bib6Key {
+    Bib6Key {
+        addr6,
+        port6,
+        proto: k4.proto,
+        _pad: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_lives_for_its_pass_and_the_next() {
+        assert_eq!(judge(7, 7), Stamp::Keep);
+        assert_eq!(judge(6, 7), Stamp::Keep);
+        assert_eq!(judge(5, 7), Stamp::Expired);
+        assert_eq!(judge(1, 1000), Stamp::Expired);
+    }
+
+    #[test]
+    fn the_unstamped_get_one_pass_of_grace() {
+        // Met unstamped at pass 7: stamped 6, kept at 7, gone at 8.
+        assert_eq!(judge(0, 7), Stamp::Restamp(6));
+        assert_eq!(judge(6, 8), Stamp::Expired);
+    }
+
+    #[test]
+    fn pass_numbers_wrap_without_the_unstamped_mark() {
+        assert_eq!(next(u32::MAX), 1);
+        assert_eq!(previous(1), u32::MAX);
+        assert_eq!(judge(u32::MAX, 1), Stamp::Keep);
+        assert_eq!(judge(u32::MAX - 1, 1), Stamp::Expired);
+        assert_eq!(judge(0, 1), Stamp::Restamp(u32::MAX));
+    }
+
+    #[test]
+    fn a_stamp_from_a_counter_that_started_over_is_renewed() {
+        // nat64-ctl restarted: its passes count from the start again while the stamps in
+        // the kept tables are higher. They get their grace, not an early death.
+        assert_eq!(judge(5000, 2), Stamp::Restamp(1));
+    }
+}
