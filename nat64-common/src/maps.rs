@@ -305,6 +305,42 @@ pub struct Bib4Entry {
 }
 const _: () = assert!(core::mem::size_of::<Bib4Entry>() == 20);
 
+/// Both halves of one binding, as the IPv6-side and IPv4-side BIB hold them.
+pub type BindingHalves = (Bib6Key, Bib6Entry, Bib4Key, Bib4Entry);
+
+/// The BIB entries binding (`addr6`, `port6`) to (`addr4`, `port4`) for `proto`.
+pub const fn binding_halves(
+    (addr6, port6): ([u8; 16], u16),
+    (addr4, port4): ([u8; 4], u16),
+    proto: u8,
+    flags: u16,
+) -> BindingHalves {
+    (
+        Bib6Key {
+            addr6,
+            port6,
+            proto,
+            _pad: 0,
+        },
+        Bib6Entry {
+            addr4,
+            port4,
+            flags,
+        },
+        Bib4Key {
+            addr4,
+            port4,
+            proto,
+            _pad: 0,
+        },
+        Bib4Entry {
+            addr6,
+            port6,
+            flags,
+        },
+    )
+}
+
 /// Configured by the operator (`nat64-ctl bib add`), never expired.
 pub const BIB_F_STATIC: u16 = 1 << 0;
 

@@ -18,6 +18,9 @@ use crate::maps::{Bib4Key, Bib6Key};
 /// `SweepState::flags`: live flows stamp their peer records (address-dependent filtering
 /// is on, or the last pass found peer records). Without it, peer records are kept.
 pub const SWEEP_F_MARK_PEERS: u32 = 1 << 0;
+/// The benchmarks' floor: visit and count every session and binding, decide nothing (what
+/// the walk itself costs).
+pub const SWEEP_F_WALK_ONLY: u32 = 1 << 1;
 
 /// The sweep program's context: the pass's input (written by nat64-ctl) and its totals
 /// (written back by the kernel when the run ends).

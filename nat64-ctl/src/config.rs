@@ -9,7 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use ipnet::Ipv6Net;
 use nat64_common::{
     maps::{
-        pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, BIB_F_STATIC,
+        binding_halves, pool4_slot_index, BindingHalves, GatewayConfig, BIB_F_STATIC,
         CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP,
         CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH,
     },
@@ -444,30 +444,12 @@ impl Settings {
 }
 
 impl StaticBib {
-    pub fn keys(&self) -> (Bib6Key, Bib6Entry, Bib4Key, Bib4Entry) {
-        (
-            Bib6Key {
-                addr6: self.addr6.octets(),
-                port6: self.port6,
-                proto: self.proto,
-                _pad: 0,
-            },
-            Bib6Entry {
-                addr4: self.addr4.octets(),
-                port4: self.port4,
-                flags: BIB_F_STATIC,
-            },
-            Bib4Key {
-                addr4: self.addr4.octets(),
-                port4: self.port4,
-                proto: self.proto,
-                _pad: 0,
-            },
-            Bib4Entry {
-                addr6: self.addr6.octets(),
-                port6: self.port6,
-                flags: BIB_F_STATIC,
-            },
+    pub fn keys(&self) -> BindingHalves {
+        binding_halves(
+            (self.addr6.octets(), self.port6),
+            (self.addr4.octets(), self.port4),
+            self.proto,
+            BIB_F_STATIC,
         )
     }
 }

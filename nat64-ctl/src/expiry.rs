@@ -35,7 +35,7 @@ use aya::{
 };
 use nat64_common::{
     maps::{CONFIG_F_ADDRESS_DEPENDENT_FILTERING, MAP_SWEEP_POOL4},
-    sweep::{self, Pool4Use, Pool4UseKey, SweepState, SWEEP_F_MARK_PEERS},
+    sweep::{self, Pool4Use, Pool4UseKey, SweepState, SWEEP_F_MARK_PEERS, SWEEP_F_WALK_ONLY},
 };
 
 // Where other modules (and the benchmarks) have always found them.
@@ -263,6 +263,18 @@ impl Sweeper {
             pass: 0,
             saw_peers: false,
         })
+    }
+
+    /// The benchmarks' floor: the same walk over both tables that visits every entry and
+    /// decides nothing. Returns the sessions visited.
+    pub fn bare_walk(&self) -> Result<u64> {
+        let mut state = SweepState {
+            pass: 1,
+            flags: SWEEP_F_WALK_ONLY,
+            ..SweepState::default()
+        };
+        self.run(&mut state)?;
+        Ok(state.scanned)
     }
 
     /// Runs the program once over `state`, which it returns with the totals.

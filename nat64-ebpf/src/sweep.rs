@@ -21,7 +21,10 @@ use nat64_common::{
         pool4_proto_index, Bib4Entry, Bib4Key, SessionEntry, SessionKey, BIB_F_STATIC,
         SESSION_KIND_FLOW, SESSION_KIND_PEER,
     },
-    sweep::{self, judge, Pool4Use, Pool4UseKey, Stamp, SweepState, SWEEP_F_MARK_PEERS},
+    sweep::{
+        self, judge, Pool4Use, Pool4UseKey, Stamp, SweepState, SWEEP_F_MARK_PEERS,
+        SWEEP_F_WALK_ONLY,
+    },
     timeouts::{self, Timeouts},
     Counter,
 };
@@ -91,6 +94,9 @@ extern "C" fn sweep_session(
     let pass = state.pass;
     let mark_peers = state.flags & SWEEP_F_MARK_PEERS != 0;
     state.scanned += 1;
+    if state.flags & SWEEP_F_WALK_ONLY != 0 {
+        return 0;
+    }
     if k.kind != SESSION_KIND_FLOW {
         state.peer_records += 1;
         if !mark_peers {
@@ -175,6 +181,9 @@ extern "C" fn sweep_binding(
     let Some(i) = pool4_proto_index(k.proto) else {
         return 0;
     };
+    if state.flags & SWEEP_F_WALK_ONLY != 0 {
+        return 0;
+    }
     if e.flags & BIB_F_STATIC != 0 {
         count(&mut state.static_bindings, i);
     } else {

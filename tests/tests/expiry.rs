@@ -9,9 +9,9 @@ use aya::{
 };
 use nat64_common::{
     maps::{
-        Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, SessionEntry, SessionKey, BIB_F_STATIC,
-        CONFIG_F_ADDRESS_DEPENDENT_FILTERING, PROTO_TCP, PROTO_UDP, SESSION_KIND_FLOW,
-        SESSION_KIND_PEER,
+        binding_halves, Bib4Key, Bib6Entry, Bib6Key, BindingHalves, SessionEntry, SessionKey,
+        BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, PROTO_TCP, PROTO_UDP,
+        SESSION_KIND_FLOW, SESSION_KIND_PEER,
     },
     tcp,
     timeouts::{Timeouts, NS_PER_S},
@@ -76,7 +76,7 @@ impl Gateway {
         batch::update(self.tables.sessions.map().fd().as_fd(), &k, &v, 0).unwrap();
     }
 
-    fn bindings(&mut self, b: &[(Bib6Key, Bib6Entry, Bib4Key, Bib4Entry)]) {
+    fn bindings(&mut self, b: &[BindingHalves]) {
         for (k6, v6, k4, v4) in b {
             self.tables.bib6.insert(k6, v6, 0).unwrap();
             self.tables.bib4.insert(k4, v4, 0).unwrap();
@@ -134,33 +134,10 @@ fn entry(last_seen_ns: u64, tcp_state: u8) -> SessionEntry {
     }
 }
 
-fn binding(port4: u16, flags: u16) -> (Bib6Key, Bib6Entry, Bib4Key, Bib4Entry) {
+fn binding(port4: u16, flags: u16) -> BindingHalves {
     let mut addr6 = [0x20, 1, 0xd, 0xb8, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
     addr6[14..].copy_from_slice(&port4.to_be_bytes());
-    (
-        Bib6Key {
-            addr6,
-            port6: port4 + 1,
-            proto: PROTO_UDP,
-            _pad: 0,
-        },
-        Bib6Entry {
-            addr4: POOL4,
-            port4,
-            flags,
-        },
-        Bib4Key {
-            addr4: POOL4,
-            port4,
-            proto: PROTO_UDP,
-            _pad: 0,
-        },
-        Bib4Entry {
-            addr6,
-            port6: port4 + 1,
-            flags,
-        },
-    )
+    binding_halves((addr6, port4 + 1), (POOL4, port4), PROTO_UDP, flags)
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::{os::fd::AsFd, path::PathBuf, time::Instant};
 
 use aya::maps::IterableMap;
 use nat64_common::maps::{
-    Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, SessionEntry, SessionKey, BIB_F_STATIC, PROTO_UDP,
-    SESSION_KIND_FLOW,
+    binding_halves, Bib6Entry, Bib6Key, BindingHalves, SessionEntry, SessionKey, BIB_F_STATIC,
+    PROTO_UDP, SESSION_KIND_FLOW,
 };
 use nat64_ctl::{
     batch, bpffs,
@@ -38,33 +38,10 @@ fn cpu_time() -> std::time::Duration {
     std::time::Duration::from_micros(us(ru.ru_utime) + us(ru.ru_stime))
 }
 
-fn binding_keys(port4: u16, flags: u16) -> (Bib6Key, Bib6Entry, Bib4Key, Bib4Entry) {
+fn binding_keys(port4: u16, flags: u16) -> BindingHalves {
     let mut addr6 = [0x20, 0x01, 0x0d, 0xb8, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     addr6[14..].copy_from_slice(&port4.to_be_bytes());
-    (
-        Bib6Key {
-            addr6,
-            port6: 5000,
-            proto: PROTO_UDP,
-            _pad: 0,
-        },
-        Bib6Entry {
-            addr4: POOL4,
-            port4,
-            flags,
-        },
-        Bib4Key {
-            addr4: POOL4,
-            port4,
-            proto: PROTO_UDP,
-            _pad: 0,
-        },
-        Bib4Entry {
-            addr6,
-            port6: 5000,
-            flags,
-        },
-    )
+    binding_halves((addr6, 5000), (POOL4, port4), PROTO_UDP, flags)
 }
 
 #[test]
@@ -73,7 +50,7 @@ fn a_million_sessions_expire_exactly() {
         return;
     }
     bpffs::ensure_mounted().unwrap();
-    let mut ebpf = loader::load_sized(
+    let ebpf = loader::load_sized(
         loader::BpfLogLevel::Off,
         TableSizes {
             sessions: Some(1 << 20),
