@@ -60,8 +60,20 @@ fn load_inner(log_level: BpfLogLevel, sizes: TableSizes, pin_dir: Option<&Path>)
     if let Some(n) = sizes.bib {
         loader
             .map_max_entries(nat64_common::maps::MAP_BIB4, n)
-            .map_max_entries(nat64_common::maps::MAP_BIB6, n)
-            .map_max_entries(nat64_common::maps::MAP_SWEEP_SEEN, n);
+            .map_max_entries(nat64_common::maps::MAP_BIB6, n);
+    }
+    // The sweep's stamps, one per binding, never pinned: sized like the BIB this load will
+    // use, the pinned one's when it is taken over (an LRU smaller than the BIB would evict
+    // stamps before the walk reads them, and their bindings would never expire).
+    let pinned_bib = pin_dir.and_then(|dir| {
+        let pin = crate::bpffs::pin_path(dir, nat64_common::maps::MAP_BIB4);
+        aya::maps::MapData::from_pin(pin)
+            .ok()
+            .and_then(|m| m.info().ok())
+            .map(|i| i.max_entries())
+    });
+    if let Some(n) = pinned_bib.or(sizes.bib) {
+        loader.map_max_entries(nat64_common::maps::MAP_SWEEP_SEEN, n);
     }
     if let Some(n) = sizes.sessions {
         loader.map_max_entries(nat64_common::maps::MAP_SESSIONS, n);

@@ -580,7 +580,7 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
             );
             let late = SWEEP_INTERVAL + wall;
             sweep_notes.push(format!(
-                "At {}: with a pass a second (the daemon's interval) and this pass's {:.0} ms,                  a session is deleted at most {:.2} s after its lifetime{}.",
+                "At {}: with a pass a second (the daemon's interval) and this pass's {:.0} ms, a session is deleted at most {:.2} s after its lifetime{}.",
                 label(n),
                 wall.as_secs_f64() * 1000.0,
                 late.as_secs_f64(),
@@ -592,7 +592,7 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
             ));
             if cpu > Duration::from_millis(500) {
                 sweep_notes.push(format!(
-                    "**nat64 is behind at {} sessions:** a pass takes {:.2} s of CPU, more                      than the 0.5 s target.",
+                    "**nat64 is behind at {} sessions:** a pass takes {:.2} s of CPU, more than the 0.5 s target.",
                     label(n),
                     cpu.as_secs_f64()
                 ));
