@@ -174,6 +174,8 @@ counters! {
     HeldSynMet = 115 => "held_syn_met", "new TCP bindings that took the pool4 port a held IPv4 SYN was sent to, so that the two SYNs of a simultaneous open meet";
     XlatHairpinIcmpError = 116 => "xlat_hairpin_icmp_error", "ICMPv6 errors about a hairpinned packet, sent on to its sender through both bindings (RFC 6146 §3.8)";
     DropIpv6SourceInPool6 = 117 => "drop_ipv6_source_in_pool6", "IPv6 packets to pool6 whose source is inside pool6 too (RFC 6146 §3.5: dropped, a translated one would loop)";
+    DropNoPortBlock = 118 => "drop_no_port_block", "new IPv6 flows refused because port blocks are on and the source is outside the subscriber range, so it has no block";
+    DropPortBlockExhausted = 119 => "drop_port_block_exhausted", "new IPv6 flows refused because every port candidate in the subscriber's own block was taken";
 }
 
 impl Counter {

@@ -8,8 +8,8 @@
 //! one pinned at an older version it migrates from is migrated, and anything else is
 //! refused by name before the kernel is touched.
 use crate::maps::{
-    MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_HELD_SYNS, MAP_POOL4, MAP_POOL4_PORTS, MAP_POOL4_SLOTS,
-    MAP_SESSIONS, MAP_STATS,
+    MAP_BIB4, MAP_BIB6, MAP_BLOCKS, MAP_BLOCK_CONFIG, MAP_CONFIG, MAP_HELD_SYNS, MAP_POOL4,
+    MAP_POOL4_PORTS, MAP_POOL4_SLOTS, MAP_SESSIONS, MAP_STATS,
 };
 
 /// A pinned map's current layout and the older ones this build migrates.
@@ -23,7 +23,7 @@ pub struct MapLayout {
 
 /// Every pinned map. The counters keep version 1 while their slot count grows: counters
 /// are carried over by ID (see [`crate::counters`]), new ones starting at zero.
-pub const LAYOUTS: [MapLayout; 10] = [
+pub const LAYOUTS: [MapLayout; 12] = [
     // v1: before the lowest-ipv6-mtu and ICMP error settings (52 bytes); v2: 92 bytes.
     MapLayout {
         map: MAP_CONFIG,
@@ -74,6 +74,16 @@ pub const LAYOUTS: [MapLayout; 10] = [
     // New with the simultaneous open that meets: an older build has none.
     MapLayout {
         map: MAP_HELD_SYNS,
+        version: 1,
+        migrates_from: &[],
+    },
+    MapLayout {
+        map: MAP_BLOCK_CONFIG,
+        version: 1,
+        migrates_from: &[],
+    },
+    MapLayout {
+        map: MAP_BLOCKS,
         version: 1,
         migrates_from: &[],
     },
@@ -173,7 +183,7 @@ mod tests {
                 assert!(*legacy <= l.version, "{}", l.map);
             } else {
                 assert!(
-                    [MAP_POOL4_PORTS, MAP_HELD_SYNS].contains(&l.map),
+                    [MAP_POOL4_PORTS, MAP_HELD_SYNS, MAP_BLOCK_CONFIG, MAP_BLOCKS].contains(&l.map),
                     "{}",
                     l.map
                 );

@@ -4,6 +4,7 @@
 //! compiled into the eBPF object and tested on the host with `cargo test`.
 #![cfg_attr(not(test), no_std)]
 
+pub mod block;
 pub mod counters;
 pub mod csum;
 pub mod frag;

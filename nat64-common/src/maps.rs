@@ -24,6 +24,10 @@ pub const MAP_SLOW: &str = "NAT64_SLOW";
 pub const MAP_POOL4_PORTS: &str = "NAT64_POOL4_PORTS";
 pub const MAP_HELD_SYNS: &str = "NAT64_HELD_SYNS";
 pub const MAP_STATS: &str = "NAT64_STATS";
+/// Port blocks (RFC 7422): `NAT64_BLOCK_CONFIG[0]` says how subscribers are numbered,
+/// `NAT64_BLOCKS` holds each protocol's block per subscriber.
+pub const MAP_BLOCK_CONFIG: &str = "NAT64_BLOCK_CONFIG";
+pub const MAP_BLOCKS: &str = "NAT64_BLOCKS";
 /// The expiry sweep's own maps (`crate::sweep`): not pinned, each nat64-ctl has its own.
 pub const MAP_SWEEP_SEEN: &str = "NAT64_SWEEP_SEEN";
 pub const MAP_SWEEP_POOL4: &str = "NAT64_SWEEP_POOL4";
@@ -493,6 +497,7 @@ mod pod {
     unsafe impl aya::Pod for super::GatewayConfigV1 {}
     unsafe impl aya::Pod for super::Pool4Entry {}
     unsafe impl aya::Pod for super::Pool4Slot {}
+    unsafe impl aya::Pod for crate::block::PortBlockConfig {}
     unsafe impl aya::Pod for super::Pool4PortsKey {}
     unsafe impl aya::Pod for super::HeldSynKey {}
     unsafe impl aya::Pod for super::HeldSynTarget {}

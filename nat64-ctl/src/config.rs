@@ -42,6 +42,8 @@ pub struct Settings {
     pub lowest_ipv6_mtu: u32,
     /// ICMP errors the gateway sends itself.
     pub icmp: IcmpSettings,
+    /// Deterministic port blocks (RFC 7422); None: bindings take ports from all of pool4.
+    pub port_blocks: Option<crate::blocks::PortBlocks>,
 }
 
 /// `--lowest-ipv6-mtu`: from the IPv6 minimum MTU (RFC 8200 §5) to the largest packet.
@@ -391,6 +393,9 @@ impl Settings {
     /// Cross-field checks.
     pub fn validate(&self) -> Result<()> {
         validate_lowest_ipv6_mtu(self.lowest_ipv6_mtu, "--lowest-ipv6-mtu")?;
+        if let Some(b) = &self.port_blocks {
+            b.check(&self.pool4, &crate::blocks::Names::CLI)?;
+        }
         for b in &self.static_bib {
             if !self.pool4.contains(b.addr4) {
                 bail!(
@@ -482,6 +487,7 @@ pub fn apply(t: &mut Tables, s: &Settings) -> Result<()> {
                 .context("writing pool4 slots")?;
         }
     }
+    write_port_blocks(t, s)?;
     t.config.set(0, new, 0).context("writing the config map")?;
     for b in &s.static_bib {
         let (k6, v6, k4, v4) = b.keys();
@@ -489,6 +495,35 @@ pub fn apply(t: &mut Tables, s: &Settings) -> Result<()> {
         t.bib4.insert(k4, v4, 0).context("writing BIB")?;
     }
     Ok(())
+}
+
+/// The subscribers' blocks first, then the switch that makes new bindings use them.
+fn write_port_blocks(t: &mut Tables, s: &Settings) -> Result<()> {
+    let Some(b) = &s.port_blocks else {
+        return t
+            .block_config
+            .set(0, nat64_common::block::PortBlockConfig::default(), 0)
+            .context("writing the port-block config");
+    };
+    let need = nat64_common::block::table_entries(b.subscriber_count());
+    let have = t.blocks.len();
+    if need > have {
+        bail!(
+            "--subscribers {} with --subscriber-prefix-len {}: needs a port-block table of {need} \
+             entries, the running gateway's holds {have}; `attach --fresh` creates it anew \
+             (its flows are lost)",
+            b.subscribers,
+            b.subscriber_len
+        );
+    }
+    for (i, slot) in b.table(&s.pool4) {
+        t.blocks
+            .set(i, slot, 0)
+            .context("writing the port-block table")?;
+    }
+    t.block_config
+        .set(0, b.config(), 0)
+        .context("writing the port-block config")
 }
 
 #[cfg(test)]
@@ -581,6 +616,7 @@ mod tests {
             address_dependent_filtering: false,
             lowest_ipv6_mtu: 1280,
             icmp: IcmpSettings::default(),
+            port_blocks: None,
         };
         assert!(format!("{:#}", s.validate().unwrap_err()).contains("is not a --pool4 address"));
     }

@@ -2,6 +2,7 @@
 //! the benchmarks share (loading, pin paths, reading counters).
 pub mod batch;
 pub mod bib;
+pub mod blocks;
 pub mod bpffs;
 pub mod census;
 pub mod clock;

@@ -32,6 +32,8 @@ pub struct TableSizes {
     /// Bindings, in each direction.
     pub bib: Option<u32>,
     pub sessions: Option<u32>,
+    /// Entries of the port-block table (`nat64_common::block::table_entries`).
+    pub blocks: Option<u32>,
 }
 
 /// [`load`] with the state tables sized as given.
@@ -74,6 +76,9 @@ fn load_inner(log_level: BpfLogLevel, sizes: TableSizes, pin_dir: Option<&Path>)
     });
     if let Some(n) = pinned_bib.or(sizes.bib) {
         loader.map_max_entries(nat64_common::maps::MAP_SWEEP_SEEN, n);
+    }
+    if let Some(n) = sizes.blocks {
+        loader.map_max_entries(nat64_common::maps::MAP_BLOCKS, n);
     }
     if let Some(n) = sizes.sessions {
         loader.map_max_entries(nat64_common::maps::MAP_SESSIONS, n);

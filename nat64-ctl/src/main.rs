@@ -60,6 +60,8 @@ enum Cmd {
     Session(cmd::session::Args),
     /// Pool4 addresses of a running gateway.
     Pool4(cmd::pool4::Args),
+    /// Port blocks (RFC 7422) of a running gateway, and who had a pool4 address and port.
+    Blocks(cmd::blocks::Args),
     /// Session lifetimes of a running gateway.
     Timeouts(cmd::timeouts::Args),
 }
@@ -124,6 +126,7 @@ async fn run(cli: Cli, matches: &clap::ArgMatches) -> Result<()> {
         Cmd::Bib(args) => cmd::bib::run(args),
         Cmd::Session(args) => cmd::session::run(args),
         Cmd::Pool4(args) => cmd::pool4::run(args),
+        Cmd::Blocks(args) => cmd::blocks::run(args),
         Cmd::Timeouts(args) => cmd::timeouts::run(args),
     }
 }

@@ -4,7 +4,7 @@
 //! as the user wrote it ([`Source`]).
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use nat64_common::timeouts::{self, Timeouts};
 use serde::{de::Error as _, Deserialize, Deserializer};
 
@@ -224,6 +224,25 @@ pub struct AttachOptions {
     #[arg(long, group = TRANSLATION)]
     #[serde(default)]
     pub filtering_icmp: bool,
+    /// Deterministic port blocks (RFC 7422): every subscriber of --subscribers gets this
+    /// many ports (and ICMP identifiers) of pool4 per protocol, computed from its prefix,
+    /// and its bindings take ports from that block alone.
+    #[arg(long, value_name = "N", group = TRANSLATION)]
+    pub port_block_size: Option<u16>,
+    /// The IPv6 range whose subscribers get a port block each, numbered in address order
+    /// (needs --port-block-size).
+    #[arg(long, value_name = "PREFIX", group = TRANSLATION)]
+    pub subscribers: Option<String>,
+    /// Length of one subscriber's prefix inside --subscribers, e.g. 56 or 64 [default: 64].
+    #[arg(long, value_name = "LEN", group = TRANSLATION)]
+    pub subscriber_prefix_len: Option<u8>,
+    /// This gateway's place among --node-count gateways sharing one pool4 (0-based): it
+    /// takes the node-index-th of node-count equal runs of the pool4 addresses.
+    #[arg(long, value_name = "I", requires = "node_count", group = TRANSLATION)]
+    pub node_index: Option<u32>,
+    /// How many gateways share the pool4 given (each with its own --node-index).
+    #[arg(long, value_name = "N", requires = "node_index", group = TRANSLATION)]
+    pub node_count: Option<u32>,
     #[command(flatten)]
     #[serde(default)]
     pub timeouts: TimeoutOptions,
@@ -346,6 +365,16 @@ impl AttachOptions {
             Source::CommandLine => "--bib",
             Source::File => "bib",
         };
+        let (names, node_names) = match source {
+            Source::CommandLine => (&crate::blocks::Names::CLI, ("--node-index", "--node-count")),
+            Source::File => (&crate::blocks::Names::FILE, ("node-index", "node-count")),
+        };
+        let pool4 = match (self.node_index, self.node_count) {
+            (None, None) => pool4,
+            (Some(i), Some(n)) => pool4.node_slice(i, n, node_names)?,
+            (Some(i), None) => bail!("{} {i}: needs {}", node_names.0, node_names.1),
+            (None, Some(n)) => bail!("{} {n}: needs {}", node_names.1, node_names.0),
+        };
         let s = Settings {
             pool6: config::parse_pool6(&self.pool6).map_err(|e| key("pool6", e))?,
             allow_nonglobal: self.allow_nonglobal_ipv4,
@@ -373,7 +402,16 @@ impl AttachOptions {
                     Source::File => "",
                 },
             )?,
+            port_blocks: crate::blocks::PortBlocks::from_options(
+                self.port_block_size,
+                self.subscribers.as_deref(),
+                self.subscriber_prefix_len,
+                names,
+            )?,
         };
+        if let Some(b) = &s.port_blocks {
+            b.check(&s.pool4, names)?;
+        }
         if source == Source::File {
             config::validate_lowest_ipv6_mtu(s.lowest_ipv6_mtu, "lowest-ipv6-mtu =")?;
         }

@@ -185,6 +185,43 @@ impl Pool4Slots {
         self.0.iter().flatten().any(|s| s.addr4 == a.octets())
     }
 
+    /// The share of node `index` of `count` gateways (scale-out behind ECMP): pool4's
+    /// addresses, in the order given, cut into `count` runs of equal length (the first
+    /// runs one longer where it does not divide), of which this node keeps the
+    /// `index`-th with all its slots. Slices are whole addresses because return traffic
+    /// is routed by address: each node announces its own run, and no two nodes ever hand
+    /// out the same address and port. `names`: the two options as the operator wrote them.
+    pub fn node_slice(&self, index: u32, count: u32, names: (&str, &str)) -> Result<Pool4Slots> {
+        let addrs = self.addresses();
+        if count == 0 {
+            bail!("{} 0: at least one node", names.1);
+        }
+        if index >= count {
+            bail!(
+                "{} {index}: must be below {} {count} (nodes count from 0)",
+                names.0,
+                names.1
+            );
+        }
+        if addrs.len() < count as usize {
+            bail!(
+                "{} {count}: pool4 has {} addresses, and each node needs at least one of its own",
+                names.1,
+                addrs.len()
+            );
+        }
+        let (per, extra) = (addrs.len() / count as usize, addrs.len() % count as usize);
+        let i = index as usize;
+        let start = i * per + i.min(extra);
+        let len = per + usize::from(i < extra);
+        let mine = &addrs[start..start + len];
+        let mut out = self.clone();
+        for list in &mut out.0 {
+            list.retain(|s| mine.contains(&Ipv4Addr::from(s.addr4)));
+        }
+        Ok(out)
+    }
+
     /// `GatewayConfig::pool4_slots`.
     pub fn counts(&self) -> [u16; 4] {
         // `add` keeps every list at or under POOL4_SLOTS_MAX.
@@ -258,6 +295,33 @@ mod tests {
 
     fn addr(a: &str) -> Ipv4Addr {
         a.parse().unwrap()
+    }
+
+    #[test]
+    fn node_slices_are_disjoint_runs_of_whole_addresses() {
+        let g = [
+            Pool4Group::parse(&["192.0.2.0/28".into()], None, None).unwrap(),
+            Pool4Group::parse(&["192.0.2.1".into()], Some("1000-1999"), Some("udp")).unwrap(),
+        ];
+        let all = Pool4Slots::from_groups(&g, "--pool4").unwrap();
+        let names = ("--node-index", "--node-count");
+        let mut seen = Vec::new();
+        for (i, want) in [(0, 1..=5), (1, 6..=10), (2, 11..=14)] {
+            let s = all.node_slice(i, 3, names).unwrap();
+            let mine: Vec<Ipv4Addr> = want.map(|h| Ipv4Addr::new(192, 0, 2, h)).collect();
+            assert_eq!(s.addresses(), mine, "node {i}");
+            assert!(mine.iter().all(|a| !seen.contains(a)));
+            seen.extend(mine);
+        }
+        assert_eq!(seen.len(), 14, "every address has a node");
+        // An address keeps all its slots: node 0 has .1's second UDP range.
+        let udp = &all.node_slice(0, 3, names).unwrap().0[1];
+        assert_eq!(udp.len(), 6);
+        assert_eq!(all.node_slice(0, 1, names).unwrap(), all);
+        let e = |i, n| format!("{:#}", all.node_slice(i, n, names).unwrap_err());
+        assert!(e(3, 3).starts_with("--node-index 3: must be below --node-count 3"));
+        assert!(e(0, 15).starts_with("--node-count 15: pool4 has 14 addresses"));
+        assert!(e(0, 0).starts_with("--node-count 0"));
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub enum Kind {
     SessionDeleted,
     BibCreated,
     BibDeleted,
+    /// A subscriber's port block (RFC 7422) got its first binding.
+    BlockAssigned,
+    /// ... and lost its last one.
+    BlockReleased,
 }
 
 impl Kind {
@@ -42,6 +46,8 @@ impl Kind {
             Kind::SessionDeleted => "session_deleted",
             Kind::BibCreated => "bib_created",
             Kind::BibDeleted => "bib_deleted",
+            Kind::BlockAssigned => "block_assigned",
+            Kind::BlockReleased => "block_released",
         }
     }
 }
@@ -58,6 +64,8 @@ pub struct Record {
     pub pool4: (Ipv4Addr, u16),
     /// The IPv4 peer (sessions).
     pub peer: Option<(Ipv4Addr, u16)>,
+    /// Port blocks: the block's last port (`pool4` holds its first) and its subscriber.
+    pub block: Option<(u16, ipnet::Ipv6Net)>,
 }
 
 /// `unix_ns` as RFC 3339 UTC with milliseconds.
@@ -75,6 +83,33 @@ pub fn rfc3339(unix_ns: i128) -> String {
         tm.tm_min,
         tm.tm_sec
     )
+}
+
+/// The reverse of [`rfc3339`]: `YYYY-MM-DDTHH:MM:SS[.mmm]Z` to nanoseconds since the epoch.
+pub fn parse_rfc3339(s: &str) -> Option<i128> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i32>().ok());
+    let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
+    let (hms, ms) = match time.split_once('.') {
+        Some((a, b)) if b.len() == 3 => (a, b.parse::<i128>().ok()?),
+        Some(_) => return None,
+        None => (time, 0),
+    };
+    let mut t = hms.split(':').map(|x| x.parse::<i32>().ok());
+    let (h, mi, se) = (t.next()??, t.next()??, t.next()??);
+    if d.next().is_some() || t.next().is_some() {
+        return None;
+    }
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = da;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    let secs = unsafe { libc::timegm(&mut tm) };
+    Some(secs as i128 * 1_000_000_000 + ms * 1_000_000)
 }
 
 impl Record {
@@ -95,6 +130,10 @@ impl Record {
             v["ipv4_peer"] = a.to_string().into();
             v["peer_port"] = p.into();
         }
+        if let Some((last, subscriber)) = self.block {
+            v["port4_last"] = last.into();
+            v["subscriber"] = subscriber.to_string().into();
+        }
         v.to_string()
     }
 
@@ -112,6 +151,7 @@ impl Record {
                 ipv6: Some((Ipv6Addr::from(ev.addr6), ev.port6)),
                 pool4,
                 peer: None,
+                block: None,
             }),
             EVENT_BIB_DELETED => Some(Record {
                 kind: Kind::BibDeleted,
@@ -120,6 +160,7 @@ impl Record {
                 ipv6: Some((Ipv6Addr::from(ev.addr6), ev.port6)),
                 pool4,
                 peer: None,
+                block: None,
             }),
             EVENT_SESSION_CREATED | EVENT_SESSION_DELETED => Some(Record {
                 kind: if ev.kind == EVENT_SESSION_CREATED {
@@ -152,6 +193,7 @@ impl Record {
                         ev.remote_port
                     },
                 )),
+                block: None,
             }),
             _ => None,
         }
@@ -217,8 +259,105 @@ pub fn ipv6_of(t: &Tables, k: &Bib4Key) -> Option<(Ipv6Addr, u16)> {
         .map(|e| (Ipv6Addr::from(e.addr6), e.port6))
 }
 
+/// Port blocks in use, for the `block_assigned` / `block_released` lines: a block is
+/// assigned while at least one dynamic binding holds one of its ports. Counted from the
+/// binding events, after a start from the bindings the tables already hold (their blocks
+/// are logged as assigned at that moment: a restart does not know when they were).
+pub struct BlockLedger {
+    blocks: crate::blocks::PortBlocks,
+    pool4: crate::pool4::Pool4Slots,
+    /// Live bindings per (protocol index, subscriber number).
+    live: std::collections::HashMap<(usize, u32), u32>,
+}
+
+impl BlockLedger {
+    pub fn new(blocks: crate::blocks::PortBlocks, pool4: crate::pool4::Pool4Slots) -> Self {
+        BlockLedger {
+            blocks,
+            pool4,
+            live: Default::default(),
+        }
+    }
+
+    /// None while port blocks are off.
+    pub fn start(t: &Tables, now_ns: u64) -> Result<(Option<BlockLedger>, Vec<Record>)> {
+        let Some((blocks, pool4)) = t.port_blocks()? else {
+            return Ok((None, Vec::new()));
+        };
+        let mut l = BlockLedger::new(blocks, pool4);
+        let mut out = Vec::new();
+        for (k, e) in t.bib4.iter().filter_map(|r| r.ok()) {
+            if e.flags & nat64_common::maps::BIB_F_STATIC == 0 {
+                out.extend(l.note(now_ns, k.proto, Ipv4Addr::from(k.addr4), k.port4, true));
+            }
+        }
+        Ok((Some(l), out))
+    }
+
+    /// A binding on `addr4`:`port4` was created (or deleted): the block's line when that
+    /// made it assigned (or released).
+    pub fn note(
+        &mut self,
+        time_ns: u64,
+        proto: u8,
+        addr4: Ipv4Addr,
+        port4: u16,
+        created: bool,
+    ) -> Option<Record> {
+        let p = nat64_common::maps::pool4_proto_index(proto)?;
+        let (k, subscriber) = self.blocks.owner(&self.pool4, p, addr4, port4)?;
+        let block = nat64_common::block::nth_block(&self.pool4.0[p], self.blocks.size.into(), k)?;
+        let n = self.live.entry((p, k)).or_insert(0);
+        let kind = if created {
+            *n += 1;
+            (*n == 1).then_some(Kind::BlockAssigned)
+        } else {
+            // A deletion the ledger never saw created (events lost) changes nothing.
+            let was = *n;
+            *n = n.saturating_sub(1);
+            (was == 1).then_some(Kind::BlockReleased)
+        }?;
+        if *n == 0 {
+            self.live.remove(&(p, k));
+        }
+        Some(Record {
+            kind,
+            time_ns,
+            proto,
+            ipv6: None,
+            pool4: (Ipv4Addr::from(block.addr4), block.port_lo),
+            peer: None,
+            block: Some((block.port_hi, subscriber)),
+        })
+    }
+
+    /// The block line a binding record makes, if any.
+    pub fn follow(&mut self, r: &Record) -> Option<Record> {
+        match r.kind {
+            Kind::BibCreated | Kind::BibDeleted => self.note(
+                r.time_ns,
+                r.proto,
+                r.pool4.0,
+                r.pool4.1,
+                r.kind == Kind::BibCreated,
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// Drains the ring buffer into the log whenever the kernel has written to it.
 pub async fn forward(ring: RingBuf<MapData>, tables: Tables, log: std::sync::Arc<SessionLog>) {
+    let mut ledger = match BlockLedger::start(&tables, monotonic_ns()) {
+        Ok((ledger, lines)) => {
+            log.write(&lines);
+            ledger
+        }
+        Err(e) => {
+            tracing::warn!("session log: no port-block lines: {e:#}");
+            None
+        }
+    };
     // SAFETY: the ring buffer owns its fd for its whole life; the AsyncFd owns the ring
     // buffer, so the fd outlives the registration.
     let Ok(mut fd) =
@@ -241,7 +380,9 @@ pub async fn forward(ring: RingBuf<MapData>, tables: Tables, log: std::sync::Arc
                 // SAFETY: the kernel wrote a whole SessionEvent (plain data).
                 let ev: SessionEvent = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
                 if let Some(r) = Record::from_event(&ev, |k| ipv6_of(&tables, k)) {
+                    let block = ledger.as_mut().and_then(|l| l.follow(&r));
                     records.push(r);
+                    records.extend(block);
                 }
             }
         }
@@ -253,10 +394,84 @@ pub async fn forward(ring: RingBuf<MapData>, tables: Tables, log: std::sync::Arc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nat64_common::maps::PROTO_TCP;
+    use nat64_common::maps::{PROTO_TCP, PROTO_UDP};
+
+    #[test]
+    fn a_block_is_assigned_with_its_first_binding_and_released_with_its_last() {
+        let blocks = crate::blocks::PortBlocks::from_options(
+            Some(2016),
+            Some("2001:db8:0:40::/58"),
+            None,
+            &crate::blocks::Names::CLI,
+        )
+        .unwrap()
+        .unwrap();
+        let pool4 = crate::pool4::Pool4Slots::from_groups(
+            &[crate::pool4::Pool4Group::parse(
+                &["192.0.2.1".into(), "192.0.2.2".into()],
+                Some("1024-65535"),
+                None,
+            )
+            .unwrap()],
+            "t",
+        )
+        .unwrap();
+        let mut l = BlockLedger::new(blocks, pool4);
+        let a2: Ipv4Addr = "192.0.2.2".parse().unwrap();
+        let first = l.note(1, PROTO_TCP, a2, 3100, true).unwrap();
+        assert_eq!(first.kind, Kind::BlockAssigned);
+        let line: serde_json::Value = serde_json::from_str(&first.json(0)).unwrap();
+        assert_eq!(
+            line,
+            serde_json::json!({
+                "time": "1970-01-01T00:00:00.000Z", "event": "block_assigned",
+                "proto": "tcp", "pool4": "192.0.2.2", "port4": 3040, "port4_last": 5055,
+                "subscriber": "2001:db8:0:61::/64",
+            })
+        );
+        assert_eq!(l.note(2, PROTO_TCP, a2, 3200, true), None, "the same block");
+        assert_eq!(
+            l.note(2, PROTO_UDP, a2, 3200, true).map(|r| r.kind),
+            Some(Kind::BlockAssigned),
+            "each protocol has its own block"
+        );
+        assert_eq!(
+            l.note(3, PROTO_TCP, a2, 3100, false),
+            None,
+            "one binding left"
+        );
+        let last = l.note(4, PROTO_TCP, a2, 3200, false).unwrap();
+        assert_eq!((last.kind, last.time_ns), (Kind::BlockReleased, 4));
+        assert_eq!(
+            l.note(5, PROTO_TCP, a2, 3200, false),
+            None,
+            "never below zero"
+        );
+        assert_eq!(
+            l.note(6, PROTO_TCP, a2, 1000, true),
+            None,
+            "outside every block"
+        );
+    }
 
     #[test]
     fn utc_timestamps() {
+        assert_eq!(
+            parse_rfc3339("2026-11-23T10:31:07.250Z"),
+            Some(1_795_429_867_250_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-23T10:31:07Z"),
+            Some(1_795_429_867_000_000_000)
+        );
+        for bad in [
+            "2026-11-23 10:31:07Z",
+            "2026-11-23T10:31:07.25Z",
+            "yesterday",
+            "2026-11-23T10:31Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         // 2026-11-23T10:31:07.250Z
         assert_eq!(

@@ -7,8 +7,8 @@ use aya::maps::{Array, HashMap, IterableMap, Map, MapData};
 use nat64_common::maps::{
     pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, HeldSynKey,
     HeldSynTarget, Pool4Entry, Pool4Ports, Pool4PortsKey, Pool4Slot, SessionEntry, SessionKey,
-    MAP_BIB4, MAP_BIB6, MAP_CONFIG, MAP_HELD_SYNS, MAP_POOL4, MAP_POOL4_PORTS, MAP_POOL4_SLOTS,
-    MAP_SESSIONS,
+    MAP_BIB4, MAP_BIB6, MAP_BLOCKS, MAP_BLOCK_CONFIG, MAP_CONFIG, MAP_HELD_SYNS, MAP_POOL4,
+    MAP_POOL4_PORTS, MAP_POOL4_SLOTS, MAP_SESSIONS,
 };
 
 use crate::batch;
@@ -17,8 +17,10 @@ use crate::batch;
 const READ_CHUNK: u32 = 8192;
 
 /// Every map a second invocation works on; pinned by `attach` under the instance directory.
-pub const PINNED_MAPS: [&str; 8] = [
+pub const PINNED_MAPS: [&str; 10] = [
     MAP_CONFIG,
+    MAP_BLOCK_CONFIG,
+    MAP_BLOCKS,
     MAP_HELD_SYNS,
     MAP_POOL4,
     MAP_POOL4_SLOTS,
@@ -40,6 +42,9 @@ pub struct Tables {
     pub bib6: HashMap<MapData, Bib6Key, Bib6Entry>,
     /// IPv4 SYNs the slow path holds, for new TCP bindings to meet (see the slow path).
     pub held_syns: HashMap<MapData, HeldSynKey, HeldSynTarget>,
+    /// Port blocks (RFC 7422): how subscribers are numbered, and their blocks.
+    pub block_config: Array<MapData, nat64_common::block::PortBlockConfig>,
+    pub blocks: Array<MapData, Pool4Slot>,
 }
 
 fn pinned(dir: &Path, name: &str) -> Result<MapData> {
@@ -84,6 +89,10 @@ impl Tables {
                 .with_context(|| bad(MAP_BIB6))?,
             held_syns: HashMap::try_from(Map::HashMap(open(MAP_HELD_SYNS)?))
                 .with_context(|| bad(MAP_HELD_SYNS))?,
+            block_config: Array::try_from(Map::Array(open(MAP_BLOCK_CONFIG)?))
+                .with_context(|| bad(MAP_BLOCK_CONFIG))?,
+            blocks: Array::try_from(Map::Array(open(MAP_BLOCKS)?))
+                .with_context(|| bad(MAP_BLOCKS))?,
         })
     }
 
@@ -97,6 +106,37 @@ impl Tables {
                 .get(&pool4_slot_index(0, i), 0)
                 .is_ok_and(|s| s.addr4 == addr4 && (s.port_lo..=s.port_hi).contains(&port))
         })
+    }
+
+    /// The running gateway's pool4 slots, per protocol, as the data plane reads them.
+    pub fn pool4_slots(&self) -> Result<crate::pool4::Pool4Slots> {
+        let cfg = self.gateway_config()?;
+        let mut out = crate::pool4::Pool4Slots::default();
+        for (p, list) in out.0.iter_mut().enumerate() {
+            for i in 0..u32::from(cfg.pool4_slots[p]) {
+                list.push(
+                    self.slots
+                        .get(&pool4_slot_index(p, i), 0)
+                        .context("reading pool4 slots")?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// The running gateway's port blocks, with the pool4 they are cut from; None while
+    /// port blocks are off.
+    pub fn port_blocks(
+        &self,
+    ) -> Result<Option<(crate::blocks::PortBlocks, crate::pool4::Pool4Slots)>> {
+        let c = self
+            .block_config
+            .get(&0, 0)
+            .context("reading the port-block config")?;
+        match crate::blocks::from_config(&c) {
+            Some(b) => Ok(Some((b, self.pool4_slots()?))),
+            None => Ok(None),
+        }
     }
 
     pub fn gateway_config(&self) -> Result<GatewayConfig> {

@@ -9,16 +9,17 @@
 //! when the table is full the new flow is refused and counted.
 use aya_ebpf::bindings::BPF_NOEXIST;
 use nat64_common::{
+    block,
     maps::{
         pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, HeldSynTarget,
-        PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+        Pool4Slot, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
     },
     port, Counter,
 };
 
 use crate::{
     events,
-    maps::{BIB4, BIB6, POOL4_SLOTS},
+    maps::{BIB4, BIB6, BLOCKS, BLOCK_CONFIG, POOL4_SLOTS},
     stats,
 };
 
@@ -48,13 +49,36 @@ pub fn create_binding(
     if slots == 0 {
         return Err(Counter::DropPool4Empty);
     }
+    // With port blocks on, the subscriber's own block (RFC 7422) is the only slot. Kept
+    // as its index, not a copy: this frame sits on the deepest call chain, at the limit.
+    let block_at = match BLOCK_CONFIG.get(0) {
+        Some(b) if b.block_size != 0 => {
+            let Some(k) = block::subscriber_index(b, &key.addr6) else {
+                return Err(Counter::DropNoPortBlock);
+            };
+            let at = block::block_index(proto_index, b.subscribers, k);
+            if BLOCKS.get(at).is_none() {
+                return Err(Counter::DropNoPortBlock);
+            }
+            at
+        }
+        _ => NO_BLOCK,
+    };
     let hash = port::flow_hash(cfg.secret, &key.addr6, key.port6, key.proto);
     let back = Bib4Entry {
         addr6: key.addr6,
         port6: key.port6,
         flags: 0,
     };
-    if held.port4 != 0 && key.proto == PROTO_TCP {
+    // A held SYN's port outside the subscriber's block would break the block's promise
+    // that its ports are the subscriber's alone: the SYN is refused as without a match.
+    let held_usable = match slot_for(block_at, proto_index, hash, slots, 0) {
+        Some(s) if block_at != NO_BLOCK => {
+            held.addr4 == s.addr4 && s.port_lo <= held.port4 && held.port4 <= s.port_hi
+        }
+        _ => true,
+    };
+    if held.port4 != 0 && key.proto == PROTO_TCP && held_usable {
         let k4 = Bib4Key {
             addr4: held.addr4,
             port4: held.port4,
@@ -72,12 +96,11 @@ pub fn create_binding(
         }
     }
     for i in 0..port::MAX_PROBES {
-        let slot_idx = pool4_slot_index(proto_index, port::pick_address(hash, slots.into(), i));
-        let Some(slot) = POOL4_SLOTS.get(slot_idx) else {
-            return Err(Counter::DropPool4Exhausted);
+        let Some(slot) = slot_for(block_at, proto_index, hash, slots, i) else {
+            return Err(exhausted(block_at));
         };
         let Ok(range) = port::PortRange::new(slot.port_lo, slot.port_hi) else {
-            return Err(Counter::DropPool4Exhausted);
+            return Err(exhausted(block_at));
         };
         let port4 = port::candidate(hash, key.port6, range, i);
         let k4 = Bib4Key {
@@ -97,7 +120,38 @@ pub fn create_binding(
             }
         }
     }
-    Err(Counter::DropPool4Exhausted)
+    Err(exhausted(block_at))
+}
+
+/// `create_binding`'s block index while port blocks are off.
+const NO_BLOCK: u32 = u32::MAX;
+
+/// The slot attempt `i` takes its port from: the subscriber's block when there is one,
+/// else a pool4 slot drawn from the flow's hash.
+#[inline(always)]
+fn slot_for(
+    block_at: u32,
+    proto_index: usize,
+    hash: u32,
+    slots: u16,
+    i: u32,
+) -> Option<&'static Pool4Slot> {
+    if block_at != NO_BLOCK {
+        return BLOCKS.get(block_at);
+    }
+    POOL4_SLOTS.get(pool4_slot_index(
+        proto_index,
+        port::pick_address(hash, slots.into(), i),
+    ))
+}
+
+#[inline(always)]
+fn exhausted(block_at: u32) -> Counter {
+    if block_at != NO_BLOCK {
+        Counter::DropPortBlockExhausted
+    } else {
+        Counter::DropPool4Exhausted
+    }
 }
 
 /// Claims `k4` for `key`: the IPv4 side first with BPF_NOEXIST (a pool4 port is never

@@ -3,6 +3,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap},
 };
+use nat64_common::block::PortBlockConfig;
 use nat64_common::maps::{
     Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, HeldSynKey, HeldSynTarget, Pool4Entry,
     Pool4Ports, Pool4PortsKey, Pool4Slot, SessionEntry, SessionKey, HELD_SYNS_MAX,
@@ -36,6 +37,15 @@ const BPF_F_NO_PREALLOC: u32 = 1;
 /// `GatewayConfig::pool4_slots` says how many are in use.
 #[map(name = "NAT64_POOL4_SLOTS")]
 pub static POOL4_SLOTS: Array<Pool4Slot> = Array::with_max_entries(POOL4_SLOTS_ENTRIES, 0);
+
+/// Port blocks (RFC 7422, `nat64_common::block`): off until nat64-ctl writes a block size.
+#[map(name = "NAT64_BLOCK_CONFIG")]
+pub static BLOCK_CONFIG: Array<PortBlockConfig> = Array::with_max_entries(1, 0);
+
+/// Each protocol's block per subscriber; nat64-ctl sizes it to the subscriber range before
+/// loading (one entry per protocol while port blocks are off).
+#[map(name = "NAT64_BLOCKS")]
+pub static BLOCKS: Array<Pool4Slot> = Array::with_max_entries(3, 0);
 
 /// Sized for the RFC 6146 load of a large site; nat64-ctl may resize before loading.
 #[map(name = "NAT64_BIB6")]

@@ -132,6 +132,8 @@ fn refused(why: Counter) -> Result<Outcome, Counter> {
     match why {
         Counter::DropPool4Exhausted
         | Counter::DropPool4Empty
+        | Counter::DropNoPortBlock
+        | Counter::DropPortBlockExhausted
         | Counter::DropBibFull
         | Counter::DropSessionTableFull => Ok(originate(why, ORIGIN_ADDRESS_UNREACHABLE6, 0)),
         _ => Err(why),

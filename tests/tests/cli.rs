@@ -90,6 +90,8 @@ fn every_runtime_command_without_a_gateway_says_so() {
         &["pool4", "remove", "203.0.113.2"],
         &["timeouts", "display"],
         &["timeouts", "set", "--udp-timeout", "600"],
+        &["blocks", "display"],
+        &["blocks", "display", "--owner", "203.0.113.1:4000"],
     ] {
         let mut a = args.to_vec();
         a.extend(["--instance", "nosuchinstance"]);
@@ -146,6 +148,41 @@ fn a_lowest_ipv6_mtu_below_1280_is_refused_by_name() {
         stderr.trim(),
         "nat64-ctl: error: --lowest-ipv6-mtu 1000: must be between 1280 (the IPv6 minimum MTU, RFC 8200 §5) and 65535"
     );
+}
+
+#[test]
+fn bad_port_block_and_node_options_are_refused_by_name() {
+    // Each refused while the settings are checked, before anything is loaded or attached.
+    for (args, expected) in [
+        (
+            &["--pool4", "203.0.113.1", "--port-block-size", "2016"][..],
+            "--port-block-size 2016: needs --subscribers PREFIX",
+        ),
+        (
+            &["--pool4", "203.0.113.1", "--port-block-size", "2016", "--subscribers", "2001:db8::/58"],
+            "--port-block-size 2016: pool4 has 2 tcp blocks of that size, but --subscribers 2001:db8::/58 with --subscriber-prefix-len 64 has 64 subscribers",
+        ),
+        (
+            &["--port-block-size", "64", "--subscribers", "2001:db8::/60", "--subscriber-prefix-len", "56"],
+            "--subscriber-prefix-len 56: must be between the range's /60 and 128",
+        ),
+        (
+            &["--pool4", "203.0.113.0/30", "--node-index", "2", "--node-count", "2"],
+            "--node-index 2: must be below --node-count 2 (nodes count from 0)",
+        ),
+        (
+            &["--pool4", "203.0.113.1", "--node-index", "0", "--node-count", "2"],
+            "--node-count 2: pool4 has 1 addresses, and each node needs at least one of its own",
+        ),
+    ] {
+        let (code, stderr) = run(&[&["attach", "lo"][..], args].concat());
+        assert_ne!(code, 0, "{args:?}");
+        assert!(
+            stderr.trim().starts_with(&format!("nat64-ctl: error: {expected}")),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
 }
 
 #[test]

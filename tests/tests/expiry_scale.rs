@@ -55,6 +55,7 @@ fn a_million_sessions_expire_exactly() {
         TableSizes {
             sessions: Some(1 << 20),
             bib: Some(4096),
+            blocks: None,
         },
     )
     .expect("the kernel loads the object with a 1 Mi-entry session table");

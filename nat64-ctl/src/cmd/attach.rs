@@ -86,6 +86,9 @@ pub async fn run(args: Args, matches: &clap::ArgMatches) -> Result<()> {
     let sizes = loader::TableSizes {
         sessions: max_sessions.or(file.and_then(|f| f.max_sessions)),
         bib: max_bindings.or(file.and_then(|f| f.max_bindings)),
+        blocks: settings
+            .port_blocks
+            .map(|b| nat64_common::block::table_entries(b.subscriber_count())),
     };
     for (flag, n) in [
         ("--max-sessions", sizes.sessions),

@@ -5,6 +5,7 @@ use nat64_ctl::{bpffs, tables};
 
 pub mod attach;
 pub mod bib;
+pub mod blocks;
 pub mod completions;
 pub mod config;
 pub mod detach;

@@ -58,6 +58,7 @@ pub fn run(args: Args) -> Result<()> {
             let group = pool4::Pool4Group::parse(&addresses, ports.as_deref(), proto.as_deref())
                 .map_err(|e| anyhow::anyhow!("pool4 add: {e:#}"))?;
             let mut t = super::tables(&instance)?;
+            no_port_blocks(&t, "pool4 add")?;
             manage::pool4_add(&mut t, &group)?;
             println!("added {} pool4 addresses", group.addrs.len());
             Ok(())
@@ -74,6 +75,7 @@ pub fn run(args: Args) -> Result<()> {
                 None => nat64_common::maps::POOL4_PROTOS.to_vec(),
             };
             let mut t = super::tables(&instance)?;
+            no_port_blocks(&t, "pool4 remove")?;
             let r = manage::pool4_remove(&mut t, &addrs, &protos)?;
             println!(
                 "removed {} pool4 addresses, {} bindings and {} sessions",
@@ -82,4 +84,16 @@ pub fn run(args: Args) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// With port blocks on, every subscriber's block is cut from pool4 in order: a change here
+/// would move blocks under live bindings. The settings file renumbers them as a whole.
+fn no_port_blocks(t: &nat64_ctl::tables::Tables, what: &str) -> Result<()> {
+    if t.port_blocks()?.is_some() {
+        anyhow::bail!(
+            "{what}: the gateway runs with port blocks, which pool4 changes would renumber; \
+             change pool4 in the settings and `nat64-ctl config apply` them"
+        );
+    }
+    Ok(())
 }

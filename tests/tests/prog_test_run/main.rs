@@ -27,9 +27,10 @@ use nat64_common::{
         GatewayConfig, HeldSynKey, HeldSynTarget, SessionEntry, SessionEvent, SessionKey,
         SlowPathHeader, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
         CONFIG_F_FILTERING_ICMP, CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, EVENT_BIB_CREATED,
-        EVENT_SESSION_CREATED, MAP_CONFIG, MAP_EVENTS, MAP_HELD_SYNS, MAP_SESSIONS, MAP_SLOW,
-        PROTO_ICMP, PROTO_TCP, PROTO_UDP, SESSION_F_FROM_V4, SESSION_KIND_FLOW, SESSION_KIND_PEER,
-        SLOW_FRAME_MAX, SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN, SLOW_KIND_HELD_SYN6,
+        EVENT_SESSION_CREATED, MAP_BLOCKS, MAP_BLOCK_CONFIG, MAP_CONFIG, MAP_EVENTS, MAP_HELD_SYNS,
+        MAP_SESSIONS, MAP_SLOW, PROTO_ICMP, PROTO_TCP, PROTO_UDP, SESSION_F_FROM_V4,
+        SESSION_KIND_FLOW, SESSION_KIND_PEER, SLOW_FRAME_MAX, SLOW_KIND_FRAGMENT,
+        SLOW_KIND_HELD_SYN, SLOW_KIND_HELD_SYN6,
     },
     Counter,
 };
@@ -232,6 +233,7 @@ impl Harness {
                 source4: Some(v4(GATEWAY4)),
                 ..Default::default()
             },
+            port_blocks: None,
         };
         config::apply(&mut Tables::from_ebpf(&ebpf).unwrap(), &settings).unwrap();
         let stats = stats::take(&mut ebpf).unwrap();
@@ -340,6 +342,33 @@ impl Harness {
             .into_iter()
             .map(|(_, v)| v)
             .collect()
+    }
+
+    /// Turns port blocks on as nat64-ctl would: /`sub_len` subscribers of `range`/`len`,
+    /// and `blocks` written at their `NAT64_BLOCKS` indices (POOL4 ports, one each: the
+    /// port a binding gets names the block it came from).
+    fn port_blocks(&mut self, range: &str, len: u8, sub_len: u8, blocks: &[(u32, u16)]) {
+        let cfg = nat64_common::block::PortBlockConfig {
+            range6: v6(range).octets(),
+            range_len: len,
+            subscriber_len: sub_len,
+            block_size: 1,
+            subscribers: 1 << (sub_len - len),
+            ..Default::default()
+        };
+        let mut table: Array<_, nat64_common::maps::Pool4Slot> =
+            Array::try_from(self.ebpf.map_mut(MAP_BLOCKS).unwrap()).unwrap();
+        for &(i, port) in blocks {
+            let slot = nat64_common::maps::Pool4Slot {
+                addr4: v4(POOL4).octets(),
+                port_lo: port,
+                port_hi: port,
+            };
+            table.set(i, slot, 0).unwrap();
+        }
+        let mut c: Array<_, nat64_common::block::PortBlockConfig> =
+            Array::try_from(self.ebpf.map_mut(MAP_BLOCK_CONFIG).unwrap()).unwrap();
+        c.set(0, cfg, 0).unwrap();
     }
 
     /// Records a held SYN from `remote`:`rport` to `addr4`:`port4`, as nat64-ctl does.
@@ -496,6 +525,7 @@ const ROW: Fixture = Fixture {
     sizes: TableSizes {
         bib: None,
         sessions: None,
+        blocks: None,
     },
     after: &[],
     keep_sessions: false,
@@ -511,11 +541,13 @@ const ROW: Fixture = Fixture {
 const SMALL_SESSION_TABLE: TableSizes = TableSizes {
     bib: None,
     sessions: Some(3),
+    blocks: None,
 };
 /// Binding tables sized to the static bindings alone: a new flow finds them full.
 const STATIC_BIB_ONLY: TableSizes = TableSizes {
     bib: Some(STATIC_BINDINGS),
     sessions: None,
+    blocks: None,
 };
 
 /// A dropped frame: `rx` (the receive counters) and `reason` move, and the drop verdict.
@@ -1489,6 +1521,11 @@ fn slow_big6() -> Vec<u8> {
 fn unsolicited_syn() -> Vec<u8> {
     tcp_from_server(80, 6999, b"")
 }
+/// Port blocks: two /64 subscribers of 2001:db8:6::/63; the default table has three entries, so TCP's
+/// blocks (indices 0 and 1) exist for both, UDP's (2, 3) for the first alone.
+fn two_subscribers(h: &mut Harness) {
+    h.port_blocks("2001:db8:6::", 63, 64, &[(0, 6240), (1, 6250), (2, 6140)]);
+}
 fn slow_path_on(h: &mut Harness) {
     h.set_flag(CONFIG_F_SLOW_PATH, true);
 }
@@ -2331,6 +2368,81 @@ tcp_syn_to_a_held_syns_source_whose_port_is_taken_draws_another => Fixture {
         segment_from_client(5078, 8081, 0x02),
         segment_to_server(6200, 8081, 0x02),
         &[TCP64_NEW_SESSION, &[PortAllocRetries, BibCreated]].concat(),
+    )
+};
+
+// ---- Port blocks (RFC 7422): a subscriber's bindings take ports from its block alone ------
+port_blocks_the_second_subscriber_gets_a_port_from_its_own_block => Fixture {
+    setup: two_subscribers,
+    ..redirected(
+        "port blocks: the second subscriber gets a port from its own block",
+        from_client6(tcp6_bare("2001:db8:6:1::5", SERVER4_IN_POOL6, 64, 7000, 80, nat64_common::tcp::SYN)),
+        segment_to_server(6250, 80, nat64_common::tcp::SYN),
+        &[TCP64_NEW_SESSION, &[BibCreated]].concat(),
+    )
+};
+port_blocks_the_first_subscriber_gets_a_port_from_its_own_block => Fixture {
+    setup: two_subscribers,
+    ..redirected(
+        "port blocks: the first subscriber gets a port from its own block",
+        udp_from_client(7000, 53, P),
+        udp_to_server(6140, 53, P),
+        &[UDP64_NEW_SESSION, &[BibCreated]].concat(),
+    )
+};
+// A subscriber number whose block is not in the table (a table smaller than the
+// configuration says: the data plane checks, it does not trust).
+port_blocks_a_block_missing_from_the_table_refuses_the_flow => {
+    let second = "2001:db8:6:1::5";
+    let packet = udp6_packet(second, SERVER4_IN_POOL6, 64, 7000, 53, P);
+    Fixture {
+        what: "port blocks: a block missing from the table refuses the flow",
+        setup: two_subscribers,
+        frame: from_client6(packet.clone()),
+        action: Verdict::Tx,
+        output: Some(originated6(second, 1, 3, [0; 4], &packet)),
+        counters: vec![RxIpv6, Rx6to4Udp, DropNoPortBlock, IcmpSentAddressUnreachable6, VerdictTx],
+        ..ROW
+    }
+};
+port_blocks_a_source_outside_the_subscribers_is_refused => Fixture {
+    setup: |h| h.port_blocks("2001:db8:9::", 64, 64, &[(0, 6240), (1, 6140), (2, 6300)]),
+    ..answered6(
+        "port blocks: a source outside the subscribers is refused",
+        udp6_packet(CLIENT6, SERVER4_IN_POOL6, 64, 7001, 53, P),
+        (1, 3, [0; 4]),
+        &[RxIpv6, Rx6to4Udp, DropNoPortBlock, IcmpSentAddressUnreachable6, VerdictTx],
+    )
+};
+// The block is the static binding's port 6000: every candidate is taken, and no port
+// outside the block is tried.
+port_blocks_a_full_block_refuses_without_leaving_it => Fixture {
+    counters: [
+        &[RxIpv6, Rx6to4Udp, DropPortBlockExhausted, IcmpSentAddressUnreachable6, VerdictTx][..],
+        &[PortAllocRetries; nat64_common::port::MAX_PROBES as usize],
+    ]
+    .concat(),
+    setup: |h| h.port_blocks("2001:db8:6::", 64, 64, &[(0, 6240), (1, 6000), (2, 6300)]),
+    ..answered6(
+        "port blocks: a full block refuses without leaving it",
+        udp6_packet(CLIENT6, SERVER4_IN_POOL6, 64, 7001, 53, P),
+        (1, 3, [0; 4]),
+        &[],
+    )
+};
+// A held SYN's port outside the subscriber's block is not taken (it may be another
+// subscriber's): the block's port is.
+port_blocks_a_held_syns_port_outside_the_block_is_not_taken => Fixture {
+    setup: |h| {
+        slow_path_off(h);
+        h.hold_syn(SERVER4, 8080, POOL4, 6300);
+        h.port_blocks("2001:db8:6::", 64, 64, &[(0, 6240), (1, 6140), (2, 6301)]);
+    },
+    ..redirected(
+        "port blocks: a held syn's port outside the block is not taken",
+        segment_from_client(5077, 8080, 0x02),
+        segment_to_server(6240, 8080, 0x02),
+        &[TCP64_NEW_SESSION, &[BibCreated]].concat(),
     )
 };
 

@@ -98,6 +98,7 @@ fn load(sizes: TableSizes) -> Result<Obj> {
             source4: Some("192.0.2.1".parse()?),
             ..Default::default()
         },
+        port_blocks: None,
     };
     config::apply(&mut Tables::from_ebpf(&ebpf)?, &settings)?;
     // The floor lives in the same object; only the benchmark ever loads it.
@@ -482,6 +483,7 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
         let mut obj = load(TableSizes {
             sessions: Some(n + 16),
             bib: None,
+            blocks: None,
         })
         .with_context(|| format!("loading with a {n}-entry session table"))?;
         let udp6 = udp6_frame(5000, PAYLOAD);
