@@ -139,9 +139,8 @@ nat64_tests::lab_test!(
         );
         // ...and the log alone answers for a moment while the block was assigned, and
         // for none after its release.
-        let during = got[2]["time"].as_str().unwrap().to_string();
-        let out = lab
-            .ctl(&[
+        let from_log = |at: &str| {
+            lab.ctl(&[
                 "blocks",
                 "display",
                 "--owner",
@@ -149,28 +148,18 @@ nat64_tests::lab_test!(
                 "--log",
                 log.to_str().unwrap(),
                 "--at",
-                &during,
+                at,
             ])
-            .unwrap();
+            .unwrap()
+        };
+        let out = from_log(got[2]["time"].as_str().unwrap());
         assert!(out.status.success(), "{out:?}");
         let answer = String::from_utf8(out.stdout).unwrap();
         assert!(
             answer.starts_with(&format!("{owner} tcp {subscriber} (block assigned ")),
             "{answer}"
         );
-        let after = "2999-01-01T00:00:00.000Z";
-        let out = lab
-            .ctl(&[
-                "blocks",
-                "display",
-                "--owner",
-                &owner,
-                "--log",
-                log.to_str().unwrap(),
-                "--at",
-                after,
-            ])
-            .unwrap();
+        let out = from_log("2999-01-01T00:00:00.000Z");
         assert!(!out.status.success(), "released by then: {out:?}");
         assert_eq!(lab.counter("events_lost").unwrap(), 0);
         assert_eq!(lab.counter("drop_no_port_block").unwrap(), 0);

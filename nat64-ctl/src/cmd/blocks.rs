@@ -72,15 +72,7 @@ pub fn run(args: Args) -> Result<()> {
                 let mut any = false;
                 for &p in &protos {
                     if let Some((k, s)) = b.block_for(&pool4, p, a) {
-                        println!(
-                            "{} {} subscriber {k} {}: {}:{}-{}",
-                            a,
-                            proto_name(POOL4_PROTOS[p]),
-                            b.prefix(k),
-                            Ipv4Addr::from(s.addr4),
-                            s.port_lo,
-                            s.port_hi
-                        );
+                        println!("{a} {}", block_line(&b, p, k, &s));
                         any = true;
                     }
                 }
@@ -118,20 +110,30 @@ pub fn run(args: Args) -> Result<()> {
             for &p in &protos {
                 for k in 0..b.subscriber_count() {
                     if let Some(s) = block::nth_block(&pool4.0[p], b.size.into(), k) {
-                        println!(
-                            "{} {k} {} {}:{}-{}",
-                            proto_name(POOL4_PROTOS[p]),
-                            b.prefix(k),
-                            Ipv4Addr::from(s.addr4),
-                            s.port_lo,
-                            s.port_hi
-                        );
+                        println!("{}", block_line(&b, p, k, &s));
                     }
                 }
             }
             Ok(())
         }
     }
+}
+
+/// `PROTO subscriber K PREFIX: ADDR:FIRST-LAST`, one subscriber's block.
+fn block_line(
+    b: &nat64_ctl::blocks::PortBlocks,
+    p: usize,
+    k: u32,
+    s: &nat64_common::maps::Pool4Slot,
+) -> String {
+    format!(
+        "{} subscriber {k} {}: {}:{}-{}",
+        proto_name(POOL4_PROTOS[p]),
+        b.prefix(k),
+        Ipv4Addr::from(s.addr4),
+        s.port_lo,
+        s.port_hi
+    )
 }
 
 /// Who held `owner` at `at`, from the log's `block_assigned` / `block_released` lines:

@@ -332,32 +332,29 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
     // (new source port: a dynamic binding and a session), against the established UDP flow
     // measured the same way.
     let flows = if opts.quick { 3000 } else { 20000 };
-    let (mut new, mut est) = (Vec::new(), Vec::new());
-    for i in 0..flows {
-        let f = udp6_frame(20000 + i as u16, PAYLOAD);
-        let (ns, action) = cost(&mut obj.ebpf, XDP_PROG, &f, 1)?;
-        if action != XDP_REDIRECT {
-            bail!("new flow {i}: XDP action {action}");
+    let mut est = Vec::new();
+    // `flows` new flows from source ports `first..`, each packet followed by one of the
+    // established flow (into `est`); a refused flow (answered with XDP_TX) stops the run.
+    let mut new_flows = |obj: &mut Obj, first: u16, what: &str| -> Result<Vec<f64>> {
+        let mut times = Vec::new();
+        for i in 0..flows {
+            let f = udp6_frame(first + i as u16, PAYLOAD);
+            let (ns, action) = cost(&mut obj.ebpf, XDP_PROG, &f, 1)?;
+            if action != XDP_REDIRECT {
+                bail!("new flow {i}{what}: XDP action {action}");
+            }
+            times.push(ns);
+            est.push(cost(&mut obj.ebpf, XDP_PROG, &udp6, 1)?.0);
         }
-        new.push(ns);
-        est.push(cost(&mut obj.ebpf, XDP_PROG, &udp6, 1)?.0);
-    }
+        Ok(times)
+    };
+    let new = new_flows(&mut obj, 20000, "")?;
     // The same with port blocks (RFC 7422) on: the client is the one subscriber of its
     // /64, and its block is a fresh address's whole dynamic range, so the block fills as
     // pool4 did above and only the block lookup differs. New source ports again (the ones
     // above are bound already).
     set_port_block(&mut obj, [203, 0, 113, 2], 10000, 65535)?;
-    let mut blocked = Vec::new();
-    for i in 0..flows {
-        let f = udp6_frame(40000 + i as u16, PAYLOAD);
-        let (ns, action) = cost(&mut obj.ebpf, XDP_PROG, &f, 1)?;
-        if action != XDP_REDIRECT {
-            // A refused flow (a full block) is answered with XDP_TX: caught here.
-            bail!("new flow {i} with port blocks: XDP action {action}");
-        }
-        blocked.push(ns);
-        est.push(cost(&mut obj.ebpf, XDP_PROG, &udp6, 1)?.0);
-    }
+    let blocked = new_flows(&mut obj, 40000, " with port blocks")?;
     let (n, b, e) = (
         median(&new).unwrap(),
         median(&blocked).unwrap(),
