@@ -181,6 +181,8 @@ fn the_deb_installs_works_and_purges() {
         "/usr/share/bash-completion/completions/nat64-ctl",
         "/usr/share/zsh/vendor-completions/_nat64-ctl",
         "/usr/share/fish/vendor_completions.d/nat64-ctl.fish",
+        "/usr/share/nat64/bird/nat64-gateway.conf",
+        "/usr/share/nat64/bird/nat64-bgp-health",
     ] {
         assert!(files.lines().any(|l| l == f), "{f} missing:\n{files}");
     }

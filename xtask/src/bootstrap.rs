@@ -32,6 +32,8 @@ const LAB_PACKAGES: &[(&str, &str)] = &[
     ("systemd-analyze", "systemd"),
     // packaging.rs reads the installed package's man page.
     ("man", "man-db"),
+    // lab_scale_out: BGP between the upstream router and the gateways.
+    ("bird", "bird2"),
 ];
 
 /// What `cargo xtask bench` needs on top of the lab's packages. `command or file → package`
