@@ -142,7 +142,9 @@ fn bird(ns: &Netns, dir: &std::path::Path, name: &str, conf: &str) -> Daemon {
 impl ScaleOut {
     fn start() -> ScaleOut {
         sweep_stale_namespaces();
-        let id = format!("{}xso", std::process::id());
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{}xso{n}", std::process::id());
         let ns = |role: &str| Netns::create(format!("{NETNS_PREFIX}{id}-{role}")).unwrap();
         let dir = std::env::temp_dir().join(format!("nat64-scale-out-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -311,7 +313,7 @@ impl ScaleOut {
                  \x20       for i in range(0, n, step):\n\
                  \x20           self.wfile.write(b'x' * min(step, n - i)); self.wfile.flush()\n\
                  \x20           if drip: time.sleep(0.1)\n\
-                 \x20   def log_message(self, *a): pass\n\
+                 \x20   def log_message(self, *a): print('from', self.client_address[0], flush=True)\n\
                  class S(socketserver.ThreadingMixIn, http.server.HTTPServer): daemon_threads = True\n\
                  s = S(('192.0.2.2', 80), H)\n\
                  print('ready', flush=True)\n\
@@ -399,6 +401,28 @@ fn ecmp_spreads_flows_over_gateways_and_a_dead_one_is_routed_around() {
         let (ok, out) = lab.fetch(&client_addr(i), 3, 5);
         assert!(ok && out == "200 3", "client {}: {out}", client_addr(i));
     }
+    // The server saw each request from an address of some node's slice, and from both.
+    let seen: BTreeSet<Ipv4Addr> = lab
+        .server
+        .as_ref()
+        .unwrap()
+        .output()
+        .lines()
+        .filter_map(|l| l.strip_prefix("from ")?.trim().parse().ok())
+        .collect();
+    for n in &lab.nodes {
+        assert!(
+            seen.iter().any(|a| n.slice.contains(a)),
+            "{}: none of the server's peers {seen:?} is in its slice {:?}",
+            n.instance,
+            n.slice
+        );
+    }
+    assert!(
+        seen.iter()
+            .all(|a| lab.nodes.iter().any(|n| n.slice.contains(a))),
+        "the server saw {seen:?}: outside every slice"
+    );
     let mut by_node = Vec::new();
     for n in &lab.nodes {
         let (pool4, sources) = n.bindings();
@@ -503,4 +527,42 @@ fn ecmp_spreads_flows_over_gateways_and_a_dead_one_is_routed_around() {
         "the killed node's flows cannot survive: {lost:?}"
     );
     drop(lab);
+}
+
+/// A gateway that dies whole (its link goes dark: no health check left to withdraw
+/// anything) is routed around when its BGP sessions fail: the upstream drops them at its
+/// 3 s hold time at the latest.
+#[test]
+fn a_dead_box_is_routed_around_when_its_bgp_sessions_fail() {
+    if !lab_available("a_dead_box_is_routed_around_when_its_bgp_sessions_fail") {
+        return;
+    }
+    let lab = ScaleOut::start();
+    lab.wait_routes((2, 14), Duration::from_secs(30));
+    for i in 0..CLIENTS {
+        let (ok, out) = lab.fetch(&client_addr(i), 3, 5);
+        assert!(ok && out == "200 3", "client {}: {out}", client_addr(i));
+    }
+    let (_, served) = lab.nodes[0].bindings();
+    let src = served
+        .iter()
+        .next()
+        .expect("node 0 served a client")
+        .clone();
+    lab.nodes[0].ns.sh("ip link set eth0 down").unwrap();
+    let down = Instant::now();
+    let withdrawn = lab.wait_routes((1, lab.nodes[1].slice.len()), Duration::from_secs(10));
+    eprintln!("a dead box's routes withdrawn {withdrawn:?} after its link went down");
+    let recovered = loop {
+        let (ok, out) = lab.fetch(&src, 3, 2);
+        if ok && out == "200 3" {
+            break down.elapsed();
+        }
+        assert!(
+            down.elapsed() < Duration::from_secs(15),
+            "{src}: no new flow through the survivor: {out}"
+        );
+    };
+    eprintln!("a new flow of {src} succeeded {recovered:?} after the box died");
+    assert!(recovered < Duration::from_secs(10));
 }
