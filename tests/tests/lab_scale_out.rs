@@ -358,6 +358,28 @@ impl ScaleOut {
         }
     }
 
+    /// One short fetch from every client, each of which must succeed.
+    fn fetch_from_every_client(&self) {
+        for i in 0..CLIENTS {
+            let (ok, out) = self.fetch(&client_addr(i), 3, 5);
+            assert!(ok && out == "200 3", "client {}: {out}", client_addr(i));
+        }
+    }
+
+    /// How long after `since` a new flow from `src` first succeeds (within 10 s).
+    fn first_new_flow(&self, src: &str, since: Instant) -> Duration {
+        loop {
+            let (ok, out) = self.fetch(src, 3, 2);
+            if ok && out == "200 3" {
+                return since.elapsed();
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(10),
+                "{src}: no new flow through the survivor: {out}"
+            );
+        }
+    }
+
     /// `curl` from `src` for `bytes`; its exit status and output.
     fn fetch(&self, src: &str, bytes: u32, max_secs: u32) -> (bool, String) {
         let out = self
@@ -397,10 +419,7 @@ fn ecmp_spreads_flows_over_gateways_and_a_dead_one_is_routed_around() {
     eprintln!("announced after {t:?}");
 
     // Many clients' flows spread over both nodes; each node's IPv4 side is its own slice.
-    for i in 0..CLIENTS {
-        let (ok, out) = lab.fetch(&client_addr(i), 3, 5);
-        assert!(ok && out == "200 3", "client {}: {out}", client_addr(i));
-    }
+    lab.fetch_from_every_client();
     // The server saw each request from an address of some node's slice, and from both.
     let seen: BTreeSet<Ipv4Addr> = lab
         .server
@@ -482,18 +501,8 @@ fn ecmp_spreads_flows_over_gateways_and_a_dead_one_is_routed_around() {
     eprintln!("node 0's routes withdrawn {withdrawn:?} after its nat64-ctl was killed");
     // A new flow of a client that node 0 served succeeds on the survivor.
     let src = killed_sources.iter().next().unwrap().clone();
-    let recovered = loop {
-        let (ok, out) = lab.fetch(&src, 3, 2);
-        if ok && out == "200 3" {
-            break down.elapsed();
-        }
-        assert!(
-            down.elapsed() < Duration::from_secs(15),
-            "{src}: no new flow through the survivor: {out}"
-        );
-    };
+    let recovered = lab.first_new_flow(&src, down);
     eprintln!("a new flow of {src} succeeded {recovered:?} after the kill");
-    assert!(recovered < Duration::from_secs(10));
     let (_, on_survivor) = lab.nodes[1].bindings();
     assert!(on_survivor.contains(&src), "{src} is now bound on node 1");
 
@@ -539,10 +548,7 @@ fn a_dead_box_is_routed_around_when_its_bgp_sessions_fail() {
     }
     let lab = ScaleOut::start();
     lab.wait_routes((2, 14), Duration::from_secs(30));
-    for i in 0..CLIENTS {
-        let (ok, out) = lab.fetch(&client_addr(i), 3, 5);
-        assert!(ok && out == "200 3", "client {}: {out}", client_addr(i));
-    }
+    lab.fetch_from_every_client();
     let (_, served) = lab.nodes[0].bindings();
     let src = served
         .iter()
@@ -553,16 +559,6 @@ fn a_dead_box_is_routed_around_when_its_bgp_sessions_fail() {
     let down = Instant::now();
     let withdrawn = lab.wait_routes((1, lab.nodes[1].slice.len()), Duration::from_secs(10));
     eprintln!("a dead box's routes withdrawn {withdrawn:?} after its link went down");
-    let recovered = loop {
-        let (ok, out) = lab.fetch(&src, 3, 2);
-        if ok && out == "200 3" {
-            break down.elapsed();
-        }
-        assert!(
-            down.elapsed() < Duration::from_secs(15),
-            "{src}: no new flow through the survivor: {out}"
-        );
-    };
+    let recovered = lab.first_new_flow(&src, down);
     eprintln!("a new flow of {src} succeeded {recovered:?} after the box died");
-    assert!(recovered < Duration::from_secs(10));
 }
