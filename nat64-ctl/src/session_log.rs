@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use aya::maps::{MapData, RingBuf};
 use nat64_common::maps::{
     Bib4Key, SessionEvent, EVENT_BIB_CREATED, EVENT_BIB_DELETED, EVENT_SESSION_CREATED,
-    EVENT_SESSION_DELETED,
+    EVENT_SESSION_DELETED, POOL4_PROTOS,
 };
 use tokio::io::unix::AsyncFd;
 
@@ -307,19 +307,23 @@ impl BlockLedger {
         let p = nat64_common::maps::pool4_proto_index(proto)?;
         let (k, subscriber) = self.blocks.owner(&self.pool4, p, addr4, port4)?;
         let block = nat64_common::block::nth_block(&self.pool4.0[p], self.blocks.size.into(), k)?;
-        let n = self.live.entry((p, k)).or_insert(0);
-        let kind = if created {
-            *n += 1;
-            (*n == 1).then_some(Kind::BlockAssigned)
+        let was = self.live.get(&(p, k)).copied().unwrap_or(0);
+        // A deletion the ledger never saw created (events lost) changes nothing.
+        let now = if created {
+            was + 1
         } else {
-            // A deletion the ledger never saw created (events lost) changes nothing.
-            let was = *n;
-            *n = n.saturating_sub(1);
-            (was == 1).then_some(Kind::BlockReleased)
-        }?;
-        if *n == 0 {
+            was.saturating_sub(1)
+        };
+        if now == 0 {
             self.live.remove(&(p, k));
+        } else {
+            self.live.insert((p, k), now);
         }
+        let kind = match (was, now) {
+            (0, 1) => Kind::BlockAssigned,
+            (1, 0) => Kind::BlockReleased,
+            _ => return None,
+        };
         Some(Record {
             kind,
             time_ns,
@@ -329,6 +333,31 @@ impl BlockLedger {
             peer: None,
             block: Some((block.port_hi, subscriber)),
         })
+    }
+
+    /// A `block_released` line for every block still in use, at `time_ns`: the ledger ends
+    /// (the blocks were renumbered).
+    pub fn close(self, time_ns: u64) -> Vec<Record> {
+        let mut out: Vec<Record> = Vec::new();
+        let mut live: Vec<_> = self.live.keys().copied().collect();
+        live.sort_unstable();
+        for (p, k) in live {
+            let Some(block) =
+                nat64_common::block::nth_block(&self.pool4.0[p], self.blocks.size.into(), k)
+            else {
+                continue;
+            };
+            out.push(Record {
+                kind: Kind::BlockReleased,
+                time_ns,
+                proto: POOL4_PROTOS[p],
+                ipv6: None,
+                pool4: (Ipv4Addr::from(block.addr4), block.port_lo),
+                peer: None,
+                block: Some((block.port_hi, self.blocks.prefix(k))),
+            });
+        }
+        out
     }
 
     /// The block line a binding record makes, if any.
@@ -348,7 +377,8 @@ impl BlockLedger {
 
 /// Drains the ring buffer into the log whenever the kernel has written to it.
 pub async fn forward(ring: RingBuf<MapData>, tables: Tables, log: std::sync::Arc<SessionLog>) {
-    let mut ledger = match BlockLedger::start(&tables, monotonic_ns()) {
+    let block_config = |t: &Tables| t.block_config.get(&0, 0).ok();
+    let start_ledger = |t: &Tables| match BlockLedger::start(t, monotonic_ns()) {
         Ok((ledger, lines)) => {
             log.write(&lines);
             ledger
@@ -358,6 +388,8 @@ pub async fn forward(ring: RingBuf<MapData>, tables: Tables, log: std::sync::Arc
             None
         }
     };
+    let mut ledger_config = block_config(&tables);
+    let mut ledger = start_ledger(&tables);
     // SAFETY: the ring buffer owns its fd for its whole life; the AsyncFd owns the ring
     // buffer, so the fd outlives the registration.
     let Ok(mut fd) =
@@ -370,6 +402,16 @@ pub async fn forward(ring: RingBuf<MapData>, tables: Tables, log: std::sync::Arc
         let Ok(mut guard) = fd.readable_mut().await else {
             return;
         };
+        // `config apply` may have changed the blocks: the old ones end now, the ones in
+        // use under the new numbering start now.
+        let now_config = block_config(&tables);
+        if now_config != ledger_config {
+            if let Some(l) = ledger.take() {
+                log.write(&l.close(monotonic_ns()));
+            }
+            ledger_config = now_config;
+            ledger = start_ledger(&tables);
+        }
         let mut records = Vec::new();
         {
             let ring = guard.get_inner_mut();
@@ -451,6 +493,18 @@ mod tests {
             l.note(6, PROTO_TCP, a2, 1000, true),
             None,
             "outside every block"
+        );
+        // Renumbered (config apply): what is still assigned is released at that moment.
+        let closed = l.close(7);
+        assert_eq!(closed.len(), 1, "the UDP block alone is still in use");
+        assert_eq!(
+            (
+                closed[0].kind,
+                closed[0].proto,
+                closed[0].time_ns,
+                closed[0].pool4.1
+            ),
+            (Kind::BlockReleased, PROTO_UDP, 7, 3040)
         );
     }
 
