@@ -132,7 +132,7 @@ pub fn tc_program(ebpf: &mut aya::Ebpf) -> Result<&mut SchedClassifier> {
         .try_into()
         .context("TC program has the wrong type")?;
     if prog.fd().is_err() {
-        if let Err(e) = prog.load() {
+        if let Err(e) = crate::loader::verify(|| prog.load()) {
             tracing::debug!("verifier: {e:?}");
             anyhow::bail!(
                 "the kernel refused the TC program: {e} (RUST_LOG=debug shows the verifier log)"

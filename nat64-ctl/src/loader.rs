@@ -97,12 +97,33 @@ fn load_inner(log_level: BpfLogLevel, sizes: TableSizes, pin_dir: Option<&Path>)
             anyhow!("the kernel refused the eBPF object: {e}{sized}")
         })?;
     let prog: &mut Xdp = xdp_program(&mut ebpf)?;
-    if let Err(e) = prog.load() {
+    if let Err(e) = verify(|| prog.load()) {
         // The verifier log is long; keep it out of the one-line error.
         tracing::debug!("verifier: {e:?}");
         bail!("the kernel refused the XDP program: {e} (RUST_LOG=debug shows the verifier log)");
     }
     Ok(ebpf)
+}
+
+/// Runs a program load, again when the verifier was interrupted: it gives up with EAGAIN
+/// when a signal arrives for the process during its walk (close to a second for these
+/// programs), and the kernel's answer to that is to try again.
+pub fn verify(
+    mut load: impl FnMut() -> Result<(), aya::programs::ProgramError>,
+) -> Result<(), aya::programs::ProgramError> {
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match load() {
+            Err(aya::programs::ProgramError::LoadError { io_error, .. })
+                if io_error.raw_os_error() == Some(libc::EAGAIN) && attempt < ATTEMPTS =>
+            {
+                tracing::debug!("the verifier was interrupted (EAGAIN); loading again");
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
 }
 
 pub fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {

@@ -33,7 +33,7 @@ fn the_loader_loads_nat64_only_and_the_floor_parses() {
     // Loaded by hand, as only the benchmark does: drop for a parsable IPv6 or IPv4
     // frame, aborted (also a drop) when the IP header is cut short.
     let floor: &mut Xdp = ebpf.program_mut("nat64_floor").unwrap().try_into().unwrap();
-    floor.load().unwrap();
+    nat64_ctl::loader::verify(|| floor.load()).unwrap();
     let run = |floor: &mut Xdp, frame: &[u8]| {
         let mut out = vec![0u8; frame.len() + 256];
         floor

@@ -188,7 +188,7 @@ impl Harness {
                 .unwrap_or_else(|| panic!("program {TC_PROGRAM:?} missing from the object"))
                 .try_into()
                 .expect("the TC program is a sched_cls program");
-            prog.load().expect("the kernel loads the TC program");
+            loader::verify(|| prog.load()).expect("the kernel loads the TC program");
         }
         let settings = Settings {
             pool6: config::parse_pool6("64:ff9b::/96").unwrap(),
