@@ -42,7 +42,7 @@ use parse::{parse_eth, EthProto};
 
 #[xdp]
 pub fn nat64(ctx: XdpContext) -> u32 {
-    run(&ctx)
+    run::<{ xlat64::STAGE_FULL }>(&ctx)
 }
 
 /// The same translation at TC ingress, for virtual devices (veth: containers, VMs) and
@@ -52,7 +52,7 @@ pub fn nat64_tc(ctx: TcContext) -> i32 {
     hook::pull(&ctx);
     // The verdict is counted in XDP's numbering (run), then mapped: XDP_PASS and
     // TC_ACT_SHOT are both 2.
-    match run(&ctx) {
+    match run::<{ xlat64::STAGE_FULL }>(&ctx) {
         xdp_action::XDP_PASS => TC_ACT_OK as i32,
         // Back out of the interface it came in by: its egress, through the qdisc.
         xdp_action::XDP_TX => unsafe { bpf_redirect((*ctx.skb.skb).ifindex, 0) as i32 },
@@ -62,10 +62,12 @@ pub fn nat64_tc(ctx: TcContext) -> i32 {
     }
 }
 
-/// Both hooks: translate, count why a packet is dropped, count the verdict.
+/// Both hooks: translate, count why a packet is dropped, count the verdict. `STAGE`: how far
+/// an IPv6 packet goes (`xlat64::STAGE_*`); the programs attach with all of it, the
+/// benchmark's step table loads the others.
 #[inline(always)]
-fn run(ctx: &impl Hook) -> u32 {
-    let action = match try_nat64(ctx) {
+pub(crate) fn run<const STAGE: u8>(ctx: &impl Hook) -> u32 {
+    let action = match try_nat64::<STAGE>(ctx) {
         Ok(action) => action,
         Err(reason) => {
             stats::count(reason);
@@ -104,11 +106,11 @@ pub enum Outcome {
 
 /// Returns the XDP action, or the counter naming why the packet must be dropped.
 #[inline(always)]
-fn try_nat64(ctx: &impl Hook) -> Result<u32, Counter> {
+fn try_nat64<const STAGE: u8>(ctx: &impl Hook) -> Result<u32, Counter> {
     match parse_eth(ctx)? {
         EthProto::Ipv6 => {
             stats::count(Counter::RxIpv6);
-            match xlat64::try_6to4(ctx)? {
+            match xlat64::try_6to4::<STAGE>(ctx)? {
                 Outcome::Action(a) => Ok(a),
                 Outcome::IcmpError { l4_off } => icmp_err::try_6to4(ctx, l4_off as usize),
                 Outcome::Slow { kind, mtu, ident } => slow_path(ctx, kind, mtu, ident),

@@ -30,7 +30,7 @@ const IPV4_HLEN: usize = 20;
 /// The 512-byte BPF stack is shared by the whole call chain: parsing and rewriting each
 /// get a frame of their own (BPF-to-BPF calls) so that their temporaries never coexist.
 #[inline(never)]
-pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
+pub fn try_6to4<const STAGE: u8>(ctx: &impl Hook) -> Result<Outcome, Counter> {
     crate::parse::pin(ctx);
     let mut plan = Flow::new(Counter::Xlat6to4Udp);
     let parsed = parse(ctx, &mut plan)?;
@@ -53,9 +53,15 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
         // A later fragment: no ports, it follows its first fragment's translation.
         Parsed::Later => flow::follow::<SixToFour>(&mut plan)?,
     }
+    if STAGE == STAGE_PARSE {
+        return Ok(stage_end());
+    }
     if plan.pos != Position::Later {
         if let Err(why) = bind(&mut plan) {
             return refused(why);
+        }
+        if STAGE == STAGE_BIND {
+            return Ok(stage_end());
         }
         let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.peer4) }.is_some();
         if hairpin {
@@ -94,6 +100,9 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
         // ≤ 1260 bytes translated: DF=0, IPv4 fragments it (RFC 7915 §5.1).
         next.fragment_by_kernel();
     }
+    if STAGE == STAGE_ROUTE {
+        return Ok(stage_end());
+    }
     // After the size check: a packet answered with a Packet Too Big opens no session.
     if plan.pos != Position::Later {
         if let Err(why) = track(&plan, false) {
@@ -103,12 +112,34 @@ pub fn try_6to4(ctx: &impl Hook) -> Result<Outcome, Counter> {
             flow::remember::<SixToFour>(&plan);
         }
     }
+    if STAGE == STAGE_TRACK {
+        return Ok(stage_end());
+    }
     rewrite(ctx, &plan, &next)?;
     stats::count_bytes(plan.counter, usize::from(tot_len4));
     if plan.pos.is_fragmented() {
         stats::count(Counter::Frag6to4);
     }
     Ok(Outcome::Action(next.action()))
+}
+
+/// How far `try_6to4` takes a packet. The attached programs run all of it; the benchmark
+/// loads one program per earlier stop (`floor.rs`) and reports each step's cost as the
+/// difference to the one before, on an established flow's packets.
+pub const STAGE_FULL: u8 = 0;
+/// Parse: Ethernet, IPv6 and extension headers, the transport header checked.
+pub const STAGE_PARSE: u8 = 1;
+/// ... and bind: pool6 decoded, the flow's binding found.
+pub const STAGE_BIND: u8 = 2;
+/// ... and route: the IPv4 FIB lookup and the size check.
+pub const STAGE_ROUTE: u8 = 3;
+/// ... and track: the session found and its timestamp refreshed.
+pub const STAGE_TRACK: u8 = 4;
+
+/// What a stage program returns where it stops: a drop, the cheapest verdict, as the floor.
+#[inline(always)]
+fn stage_end() -> Outcome {
+    Outcome::Action(xdp_action::XDP_DROP)
 }
 
 /// RFC 6146 §3.5: a source inside pool6 stands for an IPv4 host, so no IPv6 host sends
