@@ -388,8 +388,9 @@ fn install_missing(list: &[(&str, &str)]) -> Result<()> {
     apt_install(&missing)?;
     // nginx, unbound and prometheus start system-wide services on install; the lab runs
     // its own nginx and unbound and needs only promtool from prometheus.
-    // tayga's service would need a configuration the benchmark brings itself.
-    let _ = Command::new("sh").args(["-c", "systemctl disable --now nginx unbound prometheus tayga >/dev/null 2>&1; pkill -x nginx; pkill -x unbound; pkill -x prometheus; true"]).status();
+    // tayga's service would need a configuration the benchmark brings itself; bird's
+    // would route the host itself (the lab runs one per namespace).
+    let _ = Command::new("sh").args(["-c", "systemctl disable --now nginx unbound prometheus tayga bird >/dev/null 2>&1; pkill -x nginx; pkill -x unbound; pkill -x prometheus; true"]).status();
     Ok(())
 }
 
