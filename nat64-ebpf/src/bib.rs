@@ -72,15 +72,15 @@ pub fn create_binding(
     };
     // A held SYN's port outside the subscriber's block would break the block's promise
     // that its ports are the subscriber's alone: the SYN is refused as without a match.
-    // (Written so, a lookup more with blocks off: the forms that skip it compiled to a
-    // frame that took the call chain past the 512-byte stack limit.)
-    let held_usable = match slot_for(block_at, proto_index, hash, slots, 0) {
-        Some(s) if block_at != NO_BLOCK => {
-            held.addr4 == s.addr4 && s.port_lo <= held.port4 && held.port4 <= s.port_hi
-        }
-        _ => true,
-    };
-    if held.port4 != 0 && key.proto == PROTO_TCP && held_usable {
+    let held_wanted = held.port4 != 0 && key.proto == PROTO_TCP;
+    let held_usable = held_wanted
+        && match slot_for(block_at, proto_index, hash, slots, 0) {
+            Some(s) if block_at != NO_BLOCK => {
+                held.addr4 == s.addr4 && s.port_lo <= held.port4 && held.port4 <= s.port_hi
+            }
+            _ => true,
+        };
+    if held_usable {
         let k4 = Bib4Key {
             addr4: held.addr4,
             port4: held.port4,
