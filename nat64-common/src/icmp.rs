@@ -10,6 +10,8 @@
 pub const ICMPV4_ECHO_REPLY: u8 = 0;
 /// ICMPv4 Destination Unreachable.
 pub const ICMPV4_DEST_UNREACH: u8 = 3;
+/// ICMPv4 Destination Unreachable code: Fragmentation Needed and DF set (RFC 1191).
+pub const ICMPV4_FRAG_NEEDED: u8 = 4;
 /// ICMPv4 Source Quench (deprecated, RFC 6633).
 pub const ICMPV4_SOURCE_QUENCH: u8 = 4;
 /// ICMPv4 Redirect.
@@ -163,7 +165,7 @@ pub const fn icmp6_to_icmp4(ty: u8, code: u8) -> Icmp6Action {
         }
         ICMPV6_PACKET_TOO_BIG => Error {
             ty4: ICMPV4_DEST_UNREACH,
-            code4: 4,
+            code4: ICMPV4_FRAG_NEEDED,
             extra: X::Mtu,
         },
         // "The Code is unchanged."

@@ -50,7 +50,7 @@ const MTU_UNKNOWN: u32 = u32::MAX;
 /// Everything about an error and its quoted packet that the rewrite needs. It lives in a
 /// per-CPU map slot: on the stack it would push the deepest call chain past 512 bytes.
 #[derive(Clone, Copy)]
-struct Plan {
+pub struct Plan {
     out_src6: [u8; 16],
     out_dst6: [u8; 16],
     in_src6: [u8; 16],
@@ -266,60 +266,141 @@ fn truncate(ctx: &impl Hook, len: usize) -> Result<(), Counter> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Both directions: one skeleton, the header formats as the direction's parameters
+// ---------------------------------------------------------------------------------------
+
+/// What differs between the two directions of an error's translation: the formats of
+/// the headers read and written, and where an error that is not translated goes instead.
+/// Everything else (the plan slot, the received checksum, the route, the MTU clamp, the
+/// quote's transport header, the new checksum, counting) is `try_translate`, written once.
+pub trait ErrorSide: Direction {
+    /// Length of the translated message's outer IP header.
+    const OUT_HLEN: usize;
+    /// The translated message's counter.
+    const COUNTER: Counter;
+    /// The outer header, the ICMP header and the quoted packet into `plan`.
+    fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<(), Counter>;
+    /// The received message's pseudo-header sum (ICMPv6 has one, ICMPv4 none).
+    fn pseudo_in(plan: &Plan) -> u32;
+    /// The quote's binding and the new addresses; `Some(action)`: the error is not
+    /// translated to the other family but handled here (passed on, or hairpinned).
+    fn bind(ctx: &impl Hook, plan: &mut Plan) -> Result<Option<u32>, Counter>;
+    /// Length of the translated ICMP message, truncated to the RFC limit.
+    fn out_len(plan: &Plan) -> usize;
+    /// The route of the translated message.
+    fn lookup(ctx: &impl Hook, plan: &Plan, len: usize) -> fwd::Next;
+    /// An MTU-carrying error (Fragmentation Needed / Packet Too Big) no larger than the
+    /// link it leaves by.
+    fn clamp_mtu(plan: &mut Plan, egress_mtu: u32);
+    /// The outer and quoted IP headers and the ICMP header rewritten, the frame truncated.
+    fn reframe(ctx: &impl Hook, plan: &Plan, next: &fwd::Next, len: usize) -> Result<(), Counter>;
+    /// The translated message's pseudo-header sum.
+    fn pseudo_out(plan: &Plan, len: usize) -> u32;
+}
+
+/// An ICMP error at `icmp_off` (addressed to pool6 for 6→4, to a pool4 address for 4→6,
+/// the outer header validated), translated with its quoted packet.
+#[inline(never)]
+pub fn try_translate<D: ErrorSide>(ctx: &impl Hook, icmp_off: usize) -> Result<u32, Counter> {
+    crate::parse::pin(ctx);
+    let plan = plan_slot(icmp_off)?;
+    D::parse(ctx, plan)?;
+    // Called from here, not from parse: the call chain's stack stays within 512 bytes.
+    verify(sum::sum(
+        ctx,
+        icmp_off,
+        plan.icmp_len as usize,
+        D::pseudo_in(plan),
+    )?)?;
+    if let Some(action) = D::bind(ctx, plan)? {
+        return Ok(action);
+    }
+    let len = D::out_len(plan);
+    let next = D::lookup(ctx, plan, len);
+    D::clamp_mtu(plan, next.egress_mtu());
+    // The quote crossed the other way: its sums change in the reverse direction.
+    let (v6, v4) = quote_sums(plan);
+    if D::FROM_V6 {
+        rewrite_inner::<false>(ctx, plan, (v6, v4))?;
+    } else {
+        rewrite_inner::<true>(ctx, plan, (v4, v6))?;
+    }
+    D::reframe(ctx, plan, &next, len)?;
+    let at = ETH_HLEN + D::OUT_HLEN;
+    let total = sum::sum(ctx, at, len, D::pseudo_out(plan, len))?;
+    write(ctx, at + 2, &(!csum::fold(total)).to_be_bytes()).ok_or(Counter::DropAdjustFailed)?;
+    stats::count_bytes(D::COUNTER, D::OUT_HLEN + len);
+    Ok(next.action())
+}
+
+// ---------------------------------------------------------------------------------------
 // IPv6 → IPv4
 // ---------------------------------------------------------------------------------------
 
-/// An ICMPv6 error addressed to a pool6 address, at `icmp_off`.
-#[inline(never)]
-pub fn try_6to4(ctx: &impl Hook, icmp_off: usize) -> Result<u32, Counter> {
-    crate::parse::pin(ctx);
-    let plan = plan_slot(icmp_off)?;
-    parse_6to4(ctx, plan)?;
-    // Called from here, not from parse: the call chain's stack stays within 512 bytes.
-    let pseudo = csum::pseudo_v6(
-        &plan.out_src6,
-        &plan.out_dst6,
-        PROTO_ICMPV6,
-        u32::from(plan.icmp_len),
-    );
-    verify(sum::sum(ctx, icmp_off, plan.icmp_len as usize, pseudo)?)?;
-    bind_6to4(plan)?;
-    if unsafe { POOL4.get(&plan.out_dst4) }.is_some() {
-        // Sent to pool6 + a pool4 address: about a packet that was hairpinned to its sender.
-        return hairpin_6to6(ctx, plan);
+impl ErrorSide for SixToFour {
+    const OUT_HLEN: usize = IPV4_HLEN;
+    const COUNTER: Counter = Counter::Xlat6to4IcmpError;
+
+    #[inline(always)]
+    fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<(), Counter> {
+        parse_6to4(ctx, plan)
     }
-    let icmp4_len =
-        (plan.icmp_len as usize - (IPV6_HLEN - IPV4_HLEN)).min(IPV4_ERROR_MAX - IPV4_HLEN);
-    let next = fwd::lookup_v4(
-        ctx,
-        plan.out_src4,
-        plan.out_dst4,
-        plan.tos,
-        PROTO_ICMP,
-        (IPV4_HLEN + icmp4_len) as u16,
-    );
-    if plan.ty == icmp::ICMPV4_DEST_UNREACH && plan.code == 4 {
-        // Fragmentation Needed: no larger than the IPv4 link the error leaves by.
-        plan.rest = icmp::error_rest_6to4(
-            ErrorExtra::Mtu,
-            plan.rest_in,
-            next.egress_mtu(),
-            MTU_UNKNOWN,
+
+    #[inline(always)]
+    fn pseudo_in(plan: &Plan) -> u32 {
+        csum::pseudo_v6(
+            &plan.out_src6,
+            &plan.out_dst6,
+            PROTO_ICMPV6,
+            u32::from(plan.icmp_len),
         )
-        .unwrap_or(plan.rest);
     }
-    let sums = quote_sums(plan);
-    rewrite_inner::<false>(ctx, plan, sums)?;
-    reframe_6to4(ctx, plan, &next, icmp4_len)?;
-    let total = sum::sum(ctx, ETH_HLEN + IPV4_HLEN, icmp4_len, 0)?;
-    write(
-        ctx,
-        ETH_HLEN + IPV4_HLEN + 2,
-        &(!csum::fold(total)).to_be_bytes(),
-    )
-    .ok_or(Counter::DropAdjustFailed)?;
-    stats::count_bytes(Counter::Xlat6to4IcmpError, IPV4_HLEN + icmp4_len);
-    Ok(next.action())
+
+    #[inline(always)]
+    fn bind(ctx: &impl Hook, plan: &mut Plan) -> Result<Option<u32>, Counter> {
+        bind_6to4(plan)?;
+        if unsafe { POOL4.get(&plan.out_dst4) }.is_some() {
+            // Sent to pool6 + a pool4 address: about a packet hairpinned to its sender.
+            return hairpin_6to6(ctx, plan).map(Some);
+        }
+        Ok(None)
+    }
+
+    #[inline(always)]
+    fn out_len(plan: &Plan) -> usize {
+        (plan.icmp_len as usize - (IPV6_HLEN - IPV4_HLEN)).min(IPV4_ERROR_MAX - IPV4_HLEN)
+    }
+
+    #[inline(always)]
+    fn lookup(ctx: &impl Hook, plan: &Plan, len: usize) -> fwd::Next {
+        fwd::lookup_v4(
+            ctx,
+            plan.out_src4,
+            plan.out_dst4,
+            plan.tos,
+            PROTO_ICMP,
+            (IPV4_HLEN + len) as u16,
+        )
+    }
+
+    #[inline(always)]
+    fn clamp_mtu(plan: &mut Plan, egress_mtu: u32) {
+        if plan.ty == icmp::ICMPV4_DEST_UNREACH && plan.code == icmp::ICMPV4_FRAG_NEEDED {
+            plan.rest =
+                icmp::error_rest_6to4(ErrorExtra::Mtu, plan.rest_in, egress_mtu, MTU_UNKNOWN)
+                    .unwrap_or(plan.rest);
+        }
+    }
+
+    #[inline(always)]
+    fn reframe(ctx: &impl Hook, plan: &Plan, next: &fwd::Next, len: usize) -> Result<(), Counter> {
+        reframe_6to4(ctx, plan, next, len)
+    }
+
+    #[inline(always)]
+    fn pseudo_out(_plan: &Plan, _len: usize) -> u32 {
+        0
+    }
 }
 
 #[inline(never)]
@@ -476,62 +557,73 @@ fn reframe_6to4(
 // IPv4 → IPv6
 // ---------------------------------------------------------------------------------------
 
-/// An ICMPv4 error addressed to a pool4 address, at `icmp_off` (outer header validated).
-#[inline(never)]
-pub fn try_4to6(ctx: &impl Hook, icmp_off: usize) -> Result<u32, Counter> {
-    crate::parse::pin(ctx);
-    let plan = plan_slot(icmp_off)?;
-    parse_4to6(ctx, plan)?;
-    verify(sum::sum(ctx, icmp_off, plan.icmp_len as usize, 0)?)?;
-    match bind_4to6(plan) {
-        // On the gateway's own address, an error that no binding claims is about the
-        // router's own traffic (a PTB for its BGP session): the kernel's.
-        Err(Counter::DropNoBib4) if crate::xlat46::is_local_pool4(&plan.out_dst4) => {
-            stats::count(Counter::PassPool4Local);
-            return Ok(aya_ebpf::bindings::xdp_action::XDP_PASS);
+impl ErrorSide for FourToSix {
+    const OUT_HLEN: usize = IPV6_HLEN;
+    const COUNTER: Counter = Counter::Xlat4to6IcmpError;
+
+    #[inline(always)]
+    fn parse(ctx: &impl Hook, plan: &mut Plan) -> Result<(), Counter> {
+        parse_4to6(ctx, plan)
+    }
+
+    #[inline(always)]
+    fn pseudo_in(_plan: &Plan) -> u32 {
+        0
+    }
+
+    #[inline(always)]
+    fn bind(_ctx: &impl Hook, plan: &mut Plan) -> Result<Option<u32>, Counter> {
+        match bind_4to6(plan) {
+            // On the gateway's own address, an error that no binding claims is about the
+            // router's own traffic (a PTB for its BGP session): the kernel's.
+            Err(Counter::DropNoBib4) if crate::xlat46::is_local_pool4(&plan.out_dst4) => {
+                stats::count(Counter::PassPool4Local);
+                Ok(Some(aya_ebpf::bindings::xdp_action::XDP_PASS))
+            }
+            r => r.map(|()| None),
         }
-        r => r?,
     }
-    let icmp6_len =
-        (ICMP_HLEN + IPV6_HLEN + plan.in_avail as usize).min(IPV6_ERROR_MAX - IPV6_HLEN);
-    let next = fwd::lookup_v6(
-        ctx,
-        &plan.out_src6,
-        &plan.out_dst6,
-        PROTO_ICMPV6,
-        (IPV6_HLEN + icmp6_len) as u16,
-    );
-    if plan.ty == icmp::ICMPV6_PACKET_TOO_BIG {
-        // No larger than the IPv6 link the error leaves by.
-        let in_total = plan.in_len + u16::from(plan.ihl_in);
-        plan.rest = icmp::error_rest_4to6(
-            ErrorExtra::Mtu,
-            plan.rest_in,
-            in_total,
-            next.egress_mtu(),
-            MTU_UNKNOWN,
+
+    #[inline(always)]
+    fn out_len(plan: &Plan) -> usize {
+        (ICMP_HLEN + IPV6_HLEN + plan.in_avail as usize).min(IPV6_ERROR_MAX - IPV6_HLEN)
+    }
+
+    #[inline(always)]
+    fn lookup(ctx: &impl Hook, plan: &Plan, len: usize) -> fwd::Next {
+        fwd::lookup_v6(
+            ctx,
+            &plan.out_src6,
+            &plan.out_dst6,
+            PROTO_ICMPV6,
+            (IPV6_HLEN + len) as u16,
         )
-        .unwrap_or(plan.rest);
     }
-    let (v6, v4) = quote_sums(plan);
-    let sums = (v4, v6);
-    rewrite_inner::<true>(ctx, plan, sums)?;
-    reframe_4to6(ctx, plan, &next, icmp6_len)?;
-    let pseudo = csum::pseudo_v6(
-        &plan.out_src6,
-        &plan.out_dst6,
-        PROTO_ICMPV6,
-        icmp6_len as u32,
-    );
-    let total = sum::sum(ctx, ETH_HLEN + IPV6_HLEN, icmp6_len, pseudo)?;
-    write(
-        ctx,
-        ETH_HLEN + IPV6_HLEN + 2,
-        &(!csum::fold(total)).to_be_bytes(),
-    )
-    .ok_or(Counter::DropAdjustFailed)?;
-    stats::count_bytes(Counter::Xlat4to6IcmpError, IPV6_HLEN + icmp6_len);
-    Ok(next.action())
+
+    #[inline(always)]
+    fn clamp_mtu(plan: &mut Plan, egress_mtu: u32) {
+        if plan.ty == icmp::ICMPV6_PACKET_TOO_BIG {
+            let in_total = plan.in_len + u16::from(plan.ihl_in);
+            plan.rest = icmp::error_rest_4to6(
+                ErrorExtra::Mtu,
+                plan.rest_in,
+                in_total,
+                egress_mtu,
+                MTU_UNKNOWN,
+            )
+            .unwrap_or(plan.rest);
+        }
+    }
+
+    #[inline(always)]
+    fn reframe(ctx: &impl Hook, plan: &Plan, next: &fwd::Next, len: usize) -> Result<(), Counter> {
+        reframe_4to6(ctx, plan, next, len)
+    }
+
+    #[inline(always)]
+    fn pseudo_out(plan: &Plan, len: usize) -> u32 {
+        csum::pseudo_v6(&plan.out_src6, &plan.out_dst6, PROTO_ICMPV6, len as u32)
+    }
 }
 
 #[inline(never)]

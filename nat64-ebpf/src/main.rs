@@ -37,6 +37,7 @@ use aya_ebpf::{
 use aya_log_ebpf::debug;
 use nat64_common::{maps::SLOW_KIND_FRAGMENT, Counter};
 
+use flow::{FourToSix, SixToFour};
 use hook::Hook;
 use parse::{parse_eth, EthProto};
 
@@ -110,26 +111,29 @@ fn try_nat64<const STAGE: u8>(ctx: &impl Hook) -> Result<u32, Counter> {
     match parse_eth(ctx)? {
         EthProto::Ipv6 => {
             stats::count(Counter::RxIpv6);
-            match xlat64::try_6to4::<STAGE>(ctx)? {
-                Outcome::Action(a) => Ok(a),
-                Outcome::IcmpError { l4_off } => icmp_err::try_6to4(ctx, l4_off as usize),
-                Outcome::Slow { kind, mtu, ident } => slow_path(ctx, kind, mtu, ident),
-                Outcome::Originate { why, kind, mtu } => origin::send(ctx, why, kind, mtu),
-            }
+            let outcome = xlat64::try_6to4::<STAGE>(ctx)?;
+            finish::<SixToFour>(ctx, outcome)
         }
         EthProto::Ipv4 => {
             stats::count(Counter::RxIpv4);
-            match xlat46::try_4to6(ctx)? {
-                Outcome::Action(a) => Ok(a),
-                Outcome::IcmpError { l4_off } => icmp_err::try_4to6(ctx, l4_off as usize),
-                Outcome::Slow { kind, mtu, ident } => slow_path(ctx, kind, mtu, ident),
-                Outcome::Originate { why, kind, mtu } => origin::send(ctx, why, kind, mtu),
-            }
+            let outcome = xlat46::try_4to6(ctx)?;
+            finish::<FourToSix>(ctx, outcome)
         }
         EthProto::Other => {
             stats::count(Counter::RxOther);
             Ok(xdp_action::XDP_PASS)
         }
+    }
+}
+
+/// Carries out what a direction's fast path decided (the same for both).
+#[inline(always)]
+fn finish<D: icmp_err::ErrorSide>(ctx: &impl Hook, outcome: Outcome) -> Result<u32, Counter> {
+    match outcome {
+        Outcome::Action(a) => Ok(a),
+        Outcome::IcmpError { l4_off } => icmp_err::try_translate::<D>(ctx, l4_off as usize),
+        Outcome::Slow { kind, mtu, ident } => slow_path(ctx, kind, mtu, ident),
+        Outcome::Originate { why, kind, mtu } => origin::send(ctx, why, kind, mtu),
     }
 }
 
