@@ -25,24 +25,24 @@ pub fn nat64_floor(ctx: XdpContext) -> u32 {
     }
 }
 
-// The step table: the translation cut short after each step (`xlat64::STAGE_*`), so that
+// The step table: the translation cut short after each step (`translate::STAGE_*`), so that
 // each step's cost is the difference to the stage before. Only the benchmark loads them.
 #[xdp]
 pub fn nat64_stage_parse(ctx: XdpContext) -> u32 {
-    crate::run::<{ crate::xlat64::STAGE_PARSE }>(&ctx)
+    crate::run::<{ crate::translate::STAGE_PARSE }>(&ctx)
 }
 
 #[xdp]
 pub fn nat64_stage_bind(ctx: XdpContext) -> u32 {
-    crate::run::<{ crate::xlat64::STAGE_BIND }>(&ctx)
+    crate::run::<{ crate::translate::STAGE_BIND }>(&ctx)
 }
 
 #[xdp]
 pub fn nat64_stage_route(ctx: XdpContext) -> u32 {
-    crate::run::<{ crate::xlat64::STAGE_ROUTE }>(&ctx)
+    crate::run::<{ crate::translate::STAGE_ROUTE }>(&ctx)
 }
 
 #[xdp]
 pub fn nat64_stage_track(ctx: XdpContext) -> u32 {
-    crate::run::<{ crate::xlat64::STAGE_TRACK }>(&ctx)
+    crate::run::<{ crate::translate::STAGE_TRACK }>(&ctx)
 }

@@ -25,6 +25,7 @@ mod slow;
 mod stats;
 mod sum;
 mod sweep;
+mod translate;
 mod xlat46;
 mod xlat64;
 
@@ -40,10 +41,11 @@ use nat64_common::{maps::SLOW_KIND_FRAGMENT, Counter};
 use flow::{FourToSix, SixToFour};
 use hook::Hook;
 use parse::{parse_eth, EthProto};
+use translate::{Outcome, What};
 
 #[xdp]
 pub fn nat64(ctx: XdpContext) -> u32 {
-    run::<{ xlat64::STAGE_FULL }>(&ctx)
+    run::<{ translate::STAGE_FULL }>(&ctx)
 }
 
 /// The same translation at TC ingress, for virtual devices (veth: containers, VMs) and
@@ -53,7 +55,7 @@ pub fn nat64_tc(ctx: TcContext) -> i32 {
     hook::pull(&ctx);
     // The verdict is counted in XDP's numbering (run), then mapped: XDP_PASS and
     // TC_ACT_SHOT are both 2.
-    match run::<{ xlat64::STAGE_FULL }>(&ctx) {
+    match run::<{ translate::STAGE_FULL }>(&ctx) {
         xdp_action::XDP_PASS => TC_ACT_OK as i32,
         // Back out of the interface it came in by: its egress, through the qdisc.
         xdp_action::XDP_TX => unsafe { bpf_redirect((*ctx.skb.skb).ifindex, 0) as i32 },
@@ -64,7 +66,7 @@ pub fn nat64_tc(ctx: TcContext) -> i32 {
 }
 
 /// Both hooks: translate, count why a packet is dropped, count the verdict. `STAGE`: how far
-/// an IPv6 packet goes (`xlat64::STAGE_*`); the programs attach with all of it, the
+/// an IPv6 packet goes (`translate::STAGE_*`); the programs attach with all of it, the
 /// benchmark's step table loads the others.
 #[inline(always)]
 pub(crate) fn run<const STAGE: u8>(ctx: &impl Hook) -> u32 {
@@ -81,42 +83,18 @@ pub(crate) fn run<const STAGE: u8>(ctx: &impl Hook) -> u32 {
     action
 }
 
-/// What a direction's fast path decided. ICMP errors go on to `icmp_err`, called from
-/// here so that its frames do not stack on top of the fast path's (the 512-byte BPF
-/// stack is shared by the whole call chain).
-pub enum Outcome {
-    Action(u32),
-    IcmpError {
-        l4_off: u16,
-    },
-    /// Queue the frame as it is now for nat64-ctl (`SLOW_KIND_*`, see `slow`).
-    Slow {
-        kind: u32,
-        /// `SlowPathHeader::mtu` and `ident` (see each kind).
-        mtu: u32,
-        ident: u32,
-    },
-    /// The gateway answers the packet with an ICMP error of its own (`origin::send`),
-    /// instead of dropping it for `why`.
-    Originate {
-        why: Counter,
-        kind: u8,
-        mtu: u32,
-    },
-}
-
 /// Returns the XDP action, or the counter naming why the packet must be dropped.
 #[inline(always)]
 fn try_nat64<const STAGE: u8>(ctx: &impl Hook) -> Result<u32, Counter> {
     match parse_eth(ctx)? {
         EthProto::Ipv6 => {
             stats::count(Counter::RxIpv6);
-            let outcome = xlat64::try_6to4::<STAGE>(ctx)?;
+            let outcome = translate::try_translate::<SixToFour, STAGE>(ctx)?;
             finish::<SixToFour>(ctx, outcome)
         }
         EthProto::Ipv4 => {
             stats::count(Counter::RxIpv4);
-            let outcome = xlat46::try_4to6(ctx)?;
+            let outcome = translate::try_translate::<FourToSix, { translate::STAGE_FULL }>(ctx)?;
             finish::<FourToSix>(ctx, outcome)
         }
         EthProto::Other => {
@@ -129,11 +107,12 @@ fn try_nat64<const STAGE: u8>(ctx: &impl Hook) -> Result<u32, Counter> {
 /// Carries out what a direction's fast path decided (the same for both).
 #[inline(always)]
 fn finish<D: icmp_err::ErrorSide>(ctx: &impl Hook, outcome: Outcome) -> Result<u32, Counter> {
-    match outcome {
-        Outcome::Action(a) => Ok(a),
-        Outcome::IcmpError { l4_off } => icmp_err::try_translate::<D>(ctx, l4_off as usize),
-        Outcome::Slow { kind, mtu, ident } => slow_path(ctx, kind, mtu, ident),
-        Outcome::Originate { why, kind, mtu } => origin::send(ctx, why, kind, mtu),
+    let Outcome { what, why, a, b, c } = outcome;
+    match what {
+        What::Action => Ok(a),
+        What::IcmpError => icmp_err::try_translate::<D>(ctx, a as usize),
+        What::Slow => slow_path(ctx, a, b, c),
+        What::Originate => origin::send(ctx, why, a as u8, b),
     }
 }
 

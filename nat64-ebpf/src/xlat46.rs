@@ -1,12 +1,13 @@
-//! IPv4 → IPv6 (RFC 7915 §4) for packets addressed to a pool4 address.
-use aya_ebpf::{bindings::xdp_action, helpers::bpf_loop, macros::map, maps::PerCpuArray};
+//! IPv4 → IPv6 (RFC 7915 §4) for packets addressed to a pool4 address: the steps of
+//! `translate::try_translate` that are this direction's own.
+use aya_ebpf::{helpers::bpf_loop, macros::map, maps::PerCpuArray};
 use nat64_common::{
     csum,
     frag::{self, Position},
     maps::{
         Bib4Key, Pool4PortsKey, BIB_F_STATIC, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
         CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP, LOWEST_IPV6_MTU_DEFAULT, POOL4_F_LOCAL,
-        PROTO_ICMP, PROTO_TCP, PROTO_UDP, SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN,
+        PROTO_ICMP, PROTO_TCP, PROTO_UDP, SLOW_KIND_HELD_SYN,
     },
     origin::{self, ORIGIN_ADMIN_PROHIBITED4, ORIGIN_FRAG_NEEDED, ORIGIN_TIME_EXCEEDED4},
     rfc6052::ExtractError,
@@ -21,7 +22,8 @@ use crate::{
     l4::{self, Kind},
     maps::{config, BIB4, POOL4, POOL4_PORTS},
     parse::{frame_len, read, view, view_mut, write, ETH_HLEN},
-    slow, stats, sum, Outcome,
+    slow, stats, sum,
+    translate::{local_pass, Outcome, Parsed, Side, Step},
 };
 
 const IPV6_HLEN: usize = 40;
@@ -29,140 +31,136 @@ const IPV6_HLEN: usize = 40;
 const PROTO_FRAGMENT: u8 = 44;
 const IPV4_MAX_OPTIONS: usize = 40;
 
-/// Parsing, binding and rewriting each run in a frame of their own (BPF-to-BPF calls):
-/// the 512-byte BPF stack is shared by the whole call chain.
-#[inline(never)]
-pub fn try_4to6(ctx: &impl Hook) -> Result<Outcome, Counter> {
-    crate::parse::pin(ctx);
-    let mut plan = Flow::new(Counter::Xlat4to6Udp);
-    match parse(ctx, &mut plan)? {
-        Parsed::NotOurs => {
-            stats::count(Counter::PassNotOurs4);
-            return Ok(Outcome::Action(xdp_action::XDP_PASS));
-        }
-        Parsed::Local => return Ok(local_pass()),
-        Parsed::HopLimit if local_service(&plan) => return Ok(local_pass()),
-        Parsed::IcmpError => {
-            return Ok(Outcome::IcmpError {
-                l4_off: plan.l4_off,
-            })
-        }
-        Parsed::HopLimit => {
-            return Ok(Outcome::Originate {
-                why: Counter::DropHopLimit,
-                kind: ORIGIN_TIME_EXCEEDED4,
-                mtu: 0,
-            })
-        }
-        // parse() checked the transport header (l4::check, both directions).
-        Parsed::Translate => {}
-        // A later fragment: no ports, it follows its first fragment's translation. On the
-        // gateway's own address, one with no record is the router's own datagram's (its
-        // first fragment went to the kernel): the kernel reassembles it.
-        Parsed::Later => match flow::follow::<FourToSix>(&mut plan) {
-            Err(Counter::DropFragmentOutOfOrder) if plan.local != 0 => return Ok(local_pass()),
-            r => r?,
-        },
+impl Side for FourToSix {
+    const PASS_NOT_OURS: Counter = Counter::PassNotOurs4;
+    const FRAGMENTS: Counter = Counter::Frag4to6;
+
+    #[inline(always)]
+    fn parse(ctx: &impl Hook, plan: &mut Flow) -> Result<Parsed, Counter> {
+        parse(ctx, plan)
     }
-    if plan.pos != Position::Later {
-        if let Err(e) = bind(&mut plan) {
-            let unbound = matches!(
-                e,
-                Counter::DropNoBib4 | Counter::DropNonGlobalIpv4 | Counter::DropMartianIpv4Source
-            );
-            if unbound && local_service(&plan) {
-                return Ok(local_pass());
+
+    #[inline(always)]
+    fn hop_limit(plan: &Flow) -> Outcome {
+        if local_service(plan) {
+            return local_pass();
+        }
+        Outcome::originate(Counter::DropHopLimit, ORIGIN_TIME_EXCEEDED4, 0)
+    }
+
+    /// On the gateway's own address, a later fragment with no record is the router's own
+    /// datagram's (its first fragment went to the kernel): the kernel reassembles it.
+    #[inline(always)]
+    fn follow(plan: &mut Flow) -> Result<Step<()>, Counter> {
+        match flow::follow::<FourToSix>(plan) {
+            Err(Counter::DropFragmentOutOfOrder) if plan.local != 0 => Ok(Step::Stop(local_pass())),
+            r => r.map(Step::Go),
+        }
+    }
+
+    #[inline(always)]
+    fn bind(_ctx: &impl Hook, plan: &mut Flow) -> Result<Step<()>, Counter> {
+        let Err(e) = bind(plan) else {
+            return Ok(Step::Go(()));
+        };
+        let unbound = matches!(
+            e,
+            Counter::DropNoBib4 | Counter::DropNonGlobalIpv4 | Counter::DropMartianIpv4Source
+        );
+        if unbound && local_service(plan) {
+            return Ok(Step::Stop(local_pass()));
+        }
+        if e == Counter::DropNoBib4 && may_hold(plan) {
+            return Ok(Step::Stop(held_syn()));
+        }
+        Err(e)
+    }
+
+    /// A fragment gains a Fragment header (RFC 7915 §4.1).
+    #[inline(always)]
+    fn out_len(plan: &Flow) -> u32 {
+        let frag_hlen = if plan.pos.is_fragmented() {
+            xlat::IPV6_FRAG_HDR_LEN as u32
+        } else {
+            0
+        };
+        IPV6_HLEN as u32 + frag_hlen + u32::from(plan.l4_len)
+    }
+
+    #[inline(always)]
+    fn lookup(ctx: &impl Hook, plan: &Flow, len6: u32) -> fwd::Next {
+        fwd::lookup_v6(ctx, &plan.peer6, &plan.host6, plan.nh6(), len6 as u16)
+    }
+
+    #[inline(always)]
+    fn size_check(
+        ctx: &impl Hook,
+        plan: &Flow,
+        len6: u32,
+        next: &mut fwd::Next,
+    ) -> Result<Step<u32>, Counter> {
+        let headers = len6 - u32::from(plan.l4_len);
+        next.check_segments(ctx, plan.l4_off as usize, headers, plan.kind);
+        // DF=0 says the sender does no path MTU discovery: a translation larger than the
+        // IPv6 path surely carries goes out as fragments, which only the slow path can
+        // send. An IPv4 fragment is split further whatever its DF says (its receiver
+        // reassembles anyway, and no error may be sent about a later fragment, RFC 1812
+        // §4.3.2.7), keeping its identification and offsets in the Fragment header it
+        // already has. Nothing of at most 1280 bytes is ever split: the config is not even
+        // read for it.
+        let may_split = plan.df == 0 || plan.pos.is_fragmented();
+        let fragment_mtu = if may_split && len6 > LOWEST_IPV6_MTU_DEFAULT {
+            lowest_ipv6_mtu().min(next.egress_mtu())
+        } else {
+            u32::MAX
+        };
+        let fragment = len6 > fragment_mtu && slow_path_on();
+        if let fwd::Next::TooBig { mtu } = *next {
+            if !may_split {
+                return Ok(Step::Stop(Outcome::originate(
+                    Counter::DropTooBig,
+                    ORIGIN_FRAG_NEEDED,
+                    origin::frag_needed_mtu(u32::from(mtu)),
+                )));
             }
-            if e == Counter::DropNoBib4 && may_hold(&plan) {
-                return Ok(held_syn());
+            if !fragment {
+                // Without the slow path (nat64-ctl not running) the kernel gets the
+                // translated packet, and answers it as too big for the route itself.
+                stats::count(Counter::FwdPassTooBig);
+                *next = fwd::Next::Pass;
             }
-            return Err(e);
         }
-    }
-    // A fragment gains a Fragment header (RFC 7915 §4.1).
-    let frag_hlen = if plan.pos.is_fragmented() {
-        xlat::IPV6_FRAG_HDR_LEN as u32
-    } else {
-        0
-    };
-    let len6 = IPV6_HLEN as u32 + frag_hlen + u32::from(plan.l4_len);
-    let mut next = fwd::lookup_v6(ctx, &plan.peer6, &plan.host6, plan.nh6(), len6 as u16);
-    next.check_segments(
-        ctx,
-        plan.l4_off as usize,
-        IPV6_HLEN as u32 + frag_hlen,
-        plan.kind,
-    );
-    // DF=0 says the sender does no path MTU discovery: a translation larger than the
-    // IPv6 path surely carries goes out as fragments, which only the slow path can send.
-    // An IPv4 fragment is split further whatever its DF says (its receiver reassembles
-    // anyway, and no error may be sent about a later fragment, RFC 1812 §4.3.2.7), keeping
-    // its identification and offsets in the Fragment header it already has. Nothing of
-    // at most 1280 bytes is ever split: the config is not even read for it.
-    let may_split = plan.df == 0 || plan.pos.is_fragmented();
-    let fragment_mtu = if may_split && len6 > LOWEST_IPV6_MTU_DEFAULT {
-        lowest_ipv6_mtu().min(next.egress_mtu())
-    } else {
-        u32::MAX
-    };
-    let fragment = len6 > fragment_mtu && slow_path_on();
-    if let fwd::Next::TooBig { mtu } = next {
-        if !may_split {
-            return Ok(Outcome::Originate {
-                why: Counter::DropTooBig,
-                kind: ORIGIN_FRAG_NEEDED,
-                mtu: origin::frag_needed_mtu(u32::from(mtu)),
-            });
+        if fragment {
+            *next = fwd::Next::Slow;
         }
-        if !fragment {
-            // Without the slow path (nat64-ctl not running) the kernel gets the translated
-            // packet, and answers it as too big for the route itself.
-            stats::count(Counter::FwdPassTooBig);
-            next = fwd::Next::Pass;
-        }
+        Ok(Step::Go(fragment_mtu))
     }
-    if fragment {
-        next = fwd::Next::Slow;
-    }
-    // After the size check: a packet answered with Fragmentation Needed opens no session.
-    if plan.pos != Position::Later {
-        match flow::track::<FourToSix>(&plan) {
+
+    #[inline(always)]
+    fn track(plan: &Flow) -> Result<Step<()>, Counter> {
+        match flow::track::<FourToSix>(plan) {
             // The binding exists but filtering refuses this peer: under address-dependent
             // filtering the SYN is held all the same (RFC 6146 §3.5.2.2), for TCP hole
             // punching; track() refused before creating anything.
-            Err(Counter::DropFiltered) if may_hold(&plan) => return Ok(held_syn()),
-            Err(Counter::DropFiltered) if filtering_icmp() => {
-                return Ok(Outcome::Originate {
-                    why: Counter::DropFiltered,
-                    kind: ORIGIN_ADMIN_PROHIBITED4,
-                    mtu: 0,
-                })
-            }
-            r => r?,
-        }
-        if plan.pos == Position::First {
-            flow::remember::<FourToSix>(&plan);
+            Err(Counter::DropFiltered) if may_hold(plan) => Ok(Step::Stop(held_syn())),
+            Err(Counter::DropFiltered) if filtering_icmp() => Ok(Step::Stop(Outcome::originate(
+                Counter::DropFiltered,
+                ORIGIN_ADMIN_PROHIBITED4,
+                0,
+            ))),
+            r => r.map(Step::Go),
         }
     }
-    // Every check that can refuse the packet has passed: from here on it is rewritten
-    // completely or dropped. A later fragment carries data only: the first fragment's
-    // header had the ports and the checksum, which covers the whole datagram.
-    if plan.pos != Position::Later {
-        rewrite_l4(ctx, &plan)?;
+
+    /// A later fragment carries data only: the first fragment's header had the ports and
+    /// the checksum, which covers the whole datagram.
+    #[inline(always)]
+    fn rewrite(ctx: &impl Hook, plan: &Flow, next: &fwd::Next) -> Result<(), Counter> {
+        if plan.pos != Position::Later {
+            rewrite_l4(ctx, plan)?;
+        }
+        rewrite_l3(ctx, plan, next)
     }
-    rewrite_l3(ctx, &plan, &next)?;
-    stats::count_bytes(plan.counter, len6 as usize);
-    if plan.pos.is_fragmented() {
-        stats::count(Counter::Frag4to6);
-    }
-    if fragment {
-        return Ok(Outcome::Slow {
-            kind: SLOW_KIND_FRAGMENT,
-            mtu: fragment_mtu,
-            ident: u32::from(plan.ident),
-        });
-    }
-    Ok(Outcome::Action(next.action()))
 }
 
 /// A packet to the gateway's own address that is not the translator's: no binding has
@@ -192,12 +190,6 @@ fn local_service(plan: &Flow) -> bool {
     }
 }
 
-#[inline(always)]
-fn local_pass() -> Outcome {
-    stats::count(Counter::PassPool4Local);
-    Outcome::Action(xdp_action::XDP_PASS)
-}
-
 /// Whether `dst4` is a pool4 address of the gateway's own (for the ICMP errors path: an
 /// error that matches no binding is about the router's own traffic).
 #[inline(always)]
@@ -217,11 +209,7 @@ fn may_hold(plan: &Flow) -> bool {
 
 #[inline(always)]
 fn held_syn() -> Outcome {
-    Outcome::Slow {
-        kind: SLOW_KIND_HELD_SYN,
-        mtu: 0,
-        ident: 0,
-    }
+    Outcome::slow(SLOW_KIND_HELD_SYN, 0, 0)
 }
 
 #[inline(always)]
@@ -241,20 +229,6 @@ fn lowest_ipv6_mtu() -> u32 {
 #[inline(always)]
 fn filtering_icmp() -> bool {
     config().is_some_and(|c| c.flags & CONFIG_F_FILTERING_ICMP != 0)
-}
-
-enum Parsed {
-    NotOurs,
-    /// To the gateway's own address, in a protocol the translator does not serve (OSPF,
-    /// GRE, ESP, …): the router's.
-    Local,
-    Translate,
-    /// A non-first fragment (`plan.pos` is `Later`): addresses and lengths are set.
-    Later,
-    /// The TTL runs out here: Time Exceeded.
-    HopLimit,
-    /// An ICMPv4 error at `plan.l4_off`: icmp_err translates it, with its quoted packet.
-    IcmpError,
 }
 
 /// Checks the packet and finds its transport header.

@@ -1,5 +1,5 @@
-//! IPv6 → IPv4 (RFC 7915 §5) for packets addressed to pool6.
-use aya_ebpf::bindings::xdp_action;
+//! IPv6 → IPv4 (RFC 7915 §5) for packets addressed to pool6: the steps of
+//! `translate::try_translate` that are this direction's own.
 use nat64_common::{
     frag::{self, Position},
     maps::{
@@ -21,125 +21,118 @@ use crate::{
     l4::{self, Kind},
     maps::{config, BIB4, BIB6, HELD_SYNS, POOL4},
     parse::{frame_len, read, view, write, ETH_HLEN, MAX_EXT_HEADERS, MAX_L3_OFFSET},
-    slow, stats, Outcome,
+    slow, stats,
+    translate::{Outcome, Parsed, Side, Step},
 };
 
 const IPV6_HLEN: usize = 40;
 const IPV4_HLEN: usize = 20;
 
-/// The 512-byte BPF stack is shared by the whole call chain: parsing and rewriting each
-/// get a frame of their own (BPF-to-BPF calls) so that their temporaries never coexist.
-#[inline(never)]
-pub fn try_6to4<const STAGE: u8>(ctx: &impl Hook) -> Result<Outcome, Counter> {
-    crate::parse::pin(ctx);
-    let mut plan = Flow::new(Counter::Xlat6to4Udp);
-    let parsed = parse(ctx, &mut plan)?;
-    if !matches!(parsed, Parsed::NotOurs) && source_in_pool6(&plan) {
-        return Err(Counter::DropIpv6SourceInPool6);
-    }
-    match parsed {
-        Parsed::NotOurs => {
-            stats::count(Counter::PassNotOurs6);
-            return Ok(Outcome::Action(xdp_action::XDP_PASS));
+impl Side for SixToFour {
+    const PASS_NOT_OURS: Counter = Counter::PassNotOurs6;
+    const FRAGMENTS: Counter = Counter::Frag6to4;
+
+    #[inline(always)]
+    fn parse(ctx: &impl Hook, plan: &mut Flow) -> Result<Parsed, Counter> {
+        let parsed = parse(ctx, plan)?;
+        if !matches!(parsed, Parsed::NotOurs) && source_in_pool6(plan) {
+            return Err(Counter::DropIpv6SourceInPool6);
         }
-        Parsed::IcmpError => {
-            return Ok(Outcome::IcmpError {
-                l4_off: plan.l4_off,
-            })
-        }
-        Parsed::HopLimit => return Ok(originate(Counter::DropHopLimit, ORIGIN_TIME_EXCEEDED6, 0)),
-        // parse() checked the transport header (l4::check, both directions).
-        Parsed::Translate => {}
-        // A later fragment: no ports, it follows its first fragment's translation.
-        Parsed::Later => flow::follow::<SixToFour>(&mut plan)?,
+        Ok(parsed)
     }
-    if STAGE == STAGE_PARSE {
-        return Ok(stage_end());
+
+    #[inline(always)]
+    fn hop_limit(_plan: &Flow) -> Outcome {
+        originate(Counter::DropHopLimit, ORIGIN_TIME_EXCEEDED6, 0)
     }
-    if plan.pos != Position::Later {
-        if let Err(why) = bind(&mut plan) {
+
+    #[inline(always)]
+    fn follow(plan: &mut Flow) -> Result<Step<()>, Counter> {
+        flow::follow::<SixToFour>(plan).map(Step::Go)
+    }
+
+    #[inline(always)]
+    fn bind(ctx: &impl Hook, plan: &mut Flow) -> Result<Step<()>, Counter> {
+        if let Err(why) = bind(plan) {
             return refused(why);
-        }
-        if STAGE == STAGE_BIND {
-            return Ok(stage_end());
         }
         let hairpin = plan.kind != Kind::IcmpEcho && unsafe { POOL4.get(&plan.peer4) }.is_some();
-        if hairpin {
-            if !hairpin_target_bound(&plan) {
-                // RFC 6146 §3.5.2.2 applied to §3.8: an unsolicited SYN is held like an
-                // IPv4 one (its sender's binding goes with it); anything else is dropped,
-                // before any session is made.
-                if may_hold(&plan) {
-                    return Ok(Outcome::Slow {
-                        kind: SLOW_KIND_HELD_SYN6,
-                        mtu: u32::from_ne_bytes(plan.pool4),
-                        ident: u32::from(plan.pool_port),
-                    });
-                }
-                return Err(Counter::DropNoBib4);
-            }
-            if let Err(why) = track(&plan, hairpin) {
-                return refused(why);
-            }
-            return hairpin::turn_back(ctx, &plan).map(Outcome::Action);
+        if !hairpin {
+            return Ok(Step::Go(()));
         }
-    }
-    let tot_len4 = IPV4_HLEN as u16 + plan.l4_len;
-    let mut next = fwd::lookup_v4(ctx, plan.pool4, plan.peer4, plan.tos, plan.proto4, tot_len4);
-    next.check_segments(ctx, plan.l4_off as usize, IPV4_HLEN as u32, plan.kind);
-    if let fwd::Next::TooBig { mtu } = next {
-        // DF=1 once translated: the IPv6 source must send smaller packets. A fragment
-        // becomes an IPv4 fragment with DF=0 (RFC 7915 §5.1.1), which IPv4 may split.
-        if !plan.pos.is_fragmented() && xlat::df_for_len(tot_len4) {
-            return Ok(originate(
-                Counter::DropTooBig,
-                ORIGIN_PACKET_TOO_BIG,
-                origin::ptb_mtu(u32::from(mtu)),
-            ));
+        if !hairpin_target_bound(plan) {
+            // RFC 6146 §3.5.2.2 applied to §3.8: an unsolicited SYN is held like an IPv4
+            // one (its sender's binding goes with it); anything else is dropped, before
+            // any session is made.
+            if may_hold(plan) {
+                return Ok(Step::Stop(Outcome::slow(
+                    SLOW_KIND_HELD_SYN6,
+                    u32::from_ne_bytes(plan.pool4),
+                    u32::from(plan.pool_port),
+                )));
+            }
+            return Err(Counter::DropNoBib4);
         }
-        // ≤ 1260 bytes translated: DF=0, IPv4 fragments it (RFC 7915 §5.1).
-        next.fragment_by_kernel();
-    }
-    if STAGE == STAGE_ROUTE {
-        return Ok(stage_end());
-    }
-    // After the size check: a packet answered with a Packet Too Big opens no session.
-    if plan.pos != Position::Later {
-        if let Err(why) = track(&plan, false) {
+        if let Err(why) = track(plan, true) {
             return refused(why);
         }
-        if plan.pos == Position::First {
-            flow::remember::<SixToFour>(&plan);
+        hairpin::turn_back(ctx, plan).map(|a| Step::Stop(Outcome::action(a)))
+    }
+
+    #[inline(always)]
+    fn out_len(plan: &Flow) -> u32 {
+        IPV4_HLEN as u32 + u32::from(plan.l4_len)
+    }
+
+    #[inline(always)]
+    fn lookup(ctx: &impl Hook, plan: &Flow, len: u32) -> fwd::Next {
+        fwd::lookup_v4(
+            ctx,
+            plan.pool4,
+            plan.peer4,
+            plan.tos,
+            plan.proto4,
+            len as u16,
+        )
+    }
+
+    #[inline(always)]
+    fn size_check(
+        ctx: &impl Hook,
+        plan: &Flow,
+        len: u32,
+        next: &mut fwd::Next,
+    ) -> Result<Step<u32>, Counter> {
+        let tot_len4 = len as u16;
+        next.check_segments(ctx, plan.l4_off as usize, IPV4_HLEN as u32, plan.kind);
+        if let fwd::Next::TooBig { mtu } = *next {
+            // DF=1 once translated: the IPv6 source must send smaller packets. A fragment
+            // becomes an IPv4 fragment with DF=0 (RFC 7915 §5.1.1), which IPv4 may split.
+            if !plan.pos.is_fragmented() && xlat::df_for_len(tot_len4) {
+                return Ok(Step::Stop(originate(
+                    Counter::DropTooBig,
+                    ORIGIN_PACKET_TOO_BIG,
+                    origin::ptb_mtu(u32::from(mtu)),
+                )));
+            }
+            // ≤ 1260 bytes translated: DF=0, IPv4 fragments it (RFC 7915 §5.1).
+            next.fragment_by_kernel();
+        }
+        Ok(Step::Go(u32::MAX))
+    }
+
+    #[inline(always)]
+    fn track(plan: &Flow) -> Result<Step<()>, Counter> {
+        match track(plan, false) {
+            Ok(()) => Ok(Step::Go(())),
+            Err(why) => refused(why),
         }
     }
-    if STAGE == STAGE_TRACK {
-        return Ok(stage_end());
-    }
-    rewrite(ctx, &plan, &next)?;
-    stats::count_bytes(plan.counter, usize::from(tot_len4));
-    if plan.pos.is_fragmented() {
-        stats::count(Counter::Frag6to4);
-    }
-    Ok(Outcome::Action(next.action()))
-}
 
-/// How far `try_6to4` takes a packet. The attached programs run all of it; the benchmark
-/// loads one program per earlier stop (`floor.rs`) and reports each step's cost as the
-/// difference to the one before, on an established flow's packets.
-pub const STAGE_FULL: u8 = 0;
-/// Parse: Ethernet, IPv6 and extension headers, the transport header checked.
-pub const STAGE_PARSE: u8 = 1;
-/// ... and bind: pool6 decoded, the flow's binding found.
-pub const STAGE_BIND: u8 = 2;
-/// ... and route: the IPv4 FIB lookup and the size check.
-pub const STAGE_ROUTE: u8 = 3;
-/// ... and track: the session found and its timestamp refreshed.
-pub const STAGE_TRACK: u8 = 4;
-
-/// What a stage program returns where it stops: a drop, the cheapest verdict, as the floor.
-#[inline(always)]
-fn stage_end() -> Outcome {
-    Outcome::Action(xdp_action::XDP_DROP)
+    #[inline(always)]
+    fn rewrite(ctx: &impl Hook, plan: &Flow, next: &fwd::Next) -> Result<(), Counter> {
+        rewrite(ctx, plan, next)
+    }
 }
 
 /// RFC 6146 §3.5: a source inside pool6 stands for an IPv4 host, so no IPv6 host sends
@@ -153,33 +146,24 @@ fn source_in_pool6(plan: &Flow) -> bool {
 
 #[inline(always)]
 fn originate(why: Counter, kind: u8, mtu: u32) -> Outcome {
-    Outcome::Originate { why, kind, mtu }
+    Outcome::originate(why, kind, mtu)
 }
 
 /// A new flow refused for want of resources is told so (ICMPv6 administratively
 /// prohibited); every other reason stays a silent drop.
 #[inline(always)]
-fn refused(why: Counter) -> Result<Outcome, Counter> {
+fn refused<T>(why: Counter) -> Result<Step<T>, Counter> {
     match why {
         Counter::DropPool4Exhausted
         | Counter::DropPool4Empty
         | Counter::DropNoPortBlock
         | Counter::DropPortBlockExhausted
         | Counter::DropBibFull
-        | Counter::DropSessionTableFull => Ok(originate(why, ORIGIN_ADDRESS_UNREACHABLE6, 0)),
+        | Counter::DropSessionTableFull => {
+            Ok(Step::Stop(originate(why, ORIGIN_ADDRESS_UNREACHABLE6, 0)))
+        }
         _ => Err(why),
     }
-}
-
-enum Parsed {
-    NotOurs,
-    Translate,
-    /// A non-first fragment (`plan.pos` is `Later`): addresses and lengths are set.
-    Later,
-    /// The hop limit runs out here: Time Exceeded.
-    HopLimit,
-    /// An ICMPv6 error at `plan.l4_off`: icmp_err translates it, with its quoted packet.
-    IcmpError,
 }
 
 /// Checks the packet and finds its transport header.

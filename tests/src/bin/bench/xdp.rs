@@ -41,7 +41,10 @@ const STAGES: [(&str, &str); 4] = [
         "nat64_stage_parse",
         "parse: Ethernet, IPv6 and extension headers, transport header checked",
     ),
-    ("nat64_stage_bind", "bind: pool6 decoded, the binding found"),
+    (
+        "nat64_stage_bind",
+        "bind: pool6 decoded, the binding found, hairpin check",
+    ),
     ("nat64_stage_route", "route: IPv4 FIB lookup, size check"),
     (
         "nat64_stage_track",
@@ -337,7 +340,7 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
         title: "Where an established packet's time goes".into(),
         method: format!(
             "BPF_PROG_TEST_RUN of the XDP program cut short after each step of the 6→4 \
-             pipeline (`xlat64::STAGE_*`: one program per stop in the same object, each \
+             pipeline (`translate::STAGE_*`: one program per stop in the same object, each \
              returning XDP_DROP where it stops, all sharing the maps), median over \
              {runs} single runs each, interleaved, of the established UDP 6→4 flow's packet of \
              the per-packet table. A step's cost is its stage's time less the stage before; \
