@@ -116,28 +116,15 @@ impl Next {
     }
 
     /// A GSO packet (TC) is cut into segments on egress, so the lookup did not hold its
-    /// length against the MTU: each segment is checked instead, the translated IP header
-    /// (`l3_len`) plus the transport header at `l4_off` (TCP's data offset; UDP's 8 bytes)
-    /// plus the segment size. One too big is answered as a whole packet too big would be
-    /// (Packet Too Big / Fragmentation Needed, from the packet as received).
+    /// length against the MTU: each segment is checked instead (`segment_len`). One too
+    /// big is answered as a whole packet too big would be (Packet Too Big / Fragmentation
+    /// Needed, from the packet as received).
     #[inline(always)]
     pub fn check_segments(&mut self, ctx: &impl Hook, l4_off: usize, l3_len: u32, kind: Kind) {
-        if !ctx.gso() {
-            return;
-        }
         let Next::Redirect { mtu, .. } = *self else {
             return;
         };
-        let l4_len = match kind {
-            // The whole header in one view at a masked offset (see l4.rs: an offset
-            // computed into the read escapes the verifier's range tracking).
-            Kind::Tcp => match view::<[u8; 20]>(ctx, opaque(l4_off & 0x1ff)) {
-                Some(h) => u32::from(h[xlat::TCP_DOFF_BYTE] >> 4) * 4,
-                None => return,
-            },
-            _ => 8,
-        };
-        if l3_len + l4_len + ctx.gso_size() > u32::from(mtu) {
+        if segment_len(ctx, l4_off, l3_len, kind).is_some_and(|len| len > u32::from(mtu)) {
             *self = Next::TooBig { mtu };
         }
     }
@@ -152,6 +139,27 @@ impl Next {
             *self = Next::Pass;
         }
     }
+}
+
+/// The length of each packet a GSO packet (TC: TSO, GRO, UDP GSO) becomes on egress: the
+/// translated IP header (`l3_len`) plus the transport header at `l4_off` (TCP's data
+/// offset; UDP's 8 bytes) plus the segment size. `None` for a packet that is not GSO (its
+/// own length is what leaves).
+#[inline(always)]
+pub fn segment_len(ctx: &impl Hook, l4_off: usize, l3_len: u32, kind: Kind) -> Option<u32> {
+    if !ctx.gso() {
+        return None;
+    }
+    let l4_len = match kind {
+        // The whole header in one view at a masked offset (see l4.rs: an offset computed
+        // into the read escapes the verifier's range tracking).
+        Kind::Tcp => {
+            let h = view::<[u8; 20]>(ctx, opaque(l4_off & 0x1ff))?;
+            u32::from(h[xlat::TCP_DOFF_BYTE] >> 4) * 4
+        }
+        _ => 8,
+    };
+    Some(l3_len + l4_len + ctx.gso_size())
 }
 
 /// The lookup parameters live in a per-CPU map slot, not on the 512-byte BPF stack, which

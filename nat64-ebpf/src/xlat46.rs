@@ -108,13 +108,20 @@ impl Side for FourToSix {
         // §4.3.2.7), keeping its identification and offsets in the Fragment header it
         // already has. Nothing of at most 1280 bytes is ever split: the config is not even
         // read for it.
+        //
+        // A GSO packet (a UDP GSO batch, which its sender sends with DF=0 when the batch
+        // is larger than the path MTU) leaves as its segments, each a datagram of its own:
+        // their size is what counts, and the slow path never fragments the batch whole
+        // (its receiver would get one datagram of them all).
         let may_split = plan.df == 0 || plan.pos.is_fragmented();
-        let fragment_mtu = if may_split && len6 > LOWEST_IPV6_MTU_DEFAULT {
+        let segment = fwd::segment_len(ctx, plan.l4_off as usize, headers, plan.kind);
+        let piece = segment.unwrap_or(len6);
+        let fragment_mtu = if may_split && piece > LOWEST_IPV6_MTU_DEFAULT {
             lowest_ipv6_mtu().min(next.egress_mtu())
         } else {
             u32::MAX
         };
-        let fragment = len6 > fragment_mtu && slow_path_on();
+        let fragment = segment.is_none() && piece > fragment_mtu && slow_path_on();
         if let fwd::Next::TooBig { mtu } = *next {
             if !may_split {
                 return Ok(Step::Stop(Outcome::originate(

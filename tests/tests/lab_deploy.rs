@@ -1,6 +1,6 @@
 //! netns end-to-end: what deployments meet that the reference lab's defaults could hide.
 //! End hosts at the kernel's default offloads (what containers and VMs send: partial
-//! checksums, TSO), the first datagram of a flow when the gateway knows no neighbour, and
+//! checksums, TSO, UDP GSO batches), the first datagram of a flow when the gateway knows no neighbour, and
 //! neighbours flushed while a download runs. Each runs under both hooks; only the
 //! `xdp_tx_off` variant has TX checksum offload off, by name.
 use std::time::Duration;
@@ -165,4 +165,123 @@ nat64_tests::lab_test!(a_download_survives_neighbours_flushed_mid_run, |hook| {
         "{flushes} flushes; fwd_pass_no_neighbour {}",
         lab.counter("fwd_pass_no_neighbour").unwrap()
     );
+});
+
+/// The datagrams of one UDP GSO send (`UDP_SEGMENT`, what QUIC stacks use: the kernel
+/// hands the batch down as one GSO packet, which a veth passes on whole): `count`
+/// datagrams of `size` bytes, the i-th filled with the i-th letter (lower case from
+/// client6, upper case back).
+fn uso_batch(count: usize, size: usize, upper: bool) -> String {
+    let first = if upper { 65 } else { 97 };
+    format!(r#"b"".join(bytes([{first} + i]) * {size} for i in range({count}))"#)
+}
+
+/// Sends `batch` (a Python expression) to `dst` as one UDP GSO send when the socket
+/// takes it (printing `gso`; else `no gso <errno>` and the datagrams one by one).
+fn uso_send(batch: &str, dst: &str, size: usize) -> String {
+    format!(
+        r#"
+SOL_UDP, UDP_SEGMENT = 17, 103
+batch = {batch}
+s.setsockopt(SOL_UDP, UDP_SEGMENT, {size})
+try:
+    s.sendto(batch, {dst})
+    print("gso", flush=True)
+except OSError as e:
+    print("no gso", e.errno, flush=True)
+    s.setsockopt(SOL_UDP, UDP_SEGMENT, 0)
+    for i in range(0, len(batch), {size}):
+        s.sendto(batch[i:i + {size}], {dst})
+"#
+    )
+}
+
+nat64_tests::lab_test!(udp_gso_batches_cross_both_ways_as_their_datagrams, |hook| {
+    let Some(lab) = Lab::with_gateway(
+        "udp_gso_batches_cross_both_ways_as_their_datagrams",
+        hook,
+        &[],
+    ) else {
+        return;
+    };
+    const COUNT: usize = 4;
+    const SIZE: usize = 1000;
+    // server4 answers four datagrams with one GSO batch of their upper-case versions.
+    let server = format!(
+        r#"
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7777))
+print("ready", flush=True)
+got = []
+while len(got) < {COUNT}:
+    data, peer = s.recvfrom(4096)
+    print("from %s:%d %d %s" % (peer[0], peer[1], len(data), data[:1].decode()), flush=True)
+    got.append(data)
+{send}
+"#,
+        send = uso_send(&uso_batch(COUNT, SIZE, true), "peer", SIZE)
+    );
+    let echo = lab.server4.python_service(&server, "uso-echo").unwrap();
+    let client = format!(
+        r#"
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(3)
+{send}
+try:
+    for i in range({COUNT}):
+        data, peer = s.recvfrom(4096)
+        print("reply %d %s" % (len(data), data[:1].decode()), flush=True)
+except socket.timeout:
+    print("timeout")
+"#,
+        send = uso_send(
+            &uso_batch(COUNT, SIZE, false),
+            &format!(r#"("{SERVER4_IN_POOL6}", 7777)"#),
+            SIZE
+        )
+    );
+    let out = lab.client6.sh(&format!("python3 -c '{client}'")).unwrap();
+    let served = echo.output();
+    // Under TC both ends' batches really are GSO packets at the gateway (a veth passes
+    // them on whole); under XDP the veth cuts them before they leave their sender (XDP on
+    // its peer turns its GSO off), and without TX checksum offload the socket refuses a
+    // GSO send (`no gso`, the datagrams one by one): the datagrams must arrive either way.
+    if hook == Hook::Tc {
+        assert!(out.starts_with("gso"), "client6: {out}");
+        assert!(served.contains("\ngso"), "server4: {served}");
+    }
+    // Four datagrams of 1000 bytes each way, in order, from pool4 and back: never one
+    // datagram of them all (a batch fragmented and reassembled whole).
+    let from = format!("from {POOL4}:");
+    let seen: Vec<&str> = served.lines().filter(|l| l.starts_with(&from)).collect();
+    let letters: Vec<String> = seen
+        .iter()
+        .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        letters,
+        ["1000 a", "1000 b", "1000 c", "1000 d"],
+        "server4: {served}"
+    );
+    let replies: Vec<&str> = out.lines().filter(|l| l.starts_with("reply")).collect();
+    let counters: Vec<String> = [
+        "slow_path_fragment",
+        "fwd_pass_too_big",
+        "fwd_redirect",
+        "fwd_redirect_neighbour",
+        "xlat_4to6_udp",
+    ]
+    .iter()
+    .map(|c| format!("{c} {}", lab.counter(c).unwrap()))
+    .collect();
+    let want = [
+        "reply 1000 A",
+        "reply 1000 B",
+        "reply 1000 C",
+        "reply 1000 D",
+    ];
+    assert_eq!(replies, want, "client6: {out}; {counters:?}");
+    assert_eq!(lab.counter("slow_path_fragment").unwrap(), 0);
 });
