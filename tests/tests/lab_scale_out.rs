@@ -562,3 +562,73 @@ fn a_dead_box_is_routed_around_when_its_bgp_sessions_fail() {
     let recovered = lab.first_new_flow(&src, down);
     eprintln!("a new flow of {src} succeeded {recovered:?} after the box died");
 }
+
+/// Stops (SIGSTOP) a node's processes, and lets them go on (SIGCONT) when dropped, so that
+/// the lab's teardown finds them running even when the test fails.
+struct Frozen(Vec<u32>);
+
+impl Frozen {
+    fn stop(pids: Vec<u32>) -> Frozen {
+        for pid in &pids {
+            run_ok(Command::new("kill").args(["-STOP", &pid.to_string()])).unwrap();
+        }
+        Frozen(pids)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// A gateway that hangs behind a switch (its link stays up, its data plane still
+/// translates, but BIRD, nat64-ctl and the health check stop: a wedged control plane, or
+/// a box frozen with its NIC up) has nobody left to withdraw its routes: the upstream drops
+/// its BGP sessions at the 3 s hold time, and its subscribers' new flows go to the survivor.
+#[test]
+fn a_hung_box_is_routed_around_at_its_bgp_hold_time() {
+    if !lab_available("a_hung_box_is_routed_around_at_its_bgp_hold_time") {
+        return;
+    }
+    let lab = ScaleOut::start();
+    lab.wait_routes((2, 14), Duration::from_secs(30));
+    lab.fetch_from_every_client();
+    let node = &lab.nodes[0];
+    let (_, served) = node.bindings();
+    let src = served
+        .iter()
+        .next()
+        .expect("node 0 served a client")
+        .clone();
+    let pids = [
+        node._bird.pid(),
+        node.ctl.as_ref().unwrap().pid(),
+        node.health.as_ref().unwrap().pid(),
+    ];
+    assert!(pids.iter().all(|p| *p != 0), "{pids:?}");
+    let frozen = Frozen::stop(pids.to_vec());
+    let hung = Instant::now();
+    let withdrawn = lab.wait_routes((1, lab.nodes[1].slice.len()), Duration::from_secs(10));
+    // Nothing withdraws the routes but the upstream's hold timer: at least two keepalive
+    // intervals (1 s each) pass before the 3 s of silence run out.
+    assert!(
+        withdrawn >= Duration::from_millis(1500),
+        "withdrawn after {withdrawn:?}: too soon for a hold timer"
+    );
+    eprintln!("a hung box's routes withdrawn {withdrawn:?} after it hung");
+    let recovered = lab.first_new_flow(&src, hung);
+    eprintln!("a new flow of {src} succeeded {recovered:?} after the box hung");
+    // The survivor holds that subscriber's binding now, from its own slice.
+    let (pool4, sources) = lab.nodes[1].bindings();
+    assert!(
+        sources.contains(&src),
+        "{src} not bound on the survivor: {sources:?}"
+    );
+    assert!(pool4.iter().all(|a| lab.nodes[1].slice.contains(a)));
+    drop(frozen);
+}
