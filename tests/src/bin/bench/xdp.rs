@@ -904,6 +904,18 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
                  extensions (NAT, accounting…) allocated apart and a hash bucket, left out \
                  here."
                     .to_string(),
+                "**Behind the ≤ 96-byte target, which counts the bindings' share.** The \
+                 figures follow the kernel's hash-map layout: every element is a 48-byte \
+                 header (`struct htab_elem`) before its key and value rounded to 8 bytes (16 + \
+                 16 for a session), and every table has one 16-byte bucket per entry, the \
+                 entry count rounded up to a power of two: 80 + 16 × 2^⌈log2 N⌉ / N bytes \
+                 (96.8 at 1 M = 2^20, 107 at 10 M). A dynamic binding is two more elements of \
+                 80 bytes with their buckets, shared by the sessions of that binding; with \
+                 endpoint-independent mapping most bindings carry one or a few sessions, so a \
+                 session with its share takes about 150-290 bytes. Only fewer kernel elements \
+                 per flow (the binding kept in its session's entry) would reach the target; \
+                 not done."
+                    .to_string(),
             ];
             if let Some((entries, bytes)) = biggest {
                 n.push(format!(
