@@ -115,20 +115,6 @@ impl Next {
         }
     }
 
-    /// A GSO packet (TC) is cut into segments on egress, so the lookup did not hold its
-    /// length against the MTU: each segment is checked instead (`segment_len`). One too
-    /// big is answered as a whole packet too big would be (Packet Too Big / Fragmentation
-    /// Needed, from the packet as received).
-    #[inline(always)]
-    pub fn check_segments(&mut self, ctx: &impl Hook, l4_off: usize, l3_len: u32, kind: Kind) {
-        let Next::Redirect { mtu, .. } = *self else {
-            return;
-        };
-        if segment_len(ctx, l4_off, l3_len, kind).is_some_and(|len| len > u32::from(mtu)) {
-            *self = Next::TooBig { mtu };
-        }
-    }
-
     /// An oversized packet that may be fragmented (IPv4, DF=0) goes to the kernel, which
     /// fragments it on forwarding. (In place: moving the enum would copy the bytes the
     /// variant leaves undefined, which the verifier refuses.)
@@ -144,7 +130,9 @@ impl Next {
 /// The length of each packet a GSO packet (TC: TSO, GRO, UDP GSO) becomes on egress: the
 /// translated IP header (`l3_len`) plus the transport header at `l4_off` (TCP's data
 /// offset; UDP's 8 bytes) plus the segment size. `None` for a packet that is not GSO (its
-/// own length is what leaves).
+/// own length is what leaves). What the lookups hold against the route's MTU: a segment
+/// too big is answered as a whole packet too big would be (Packet Too Big / Fragmentation
+/// Needed, from the packet as received).
 #[inline(always)]
 pub fn segment_len(ctx: &impl Hook, l4_off: usize, l3_len: u32, kind: Kind) -> Option<u32> {
     if !ctx.gso() {
@@ -173,9 +161,11 @@ fn params(ctx: &impl Hook, family: u8, proto: u8, tot_len: u16) -> Option<&'stat
     *p = unsafe { core::mem::zeroed() };
     p.family = family;
     p.l4_protocol = proto;
-    // A GSO packet is cut into segments on egress: its total length is no MTU matter
-    // (0 lets the kernel check the skb itself, which passes GSO packets).
-    p.__bindgen_anon_1.tot_len = if ctx.gso() { 0 } else { tot_len };
+    // The length of each packet that leaves: for a GSO packet one segment's
+    // (`segment_len`), which the kernel holds against the route's MTU (a locked route
+    // MTU, a path MTU learnt from a Packet Too Big) as it does a whole packet's. Left 0,
+    // the kernel would check the skb against its egress device's MTU only.
+    p.__bindgen_anon_1.tot_len = tot_len;
     p.ifindex = ctx.ingress_ifindex() as u32;
     Some(p)
 }

@@ -44,7 +44,9 @@ pub fn turn_back(ctx: &impl Hook, plan: &Flow) -> Result<u32, Counter> {
     };
     find_target(plan, &mut t)?;
     address_sums(plan, &mut t);
-    let next = fwd::lookup_v6(ctx, &t.src6, &t.dst6, plan.proto4, 40 + plan.l4_len);
+    let leaving = fwd::segment_len(ctx, plan.l4_off as usize, 40, plan.kind);
+    let tot_len = leaving.map_or(40 + plan.l4_len, |l| l as u16);
+    let next = fwd::lookup_v6(ctx, &t.src6, &t.dst6, plan.proto4, tot_len);
     rewrite_source(ctx, plan, &t)?;
     rewrite_destination(ctx, plan, &t)?;
     rewrite_l3(ctx, &t, &next)?;

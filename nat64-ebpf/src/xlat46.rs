@@ -89,7 +89,10 @@ impl Side for FourToSix {
 
     #[inline(always)]
     fn lookup(ctx: &impl Hook, plan: &Flow, len6: u32) -> fwd::Next {
-        fwd::lookup_v6(ctx, &plan.peer6, &plan.host6, plan.nh6(), len6 as u16)
+        let headers = len6 - u32::from(plan.l4_len);
+        let leaving = fwd::segment_len(ctx, plan.l4_off as usize, headers, plan.kind);
+        let tot_len = leaving.unwrap_or(len6) as u16;
+        fwd::lookup_v6(ctx, &plan.peer6, &plan.host6, plan.nh6(), tot_len)
     }
 
     #[inline(always)]
@@ -100,7 +103,6 @@ impl Side for FourToSix {
         next: &mut fwd::Next,
     ) -> Result<Step<u32>, Counter> {
         let headers = len6 - u32::from(plan.l4_len);
-        next.check_segments(ctx, plan.l4_off as usize, headers, plan.kind);
         // DF=0 says the sender does no path MTU discovery: a translation larger than the
         // IPv6 path surely carries goes out as fragments, which only the slow path can
         // send. An IPv4 fragment is split further whatever its DF says (its receiver

@@ -86,25 +86,25 @@ impl Side for SixToFour {
 
     #[inline(always)]
     fn lookup(ctx: &impl Hook, plan: &Flow, len: u32) -> fwd::Next {
+        let leaving = fwd::segment_len(ctx, plan.l4_off as usize, IPV4_HLEN as u32, plan.kind);
         fwd::lookup_v4(
             ctx,
             plan.pool4,
             plan.peer4,
             plan.tos,
             plan.proto4,
-            len as u16,
+            leaving.unwrap_or(len) as u16,
         )
     }
 
     #[inline(always)]
     fn size_check(
-        ctx: &impl Hook,
+        _ctx: &impl Hook,
         plan: &Flow,
         len: u32,
         next: &mut fwd::Next,
     ) -> Result<Step<u32>, Counter> {
         let tot_len4 = len as u16;
-        next.check_segments(ctx, plan.l4_off as usize, IPV4_HLEN as u32, plan.kind);
         if let fwd::Next::TooBig { mtu } = *next {
             // DF=1 once translated: the IPv6 source must send smaller packets. A fragment
             // becomes an IPv4 fragment with DF=0 (RFC 7915 §5.1.1), which IPv4 may split.
