@@ -129,17 +129,20 @@ pub trait Side: Direction {
     fn bind(ctx: &impl Hook, plan: &mut Flow) -> Result<Step<()>, Counter>;
     /// Length of the translated packet from its IP header on.
     fn out_len(plan: &Flow) -> u32;
-    /// The route of the translated packet (`len` bytes from its IP header on).
-    fn lookup(ctx: &impl Hook, plan: &Flow, len: u32) -> fwd::Next;
+    /// The route of the translated packet; `leaving`: the length of each packet that
+    /// leaves (the whole translation, or one segment of a GSO packet), which the lookup
+    /// holds against the route's MTU.
+    fn lookup(ctx: &impl Hook, plan: &Flow, leaving: u32) -> fwd::Next;
     /// The size check on the route found, which it may change (to the kernel, to the slow
-    /// path). Returns, for `fwd::Next::Slow`, the size of the fragments nat64-ctl cuts the
-    /// packet into. `next` is changed in place rather than returned with the step: a
-    /// `fwd::Next` moved by value through a step is stored with its unused bytes, from
-    /// registers no path wrote, which the verifier refuses.
+    /// path); `len`: the translation's length, `segment`: a GSO packet's segment length
+    /// (`fwd::segment_len`). Returns, for `fwd::Next::Slow`, the size of the fragments
+    /// nat64-ctl cuts the packet into. `next` is changed in place rather than returned
+    /// with the step: a `fwd::Next` moved by value through a step is stored with its
+    /// unused bytes, from registers no path wrote, which the verifier refuses.
     fn size_check(
-        ctx: &impl Hook,
         plan: &Flow,
         len: u32,
+        segment: Option<u32>,
         next: &mut fwd::Next,
     ) -> Result<Step<u32>, Counter>;
     /// The session, created or refreshed.
@@ -193,8 +196,11 @@ pub fn try_translate<D: Side, const STAGE: u8>(ctx: &impl Hook) -> Result<Outcom
         return Ok(stage_end());
     }
     let len = D::out_len(&plan);
-    let mut next = D::lookup(ctx, &plan, len);
-    let fragment_mtu = go!(D::size_check(ctx, &plan, len, &mut next)?);
+    // A GSO packet (TC) leaves as its segments: read once for the route and the size check.
+    let headers = len - u32::from(plan.l4_len);
+    let segment = fwd::segment_len(ctx, plan.l4_off as usize, headers, plan.kind);
+    let mut next = D::lookup(ctx, &plan, segment.unwrap_or(len));
+    let fragment_mtu = go!(D::size_check(&plan, len, segment, &mut next)?);
     if STAGE == STAGE_ROUTE {
         return Ok(stage_end());
     }

@@ -88,21 +88,18 @@ impl Side for FourToSix {
     }
 
     #[inline(always)]
-    fn lookup(ctx: &impl Hook, plan: &Flow, len6: u32) -> fwd::Next {
-        let headers = len6 - u32::from(plan.l4_len);
-        let leaving = fwd::segment_len(ctx, plan.l4_off as usize, headers, plan.kind);
-        let tot_len = leaving.unwrap_or(len6) as u16;
+    fn lookup(ctx: &impl Hook, plan: &Flow, leaving: u32) -> fwd::Next {
+        let tot_len = leaving as u16;
         fwd::lookup_v6(ctx, &plan.peer6, &plan.host6, plan.nh6(), tot_len)
     }
 
     #[inline(always)]
     fn size_check(
-        ctx: &impl Hook,
         plan: &Flow,
         len6: u32,
+        segment: Option<u32>,
         next: &mut fwd::Next,
     ) -> Result<Step<u32>, Counter> {
-        let headers = len6 - u32::from(plan.l4_len);
         // DF=0 says the sender does no path MTU discovery: a translation larger than the
         // IPv6 path surely carries goes out as fragments, which only the slow path can
         // send. An IPv4 fragment is split further whatever its DF says (its receiver
@@ -116,7 +113,6 @@ impl Side for FourToSix {
         // their size is what counts, and the slow path never fragments the batch whole
         // (its receiver would get one datagram of them all).
         let may_split = plan.df == 0 || plan.pos.is_fragmented();
-        let segment = fwd::segment_len(ctx, plan.l4_off as usize, headers, plan.kind);
         let piece = segment.unwrap_or(len6);
         let fragment_mtu = if may_split && piece > LOWEST_IPV6_MTU_DEFAULT {
             lowest_ipv6_mtu().min(next.egress_mtu())

@@ -85,23 +85,16 @@ impl Side for SixToFour {
     }
 
     #[inline(always)]
-    fn lookup(ctx: &impl Hook, plan: &Flow, len: u32) -> fwd::Next {
-        let leaving = fwd::segment_len(ctx, plan.l4_off as usize, IPV4_HLEN as u32, plan.kind);
-        fwd::lookup_v4(
-            ctx,
-            plan.pool4,
-            plan.peer4,
-            plan.tos,
-            plan.proto4,
-            leaving.unwrap_or(len) as u16,
-        )
+    fn lookup(ctx: &impl Hook, plan: &Flow, leaving: u32) -> fwd::Next {
+        let tot_len = leaving as u16;
+        fwd::lookup_v4(ctx, plan.pool4, plan.peer4, plan.tos, plan.proto4, tot_len)
     }
 
     #[inline(always)]
     fn size_check(
-        _ctx: &impl Hook,
         plan: &Flow,
         len: u32,
+        _segment: Option<u32>,
         next: &mut fwd::Next,
     ) -> Result<Step<u32>, Counter> {
         let tot_len4 = len as u16;
