@@ -19,6 +19,13 @@
 //!
 //! The reverse (a pool4 address and port to the block number, and `k` to the subscriber
 //! prefix) is what `nat64-ctl blocks display` computes.
+//!
+//! With allocation on first use (`ALLOCATION_DYNAMIC`, RFC 6888 REQ-4/5 style) the blocks
+//! are cut the same way, but a subscriber (any /L of the range, which may hold far more
+//! subscribers than pool4 has blocks) is given a free block number when its first binding
+//! is made, the same number for every protocol; the block goes back to the free list two
+//! sweep passes after the subscriber's last binding. Only the session log's
+//! `block_assigned` / `block_released` lines (or the running gateway) then say who had it.
 use crate::maps::Pool4Slot;
 
 /// `NAT64_BLOCK_CONFIG[0]`: whether bindings take their ports from subscriber blocks, and
@@ -31,15 +38,29 @@ pub struct PortBlockConfig {
     pub range_len: u8,
     /// Subscribers are /`subscriber_len` prefixes of the range.
     pub subscriber_len: u8,
-    pub _pad: [u8; 2],
+    /// `ALLOCATION_*`: how a subscriber's block is found (0, what builds before the choice
+    /// wrote: computed from its prefix).
+    pub allocation: u8,
+    pub _pad: u8,
     /// Ports (and ICMP identifiers) per block; 0: port blocks off.
     pub block_size: u32,
-    /// Subscribers in the range: `2^(subscriber_len − range_len)`, also the blocks each
-    /// protocol has in `NAT64_BLOCKS` (nat64-ctl refuses a pool4 with fewer).
+    /// The blocks each protocol has in `NAT64_BLOCKS`. Deterministic: the subscribers in
+    /// the range, `2^(subscriber_len − range_len)` (nat64-ctl refuses a pool4 with fewer
+    /// blocks). On first use: the blocks every protocol with pool4 has (the fewest of
+    /// any), the numbers the free list hands out.
     pub subscribers: u32,
     pub _pad2: u32,
 }
 const _: () = assert!(core::mem::size_of::<PortBlockConfig>() == 32);
+
+/// `PortBlockConfig::allocation`: subscriber `k` has block `k` (RFC 7422).
+pub const ALLOCATION_DETERMINISTIC: u8 = 0;
+/// `PortBlockConfig::allocation`: a subscriber takes a free block on its first binding.
+pub const ALLOCATION_DYNAMIC: u8 = 1;
+
+/// Most blocks per protocol allocation on first use hands out: the free list, the owner
+/// and subscriber tables are sized by it (some 60 MiB of kernel memory at the most).
+pub const DYNAMIC_BLOCKS_MAX: u32 = 1 << 20;
 
 /// Most bits a subscriber number may have: a million subscribers per gateway, three
 /// 8-byte block records each, is 24 MiB of table.
@@ -105,6 +126,31 @@ pub const fn subscriber_index(cfg: &PortBlockConfig, addr6: &[u8; 16]) -> Option
     let bits = l - p;
     let mask = if bits == 0 { 0 } else { (1u64 << bits) - 1 };
     Some((shifted & mask) as u32)
+}
+
+/// The subscriber `addr6` belongs to, as its prefix (the first `subscriber_len` bits, the
+/// rest zero), for allocation on first use; `None` outside the range.
+#[inline(always)]
+pub const fn subscriber_of(cfg: &PortBlockConfig, addr6: &[u8; 16]) -> Option<[u8; 16]> {
+    let p = cfg.range_len as u32;
+    let l = cfg.subscriber_len as u32;
+    if l > 128 || p > l {
+        return None;
+    }
+    let (hi, lo) = halves(addr6);
+    let (rhi, rlo) = halves(&cfg.range6);
+    let range_hi = top_mask(if p > 64 { 64 } else { p });
+    let range_lo = top_mask(p.saturating_sub(64));
+    if (hi ^ rhi) & range_hi != 0 || (lo ^ rlo) & range_lo != 0 {
+        return None;
+    }
+    let keep_hi = hi & top_mask(if l > 64 { 64 } else { l });
+    let keep_lo = lo & top_mask(l.saturating_sub(64));
+    let (a, b) = (keep_hi.to_be_bytes(), keep_lo.to_be_bytes());
+    Some([
+        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1], b[2], b[3], b[4], b[5], b[6],
+        b[7],
+    ])
 }
 
 /// Subscriber `k`'s prefix (its first `subscriber_len` bits; the rest zero).
@@ -298,6 +344,35 @@ mod tests {
         // One subscriber: the whole range.
         let c = cfg("2001:db8::", 64, 64, 100);
         assert_eq!(subscriber_index(&c, &addr("2001:db8::77")), Some(0));
+    }
+
+    #[test]
+    fn on_first_use_a_subscriber_is_its_prefix() {
+        let c = cfg("2001:db8:7::", 48, 56, 100);
+        assert_eq!(
+            subscriber_of(&c, &addr("2001:db8:7:ab12::1")),
+            Some(addr("2001:db8:7:ab00::"))
+        );
+        assert_eq!(subscriber_of(&c, &addr("2001:db8:8::1")), None, "outside");
+        // Any number of subscriber bits: a /0 range of /64s, and /124s across the halves.
+        let mut c = cfg("::", 0, 20, 100);
+        c.subscriber_len = 64;
+        assert_eq!(
+            subscriber_of(&c, &addr("2001:db8:1:2:3:4:5:6")),
+            Some(addr("2001:db8:1:2::"))
+        );
+        c.subscriber_len = 124;
+        assert_eq!(
+            subscriber_of(&c, &addr("2001:db8:1:2:3:4:5:6")),
+            Some(addr("2001:db8:1:2:3:4:5:0"))
+        );
+        c.subscriber_len = 128;
+        assert_eq!(
+            subscriber_of(&c, &addr("2001:db8::9")),
+            Some(addr("2001:db8::9"))
+        );
+        c.subscriber_len = 129;
+        assert_eq!(subscriber_of(&c, &addr("2001:db8::9")), None);
     }
 
     #[test]

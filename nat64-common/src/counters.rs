@@ -176,6 +176,9 @@ counters! {
     DropIpv6SourceInPool6 = 117 => "drop_ipv6_source_in_pool6", "IPv6 packets to pool6 whose source is inside pool6 too (RFC 6146 §3.5: dropped, a translated one would loop)";
     DropNoPortBlock = 118 => "drop_no_port_block", "new IPv6 flows refused because port blocks are on and the source is outside the subscriber range, so it has no block";
     DropPortBlockExhausted = 119 => "drop_port_block_exhausted", "new IPv6 flows refused because every port candidate in the subscriber's own block was taken";
+    BlockAssigned = 120 => "block_assigned", "port blocks handed out on a subscriber's first binding (allocation on first use)";
+    BlockReleased = 121 => "block_released", "port blocks given back to the free list two sweep passes after their subscriber's last binding went";
+    DropNoFreePortBlock = 122 => "drop_no_free_port_block", "new IPv6 flows refused because the subscriber had no port block and none was free (allocation on first use)";
 }
 
 impl Counter {

@@ -28,6 +28,12 @@ pub const MAP_STATS: &str = "NAT64_STATS";
 /// `NAT64_BLOCKS` holds each protocol's block per subscriber.
 pub const MAP_BLOCK_CONFIG: &str = "NAT64_BLOCK_CONFIG";
 pub const MAP_BLOCKS: &str = "NAT64_BLOCKS";
+/// Port blocks on first use: each subscriber's block (`SubscriberBlock`, keyed by its
+/// prefix), each block's subscriber (keyed by the block number), and the free block
+/// numbers (a FIFO queue: a released block is handed out again last).
+pub const MAP_SUBSCRIBER_BLOCKS: &str = "NAT64_SUBSCRIBER_BLOCKS";
+pub const MAP_BLOCK_OWNERS: &str = "NAT64_BLOCK_OWNERS";
+pub const MAP_FREE_BLOCKS: &str = "NAT64_FREE_BLOCKS";
 /// The expiry sweep's own maps (`crate::sweep`): not pinned, each nat64-ctl has its own.
 pub const MAP_SWEEP_SEEN: &str = "NAT64_SWEEP_SEEN";
 pub const MAP_SWEEP_POOL4: &str = "NAT64_SWEEP_POOL4";
@@ -444,6 +450,26 @@ pub const EVENT_SESSION_CREATED: u8 = 1;
 pub const EVENT_BIB_CREATED: u8 = 2;
 pub const EVENT_SESSION_DELETED: u8 = 3;
 pub const EVENT_BIB_DELETED: u8 = 4;
+/// Port blocks on first use: `addr6` is the subscriber's prefix, `port6` its length and
+/// `remote4` the block number (big-endian); the pool4 ranges it stands for are the
+/// control plane's to name.
+pub const EVENT_BLOCK_ASSIGNED: u8 = 5;
+pub const EVENT_BLOCK_RELEASED: u8 = 6;
+
+/// `NAT64_SUBSCRIBER_BLOCKS` value: the block a subscriber took on first use.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubscriberBlock {
+    /// The block number, the same for every protocol (`NAT64_BLOCKS` index
+    /// `proto_index × blocks + block`).
+    pub block: u32,
+    /// The last sweep pass that found a binding of the subscriber (0: the data plane has
+    /// just used it; see `crate::sweep`).
+    pub stamp: u32,
+    /// CLOCK_MONOTONIC of the assignment.
+    pub assigned_ns: u64,
+}
+const _: () = assert!(core::mem::size_of::<SubscriberBlock>() == 16);
 
 /// Largest frame (Ethernet header included) the slow path takes: a 9000-byte jumbo IPv4
 /// packet grows by 20 bytes when translated.
@@ -498,6 +524,7 @@ mod pod {
     unsafe impl aya::Pod for super::Pool4Entry {}
     unsafe impl aya::Pod for super::Pool4Slot {}
     unsafe impl aya::Pod for crate::block::PortBlockConfig {}
+    unsafe impl aya::Pod for super::SubscriberBlock {}
     unsafe impl aya::Pod for super::Pool4PortsKey {}
     unsafe impl aya::Pod for super::HeldSynKey {}
     unsafe impl aya::Pod for super::HeldSynTarget {}

@@ -46,6 +46,9 @@ pub struct SweepState {
     pub deleted_sessions: u64,
     /// Dynamic bindings deleted.
     pub deleted_bindings: u64,
+    /// Port blocks on first use still held, and given back, by this pass.
+    pub assigned_blocks: u64,
+    pub released_blocks: u64,
 }
 
 /// `NAT64_SWEEP_POOL4` key: bindings per pool4 address and protocol (the census).

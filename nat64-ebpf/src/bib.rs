@@ -31,12 +31,14 @@ const EEXIST: i32 = -17;
 /// so that the two SYNs meet (RFC 6146 §3.5.2.2; nat64-ctl vouched that it lies in a TCP
 /// pool4 range). The entry goes out through `out` and `held` comes in by reference: a
 /// struct returned (or an Option passed) by value travels as a pointer into the caller's
-/// stack, which the verifier refuses to see come back in R0.
+/// stack, which the verifier refuses to see come back in R0. `block_at`: the
+/// subscriber's block ([`port_block`]).
 #[inline(never)]
 pub fn create_binding(
     cfg: &GatewayConfig,
     key: &Bib6Key,
     held: &HeldSynTarget,
+    block_at: u32,
     out: &mut Bib6Entry,
 ) -> Result<(), Counter> {
     // Constant indices, one per arm: the verifier sees every access in bounds.
@@ -49,21 +51,6 @@ pub fn create_binding(
     if slots == 0 {
         return Err(Counter::DropPool4Empty);
     }
-    // With port blocks on, the subscriber's own block (RFC 7422) is the only slot. Kept
-    // as its index, not a copy: this frame sits on the deepest call chain, at the limit.
-    let block_at = match BLOCK_CONFIG.get(0) {
-        Some(b) if b.block_size != 0 => {
-            let Some(k) = block::subscriber_index(b, &key.addr6) else {
-                return Err(Counter::DropNoPortBlock);
-            };
-            let at = block::block_index(proto_index, b.subscribers, k);
-            if BLOCKS.get(at).is_none() {
-                return Err(Counter::DropNoPortBlock);
-            }
-            at
-        }
-        _ => NO_BLOCK,
-    };
     let hash = port::flow_hash(cfg.secret, &key.addr6, key.port6, key.proto);
     let back = Bib4Entry {
         addr6: key.addr6,
@@ -125,8 +112,46 @@ pub fn create_binding(
     Err(exhausted(block_at))
 }
 
+/// With port blocks on, the `NAT64_BLOCKS` index of the subscriber's own block for `key`'s
+/// protocol (RFC 7422, or the one it takes on first use), the only slot its bindings
+/// take ports from; [`NO_BLOCK`] while port blocks are off. Called beside
+/// `create_binding`, not from it: a block taken on first use logs its own event, and that
+/// chain on top of `create_binding`'s frame passed the 512 bytes of stack.
+#[inline(never)]
+pub fn port_block(cfg: &GatewayConfig, key: &Bib6Key) -> Result<u32, Counter> {
+    let Some(b) = BLOCK_CONFIG.get(0) else {
+        return Ok(NO_BLOCK);
+    };
+    if b.block_size == 0 {
+        return Ok(NO_BLOCK);
+    }
+    // create_binding's refusals that come before the block's: no block is taken for them.
+    let (proto_index, slots) = match key.proto {
+        PROTO_TCP => (0, cfg.pool4_slots[0]),
+        PROTO_UDP => (1, cfg.pool4_slots[1]),
+        PROTO_ICMP => (2, cfg.pool4_slots[2]),
+        _ => return Err(Counter::DropNoBib6),
+    };
+    if slots == 0 {
+        return Err(Counter::DropPool4Empty);
+    }
+    let k = if b.allocation == block::ALLOCATION_DYNAMIC {
+        crate::blocks::subscriber_block(b, &key.addr6)?
+    } else {
+        match block::subscriber_index(b, &key.addr6) {
+            Some(k) => k,
+            None => return Err(Counter::DropNoPortBlock),
+        }
+    };
+    let at = block::block_index(proto_index, b.subscribers, k);
+    if BLOCKS.get(at).is_none() {
+        return Err(Counter::DropNoPortBlock);
+    }
+    Ok(at)
+}
+
 /// `create_binding`'s block index while port blocks are off.
-const NO_BLOCK: u32 = u32::MAX;
+pub const NO_BLOCK: u32 = u32::MAX;
 
 /// The slot attempt `i` takes its port from: the subscriber's block when there is one,
 /// else a pool4 slot drawn from the flow's hash.

@@ -6,7 +6,8 @@ use aya_ebpf::{macros::map, maps::RingBuf};
 use nat64_common::{
     maps::{
         Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, SessionEvent, SessionKey, CONFIG_F_SESSION_EVENTS,
-        EVENT_BIB_CREATED, EVENT_BIB_DELETED, EVENT_SESSION_CREATED, EVENT_SESSION_DELETED,
+        EVENT_BIB_CREATED, EVENT_BIB_DELETED, EVENT_BLOCK_ASSIGNED, EVENT_BLOCK_RELEASED,
+        EVENT_SESSION_CREATED, EVENT_SESSION_DELETED,
     },
     Counter,
 };
@@ -115,4 +116,33 @@ pub fn binding_deleted(key: &Bib4Key, entry: &Bib4Entry, now: u64) {
         ev.addr4 = key.addr4;
         ev.remote4 = [0; 4];
     });
+}
+
+/// A subscriber took a free port block (`assigned`) or the sweep gave its block back.
+#[inline(always)]
+fn block_event(kind: u8, prefix: &[u8; 16], prefix_len: u8, block: u32, now: u64) {
+    if !enabled() {
+        return;
+    }
+    emit(|ev| {
+        ev.time_ns = now;
+        ev.addr6 = *prefix;
+        ev.port6 = prefix_len.into();
+        ev.port4 = 0;
+        ev.remote_port = 0;
+        ev.proto = 0;
+        ev.kind = kind;
+        ev.addr4 = [0; 4];
+        ev.remote4 = block.to_be_bytes();
+    });
+}
+
+#[inline(always)]
+pub fn block_assigned(prefix: &[u8; 16], prefix_len: u8, block: u32, now: u64) {
+    block_event(EVENT_BLOCK_ASSIGNED, prefix, prefix_len, block, now);
+}
+
+#[inline(always)]
+pub fn block_released(prefix: &[u8; 16], prefix_len: u8, block: u32, now: u64) {
+    block_event(EVENT_BLOCK_RELEASED, prefix, prefix_len, block, now);
 }

@@ -7,6 +7,7 @@
 #![feature(asm_experimental_arch)]
 
 mod bib;
+mod blocks;
 mod events;
 mod floor;
 mod flow;

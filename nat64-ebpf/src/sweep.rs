@@ -1,7 +1,8 @@
 //! Session expiry in the kernel: one program, `nat64_sweep`, that nat64-ctl runs once a
-//! pass with BPF_PROG_TEST_RUN. It walks the session table and then the IPv4-side BIB with
-//! `bpf_for_each_map_elem`, deleting in place what has expired (sessions; peer records and
-//! dynamic bindings no live flow needs) and counting the rest for the census. The rules are
+//! pass with BPF_PROG_TEST_RUN. It walks the session table, then the IPv4-side BIB, then
+//! (with port blocks on first use) the subscribers' blocks with `bpf_for_each_map_elem`,
+//! deleting in place what has expired (sessions; peer records, dynamic bindings and port
+//! blocks no live flow needs) and counting the rest for the census. The rules are
 //! `nat64_common::sweep` and `timeouts::expired`.
 //!
 //! nat64-ctl loads it as a sleepable BPF_PROG_TYPE_SYSCALL program (aya 0.14 cannot, so it
@@ -17,9 +18,10 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap},
 };
 use nat64_common::{
+    block::{self, PortBlockConfig, ALLOCATION_DYNAMIC},
     maps::{
-        pool4_proto_index, Bib4Entry, Bib4Key, SessionEntry, SessionKey, BIB_F_STATIC,
-        SESSION_KIND_FLOW, SESSION_KIND_PEER,
+        pool4_proto_index, Bib4Entry, Bib4Key, SessionEntry, SessionKey, SubscriberBlock,
+        BIB_F_STATIC, SESSION_KIND_FLOW, SESSION_KIND_PEER,
     },
     sweep::{
         self, judge, Pool4Use, Pool4UseKey, Stamp, SweepState, SWEEP_F_MARK_PEERS,
@@ -30,8 +32,9 @@ use nat64_common::{
 };
 
 use crate::{
+    blocks::{BLOCK_OWNERS, FREE_BLOCKS, SUBSCRIBER_BLOCKS},
     events,
-    maps::{config, BIB4, BIB6, SESSIONS},
+    maps::{config, BIB4, BIB6, BLOCK_CONFIG, SESSIONS},
     stats,
 };
 
@@ -51,15 +54,21 @@ static SWEEP_POOL4: HashMap<Pool4UseKey, Pool4Use> = HashMap::with_max_entries(3
 struct Walk {
     state: SweepState,
     timeouts: Timeouts,
+    /// Port blocks on first use are on: live bindings stamp their subscriber's block.
+    dynamic_blocks: bool,
+    blocks: PortBlockConfig,
 }
 
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "xdp")]
 pub extern "C" fn nat64_sweep(ctx: *mut SweepState) -> i32 {
     let Some(cfg) = config() else { return 1 };
+    let blocks = BLOCK_CONFIG.get(0).copied().unwrap_or_default();
     let mut walk = Walk {
         state: unsafe { *ctx },
         timeouts: cfg.timeouts,
+        dynamic_blocks: blocks.block_size != 0 && blocks.allocation == ALLOCATION_DYNAMIC,
+        blocks,
     };
     let w = &mut walk as *mut Walk as *mut c_void;
     unsafe {
@@ -72,6 +81,14 @@ pub extern "C" fn nat64_sweep(ctx: *mut SweepState) -> i32 {
         bpf_for_each_map_elem(
             &BIB4 as *const _ as *mut c_void,
             sweep_binding as *mut c_void,
+            w,
+            0,
+        );
+        // Walked whatever the setting: blocks left from before a `config apply` turned
+        // allocation on first use off go back too.
+        bpf_for_each_map_elem(
+            &SUBSCRIBER_BLOCKS as *const _ as *mut c_void,
+            sweep_subscriber as *mut c_void,
             w,
             0,
         );
@@ -207,6 +224,9 @@ extern "C" fn sweep_binding(
             }
         }
         count(&mut state.dynamic_bindings, i);
+        if walk.dynamic_blocks {
+            stamp_subscriber(&walk.blocks, &e.addr6, pass);
+        }
     }
     let use_key = Pool4UseKey {
         addr4: k.addr4,
@@ -244,4 +264,59 @@ fn count(counts: &mut [u64; 3], i: usize) {
         1 => counts[1] += 1,
         _ => counts[2] += 1,
     }
+}
+
+/// A live binding keeps its subscriber's port block.
+#[inline(never)]
+fn stamp_subscriber(cfg: &PortBlockConfig, addr6: &[u8; 16], pass: u32) {
+    let Some(prefix) = block::subscriber_of(cfg, addr6) else {
+        return;
+    };
+    if let Some(s) = SUBSCRIBER_BLOCKS.get_ptr_mut(&prefix) {
+        unsafe {
+            if (*s).stamp != pass {
+                (*s).stamp = pass;
+            }
+        }
+    }
+}
+
+/// One subscriber's port block, after the bindings: a block no binding stamped in this
+/// pass or the one before goes back to the free list (the subscriber first, so that its
+/// next binding takes a block anew rather than this one).
+#[inline(never)]
+extern "C" fn sweep_subscriber(
+    _map: *mut c_void,
+    key: *mut [u8; 16],
+    value: *mut SubscriberBlock,
+    walk: *mut Walk,
+) -> i64 {
+    let (prefix, s, walk) = unsafe { (*key, &mut *value, &mut *walk) };
+    let state = &mut walk.state;
+    if state.flags & SWEEP_F_WALK_ONLY != 0 {
+        return 0;
+    }
+    // With allocation on first use off, nothing stamps: every block left goes.
+    let judged = if walk.dynamic_blocks {
+        judge(s.stamp, state.pass)
+    } else {
+        Stamp::Expired
+    };
+    match judged {
+        Stamp::Keep => {}
+        Stamp::Restamp(p) => s.stamp = p,
+        Stamp::Expired => {
+            let b = s.block;
+            if SUBSCRIBER_BLOCKS.remove(&prefix).is_ok() {
+                let _ = BLOCK_OWNERS.remove(&b);
+                let _ = FREE_BLOCKS.push(&b, 0);
+                state.released_blocks += 1;
+                stats::count(Counter::BlockReleased);
+                events::block_released(&prefix, walk.blocks.subscriber_len, b, state.now_ns);
+            }
+            return 0;
+        }
+    }
+    state.assigned_blocks += 1;
+    0
 }

@@ -151,6 +151,7 @@ fn refused<T>(why: Counter) -> Result<Step<T>, Counter> {
         | Counter::DropPool4Empty
         | Counter::DropNoPortBlock
         | Counter::DropPortBlockExhausted
+        | Counter::DropNoFreePortBlock
         | Counter::DropBibFull
         | Counter::DropSessionTableFull => {
             Ok(Step::Stop(originate(why, ORIGIN_ADDRESS_UNREACHABLE6, 0)))
@@ -314,12 +315,13 @@ fn bind(plan: &mut Flow) -> Result<(), Counter> {
         Some(b) => *b,
         None if plan.opens != 0 => {
             let held = held_syn_target(plan);
+            let block_at = bib::port_block(cfg, &key)?;
             let mut entry = Bib6Entry {
                 addr4: [0; 4],
                 port4: 0,
                 flags: 0,
             };
-            bib::create_binding(cfg, &key, &held, &mut entry)?;
+            bib::create_binding(cfg, &key, &held, block_at, &mut entry)?;
             entry
         }
         None => return Err(Counter::DropNoBib6),

@@ -27,7 +27,8 @@ use nat64_common::{
         GatewayConfig, HeldSynKey, HeldSynTarget, SessionEntry, SessionEvent, SessionKey,
         SlowPathHeader, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
         CONFIG_F_FILTERING_ICMP, CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, EVENT_BIB_CREATED,
-        EVENT_SESSION_CREATED, MAP_BLOCKS, MAP_BLOCK_CONFIG, MAP_CONFIG, MAP_EVENTS, MAP_HELD_SYNS,
+        EVENT_BLOCK_ASSIGNED, EVENT_SESSION_CREATED, MAP_BLOCKS, MAP_BLOCK_CONFIG,
+        MAP_BLOCK_OWNERS, MAP_FREE_BLOCKS, MAP_SUBSCRIBER_BLOCKS, SubscriberBlock, MAP_CONFIG, MAP_EVENTS, MAP_HELD_SYNS,
         MAP_SESSIONS, MAP_SLOW, PROTO_ICMP, PROTO_TCP, PROTO_UDP, SESSION_F_FROM_V4,
         SESSION_KIND_FLOW, SESSION_KIND_PEER, SLOW_FRAME_MAX, SLOW_KIND_FRAGMENT,
         SLOW_KIND_HELD_SYN, SLOW_KIND_HELD_SYN6,
@@ -356,6 +357,10 @@ impl Harness {
             subscribers: 1 << (sub_len - len),
             ..Default::default()
         };
+        self.write_blocks(cfg, blocks);
+    }
+
+    fn write_blocks(&mut self, cfg: nat64_common::block::PortBlockConfig, blocks: &[(u32, u16)]) {
         let mut table: Array<_, nat64_common::maps::Pool4Slot> =
             Array::try_from(self.ebpf.map_mut(MAP_BLOCKS).unwrap()).unwrap();
         for &(i, port) in blocks {
@@ -369,6 +374,76 @@ impl Harness {
         let mut c: Array<_, nat64_common::block::PortBlockConfig> =
             Array::try_from(self.ebpf.map_mut(MAP_BLOCK_CONFIG).unwrap()).unwrap();
         c.set(0, cfg, 0).unwrap();
+    }
+
+    /// Turns port blocks on first use on as nat64-ctl would: /`sub_len` subscribers of
+    /// `range`/`len`, one block per protocol (the default table's three entries: TCP's,
+    /// UDP's and ICMP's block 0 at ports 6240, 6140, 6300), and `free` queued as the free
+    /// block numbers.
+    fn blocks_on_first_use(&mut self, range: &str, len: u8, sub_len: u8, free: &[u32]) {
+        let cfg = nat64_common::block::PortBlockConfig {
+            range6: v6(range).octets(),
+            range_len: len,
+            subscriber_len: sub_len,
+            allocation: nat64_common::block::ALLOCATION_DYNAMIC,
+            block_size: 1,
+            subscribers: 1,
+            ..Default::default()
+        };
+        self.write_blocks(cfg, &[(0, 6240), (1, 6140), (2, 6300)]);
+        let mut q: aya::maps::Queue<_, u32> =
+            aya::maps::Queue::try_from(self.ebpf.map_mut(MAP_FREE_BLOCKS).unwrap()).unwrap();
+        for b in free {
+            q.push(b, 0).unwrap();
+        }
+    }
+
+    /// Gives block `block` to the subscriber `prefix`, as the data plane does on first use.
+    fn give_block(&mut self, prefix: &str, block: u32) {
+        let prefix = v6(prefix).octets();
+        let mut owners: aya::maps::HashMap<_, u32, [u8; 16]> =
+            aya::maps::HashMap::try_from(self.ebpf.map_mut(MAP_BLOCK_OWNERS).unwrap()).unwrap();
+        owners.insert(block, prefix, 0).unwrap();
+        let mut subs: aya::maps::HashMap<_, [u8; 16], SubscriberBlock> =
+            aya::maps::HashMap::try_from(self.ebpf.map_mut(MAP_SUBSCRIBER_BLOCKS).unwrap())
+                .unwrap();
+        let entry = SubscriberBlock {
+            block,
+            stamp: 7,
+            assigned_ns: 1,
+        };
+        subs.insert(prefix, entry, 0).unwrap();
+    }
+
+    /// Port blocks on first use: (subscriber prefix → block, block → subscriber prefix,
+    /// the free block numbers in queue order).
+    fn block_tables(&mut self) -> (Vec<(Ipv6Addr, u32)>, Vec<(u32, Ipv6Addr)>, Vec<u32>) {
+        let subs: aya::maps::HashMap<_, [u8; 16], SubscriberBlock> =
+            aya::maps::HashMap::try_from(self.ebpf.map(MAP_SUBSCRIBER_BLOCKS).unwrap()).unwrap();
+        let mut by_subscriber: Vec<_> = subs
+            .iter()
+            .map(|r| r.unwrap())
+            .map(|(k, v)| (Ipv6Addr::from(k), v.block))
+            .collect();
+        by_subscriber.sort();
+        let owners: aya::maps::HashMap<_, u32, [u8; 16]> =
+            aya::maps::HashMap::try_from(self.ebpf.map(MAP_BLOCK_OWNERS).unwrap()).unwrap();
+        let mut by_block: Vec<_> = owners
+            .iter()
+            .map(|r| r.unwrap())
+            .map(|(k, v)| (k, Ipv6Addr::from(v)))
+            .collect();
+        by_block.sort();
+        let mut q: aya::maps::Queue<_, u32> =
+            aya::maps::Queue::try_from(self.ebpf.map_mut(MAP_FREE_BLOCKS).unwrap()).unwrap();
+        let mut free = Vec::new();
+        while let Ok(b) = q.pop(0) {
+            free.push(b);
+        }
+        for b in &free {
+            q.push(b, 0).unwrap();
+        }
+        (by_subscriber, by_block, free)
     }
 
     /// Records a held SYN from `remote`:`rport` to `addr4`:`port4`, as nat64-ctl does.
@@ -945,6 +1020,7 @@ const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
 
 /// One map element command on `fd`; a null `key` asks GET_NEXT_KEY for the first key.
 fn try_map_elem(cmd: libc::c_long, fd: i32, key: *const u8, value: *mut u8) -> std::io::Result<()> {
@@ -981,6 +1057,8 @@ enum MapRole {
     },
     /// Drained (`Harness::events`, `Harness::slow_records`).
     Ring,
+    /// A FIFO queue (the free port blocks): emptied and refilled in the configured order.
+    Queue { fd: i32, value_len: usize },
 }
 
 /// Every map of the loaded object (the statistics map is taken out by `stats::take`: rows
@@ -996,6 +1074,11 @@ fn map_roles(ebpf: &aya::Ebpf) -> Vec<(String, MapRole)> {
                 Map::Array(d) => (d, false, false),
                 Map::PerCpuArray(d) => (d, true, false),
                 Map::RingBuf(_) => return (name.to_string(), MapRole::Ring),
+                Map::Queue(d) => {
+                    let fd = std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(d.fd()));
+                    let value_len = d.info().unwrap().value_size() as usize;
+                    return (name.to_string(), MapRole::Queue { fd, value_len });
+                }
                 _ => panic!(
                     "map {name}: the harness reset does not know how to put this kind of map back"
                 ),
@@ -1045,6 +1128,42 @@ fn map_entries(fd: i32, key_size: usize, value_len: usize) -> MapBytes {
         .collect()
 }
 
+/// A queue's values, head first, taken out of it.
+fn queue_drain(fd: i32, value_len: usize) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let mut v = vec![0u8; value_len];
+        match try_map_elem(
+            BPF_MAP_LOOKUP_AND_DELETE_ELEM,
+            fd,
+            std::ptr::null(),
+            v.as_mut_ptr(),
+        ) {
+            Ok(()) => out.push(v),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return out,
+            Err(e) => panic!("queue pop: {e}"),
+        }
+    }
+}
+
+fn queue_fill(fd: i32, values: &[Vec<u8>]) {
+    for v in values {
+        try_map_elem(BPF_MAP_UPDATE_ELEM, fd, std::ptr::null(), v.as_ptr() as *mut u8)
+            .unwrap_or_else(|e| panic!("queue push: {e}"));
+    }
+}
+
+/// A queue's values as a table (position → value), left in the queue as they were.
+fn queue_image(fd: i32, value_len: usize) -> MapBytes {
+    let values = queue_drain(fd, value_len);
+    queue_fill(fd, &values);
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| ((i as u32).to_be_bytes().to_vec(), v))
+        .collect()
+}
+
 /// Every table map's entries, by name.
 fn map_images(ebpf: &aya::Ebpf) -> Vec<(String, MapBytes)> {
     map_roles(ebpf)
@@ -1056,6 +1175,7 @@ fn map_images(ebpf: &aya::Ebpf) -> Vec<(String, MapBytes)> {
                 value_len,
                 ..
             } => Some((name, map_entries(fd, key_size, value_len))),
+            MapRole::Queue { fd, value_len } => Some((name, queue_image(fd, value_len))),
             MapRole::Ring => None,
         })
         .collect()
@@ -1071,21 +1191,29 @@ impl Harness {
         self.slow_records();
         self.aged.clear();
         for (name, role) in map_roles(&self.ebpf) {
-            let MapRole::Table {
-                fd,
-                key_size,
-                value_len,
-                deletable,
-            } = role
-            else {
-                continue;
-            };
             let configured = &self
                 .configured
                 .iter()
                 .find(|(n, _)| *n == name)
-                .unwrap_or_else(|| panic!("map {name} appeared after the harness was configured"))
-                .1;
+                .map(|(_, c)| c);
+            let (fd, key_size, value_len, deletable) = match role {
+                MapRole::Table {
+                    fd,
+                    key_size,
+                    value_len,
+                    deletable,
+                } => (fd, key_size, value_len, deletable),
+                MapRole::Queue { fd, value_len } => {
+                    queue_drain(fd, value_len);
+                    if let Some(c) = configured {
+                        queue_fill(fd, &c.values().cloned().collect::<Vec<_>>());
+                    }
+                    continue;
+                }
+                MapRole::Ring => continue,
+            };
+            let configured = configured
+                .unwrap_or_else(|| panic!("map {name} appeared after the harness was configured"));
             let now = map_entries(fd, key_size, value_len);
             for key in now.keys().filter(|k| !configured.contains_key(*k)) {
                 assert!(
@@ -2443,6 +2571,96 @@ port_blocks_a_held_syns_port_outside_the_block_is_not_taken => Fixture {
         segment_from_client(5077, 8080, 0x02),
         segment_to_server(6240, 8080, 0x02),
         &[TCP64_NEW_SESSION, &[BibCreated]].concat(),
+    )
+};
+
+// ---- Port blocks on first use: a subscriber takes the next free block on its first binding --
+// The subscriber (CLIENT6's /64) takes block 0 from the free list: its UDP block's port,
+// the block recorded both ways, the list empty, and the session log told.
+blocks_on_first_use_a_subscriber_takes_the_free_block => Fixture {
+    setup: |h| {
+        h.blocks_on_first_use("2001:db8::", 32, 64, &[0]);
+        h.set_flag(CONFIG_F_SESSION_EVENTS, true);
+    },
+    verify: |h| {
+        let me: Ipv6Addr = "2001:db8:6::".parse().unwrap();
+        assert_eq!(h.block_tables(), (vec![(me, 0)], vec![(0, me)], vec![]));
+        let assigned: Vec<_> = h
+            .events()
+            .into_iter()
+            .filter(|e| e.kind == EVENT_BLOCK_ASSIGNED)
+            .map(|e| (e.addr6, e.port6, u32::from_be_bytes(e.remote4), e.time_ns > 0))
+            .collect();
+        assert_eq!(assigned, [(me.octets(), 64, 0, true)]);
+    },
+    ..redirected(
+        "blocks on first use: a subscriber takes the free block",
+        udp_from_client(7000, 53, P),
+        udp_to_server(6140, 53, P),
+        &[UDP64_NEW_SESSION, &[BibCreated, BlockAssigned]].concat(),
+    )
+};
+// Another host of the same /64 opens a TCP flow: the subscriber's block 0 again (its TCP
+// ports), nothing taken from the list.
+blocks_on_first_use_the_subscribers_next_binding_keeps_its_block => Fixture {
+    after: &["blocks_on_first_use_a_subscriber_takes_the_free_block"],
+    verify: |h| {
+        let me: Ipv6Addr = "2001:db8:6::".parse().unwrap();
+        assert_eq!(h.block_tables(), (vec![(me, 0)], vec![(0, me)], vec![]));
+    },
+    ..redirected(
+        "blocks on first use: the subscriber's next binding keeps its block",
+        from_client6(tcp6_bare("2001:db8:6::99", SERVER4_IN_POOL6, 64, 7000, 80, nat64_common::tcp::SYN)),
+        segment_to_server(6240, 80, nat64_common::tcp::SYN),
+        &[TCP64_NEW_SESSION, &[BibCreated]].concat(),
+    )
+};
+// A second subscriber finds the list empty: refused, answered, and nothing changes.
+blocks_on_first_use_no_free_block_refuses_the_flow => {
+    let second = "2001:db8:6:1::5";
+    let packet = udp6_packet(second, SERVER4_IN_POOL6, 64, 7000, 53, P);
+    Fixture {
+        what: "blocks on first use: no free block refuses the flow",
+        after: &["blocks_on_first_use_a_subscriber_takes_the_free_block"],
+        verify: |h| {
+            let me: Ipv6Addr = "2001:db8:6::".parse().unwrap();
+            assert_eq!(h.block_tables(), (vec![(me, 0)], vec![(0, me)], vec![]));
+        },
+        frame: from_client6(packet.clone()),
+        action: Verdict::Tx,
+        output: Some(originated6(second, 1, 3, [0; 4], &packet)),
+        counters: vec![RxIpv6, Rx6to4Udp, DropNoFreePortBlock, IcmpSentAddressUnreachable6, VerdictTx],
+        ..ROW
+    }
+};
+// The list holds block 0 twice (a release that raced a refill) while another subscriber
+// owns it: both copies come out and are dropped, the owner keeps it, and the flow is
+// refused for want of a free block.
+blocks_on_first_use_a_copy_of_an_owned_block_is_dropped => Fixture {
+    setup: |h| {
+        h.blocks_on_first_use("2001:db8::", 32, 64, &[0, 0]);
+        h.give_block("2001:db8:7::", 0);
+    },
+    verify: |h| {
+        let owner: Ipv6Addr = "2001:db8:7::".parse().unwrap();
+        assert_eq!(h.block_tables(), (vec![(owner, 0)], vec![(0, owner)], vec![]));
+    },
+    ..answered6(
+        "blocks on first use: a copy of an owned block is dropped",
+        udp6_packet(CLIENT6, SERVER4_IN_POOL6, 64, 7001, 53, P),
+        (1, 3, [0; 4]),
+        &[RxIpv6, Rx6to4Udp, DropNoFreePortBlock, IcmpSentAddressUnreachable6, VerdictTx],
+    )
+};
+// Outside the subscriber range no block is taken.
+blocks_on_first_use_a_source_outside_the_subscribers_takes_no_block => Fixture {
+    setup: |h| h.blocks_on_first_use("2001:db8:9::", 48, 64, &[0]),
+    verify: |h| assert_eq!(h.block_tables(), (vec![], vec![], vec![0])),
+    ..answered6(
+        "blocks on first use: a source outside the subscribers takes no block",
+        udp6_packet(CLIENT6, SERVER4_IN_POOL6, 64, 7001, 53, P),
+        (1, 3, [0; 4]),
+        &[RxIpv6, Rx6to4Udp, DropNoPortBlock, IcmpSentAddressUnreachable6, VerdictTx],
     )
 };
 
