@@ -8,8 +8,9 @@
 //! one pinned at an older version it migrates from is migrated, and anything else is
 //! refused by name before the kernel is touched.
 use crate::maps::{
-    MAP_BIB4, MAP_BIB6, MAP_BLOCKS, MAP_BLOCK_CONFIG, MAP_CONFIG, MAP_HELD_SYNS, MAP_POOL4,
-    MAP_POOL4_PORTS, MAP_POOL4_SLOTS, MAP_SESSIONS, MAP_STATS,
+    MAP_BIB4, MAP_BIB6, MAP_BLOCKS, MAP_BLOCK_CONFIG, MAP_BLOCK_OWNERS, MAP_CONFIG,
+    MAP_FREE_BLOCKS, MAP_HELD_SYNS, MAP_POOL4, MAP_POOL4_PORTS, MAP_POOL4_SLOTS, MAP_SESSIONS,
+    MAP_STATS, MAP_SUBSCRIBER_BLOCKS,
 };
 
 /// A pinned map's current layout and the older ones this build migrates.
@@ -23,7 +24,7 @@ pub struct MapLayout {
 
 /// Every pinned map. The counters keep version 1 while their slot count grows: counters
 /// are carried over by ID (see [`crate::counters`]), new ones starting at zero.
-pub const LAYOUTS: [MapLayout; 12] = [
+pub const LAYOUTS: [MapLayout; 15] = [
     // v1: before the lowest-ipv6-mtu and ICMP error settings (52 bytes); v2: 92 bytes.
     MapLayout {
         map: MAP_CONFIG,
@@ -84,6 +85,22 @@ pub const LAYOUTS: [MapLayout; 12] = [
     },
     MapLayout {
         map: MAP_BLOCKS,
+        version: 1,
+        migrates_from: &[],
+    },
+    // New with port blocks on first use: an older build has none, and attach creates them.
+    MapLayout {
+        map: MAP_SUBSCRIBER_BLOCKS,
+        version: 1,
+        migrates_from: &[],
+    },
+    MapLayout {
+        map: MAP_BLOCK_OWNERS,
+        version: 1,
+        migrates_from: &[],
+    },
+    MapLayout {
+        map: MAP_FREE_BLOCKS,
         version: 1,
         migrates_from: &[],
     },

@@ -21,6 +21,82 @@ pub const SWEEP_F_MARK_PEERS: u32 = 1 << 0;
 /// The benchmarks' floor: visit and count every session and binding, decide nothing (what
 /// the walk itself costs).
 pub const SWEEP_F_WALK_ONLY: u32 = 1 << 1;
+/// Port blocks on first use are on: live bindings keep their subscriber's block
+/// (`SweepState::subscribers` says how a binding's subscriber is found).
+pub const SWEEP_F_BLOCKS_ON_FIRST_USE: u32 = 1 << 2;
+
+/// How the sweep finds a binding's subscriber (its port block on first use): the IPv6
+/// address as two big-endian halves, in `range` under `range_mask`, masked with
+/// `subscriber_mask`. Computed by nat64-ctl from the port-block config
+/// ([`SubscriberMasks::new`]) so that the sweep program has no shift to branch on: the
+/// verifier walks every branch of a callback once per path that reaches it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubscriberMasks {
+    pub range: [u64; 2],
+    pub range_mask: [u64; 2],
+    pub subscriber_mask: [u64; 2],
+    /// The subscriber prefix length, for the session log.
+    pub subscriber_len: u32,
+    pub _pad: u32,
+}
+
+/// The top `bits` (0..=128) of a 128-bit word as two halves.
+const fn mask128(bits: u32) -> [u64; 2] {
+    let m = if bits == 0 {
+        0
+    } else if bits >= 128 {
+        u128::MAX
+    } else {
+        u128::MAX << (128 - bits)
+    };
+    [(m >> 64) as u64, m as u64]
+}
+
+const fn halves(a: &[u8; 16]) -> [u64; 2] {
+    let v = u128::from_be_bytes(*a);
+    [(v >> 64) as u64, v as u64]
+}
+
+impl SubscriberMasks {
+    pub const fn new(cfg: &crate::block::PortBlockConfig) -> SubscriberMasks {
+        let range_mask = mask128(cfg.range_len as u32);
+        let r = halves(&cfg.range6);
+        SubscriberMasks {
+            range: [r[0] & range_mask[0], r[1] & range_mask[1]],
+            range_mask,
+            subscriber_mask: mask128(cfg.subscriber_len as u32),
+            subscriber_len: cfg.subscriber_len as u32,
+            _pad: 0,
+        }
+    }
+
+    /// The subscriber prefix of `addr6`; `None` outside the range. The same answer as
+    /// `block::subscriber_of` for the config the masks came from.
+    #[inline(always)]
+    pub fn subscriber(&self, addr6: &[u8; 16]) -> Option<[u8; 16]> {
+        let mut hi = 0u64;
+        let mut lo = 0u64;
+        let mut i = 0;
+        while i < 8 {
+            hi = (hi << 8) | addr6[i] as u64;
+            lo = (lo << 8) | addr6[i + 8] as u64;
+            i += 1;
+        }
+        if (hi & self.range_mask[0]) != self.range[0] || (lo & self.range_mask[1]) != self.range[1]
+        {
+            return None;
+        }
+        let (a, b) = (
+            (hi & self.subscriber_mask[0]).to_be_bytes(),
+            (lo & self.subscriber_mask[1]).to_be_bytes(),
+        );
+        Some([
+            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1], b[2], b[3], b[4], b[5],
+            b[6], b[7],
+        ])
+    }
+}
 
 /// The sweep program's context: the pass's input (written by nat64-ctl) and its totals
 /// (written back by the kernel when the run ends).
@@ -49,6 +125,8 @@ pub struct SweepState {
     /// Port blocks on first use still held, and given back, by this pass.
     pub assigned_blocks: u64,
     pub released_blocks: u64,
+    /// With `SWEEP_F_BLOCKS_ON_FIRST_USE`: how a binding's subscriber is found.
+    pub subscribers: SubscriberMasks,
 }
 
 /// `NAT64_SWEEP_POOL4` key: bindings per pool4 address and protocol (the census).
@@ -135,6 +213,50 @@ pub const fn bib6_key(k4: &Bib4Key, addr6: [u8; 16], port6: u16) -> Bib6Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sweeps_masks_find_the_same_subscriber_as_the_data_plane() {
+        let addrs: [[u8; 16]; 4] = [
+            "2001:db8:7:ab12::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+            "2001:db8:8::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+            "2001:db8:7:0:ffff:1:2:3"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+            [0xff; 16],
+        ];
+        for (range, range_len) in [
+            ("2001:db8:7::", 48u8),
+            ("::", 0),
+            ("2001:db8:7:0:ffff::", 80),
+        ] {
+            for subscriber_len in [range_len, 56, 64, 72, 100, 128] {
+                if subscriber_len < range_len {
+                    continue;
+                }
+                let cfg = crate::block::PortBlockConfig {
+                    range6: range.parse::<std::net::Ipv6Addr>().unwrap().octets(),
+                    range_len,
+                    subscriber_len,
+                    ..Default::default()
+                };
+                let m = SubscriberMasks::new(&cfg);
+                for a in &addrs {
+                    assert_eq!(
+                        m.subscriber(a),
+                        crate::block::subscriber_of(&cfg, a),
+                        "{range}/{range_len}, /{subscriber_len}, {a:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_stamp_lives_for_its_pass_and_the_next() {

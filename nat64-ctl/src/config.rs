@@ -497,7 +497,10 @@ pub fn apply(t: &mut Tables, s: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// The subscribers' blocks first, then the switch that makes new bindings use them.
+/// The subscribers' blocks first, then the switch that makes new bindings use them. On
+/// first use, a block layout other than the running one (or none yet) starts with every
+/// block free; the same layout keeps who holds what (a restart, a takeover, a `config
+/// apply` that changes something else).
 fn write_port_blocks(t: &mut Tables, s: &Settings) -> Result<()> {
     let Some(b) = &s.port_blocks else {
         return t
@@ -505,7 +508,7 @@ fn write_port_blocks(t: &mut Tables, s: &Settings) -> Result<()> {
             .set(0, nat64_common::block::PortBlockConfig::default(), 0)
             .context("writing the port-block config");
     };
-    let need = nat64_common::block::table_entries(b.subscriber_count());
+    let need = b.table_entries(&s.pool4);
     let have = t.blocks.len();
     if need > have {
         bail!(
@@ -516,13 +519,42 @@ fn write_port_blocks(t: &mut Tables, s: &Settings) -> Result<()> {
             b.subscriber_len
         );
     }
-    for (i, slot) in b.table(&s.pool4) {
+    let table = b.table(&s.pool4);
+    let config = b.config(&s.pool4);
+    let relaid = b.is_dynamic()
+        && (t.block_config.get(&0, 0).ok() != Some(config)
+            || table
+                .iter()
+                .any(|(i, slot)| t.blocks.get(i, 0).ok() != Some(*slot)));
+    if relaid {
+        let Some(f) = t.first_use.as_ref() else {
+            bail!(
+                "--port-block-allocation dynamic: the running gateway was attached by a \
+                 nat64-ctl without it (no free-block tables); `attach --fresh` creates them \
+                 (its flows are lost)"
+            );
+        };
+        let blocks = config.subscribers;
+        if blocks > f.capacity() {
+            bail!(
+                "--port-block-size {}: {blocks} blocks, more than the running gateway's \
+                 tables of blocks on first use hold ({}); `attach --fresh` creates them anew \
+                 (its flows are lost)",
+                b.size,
+                f.capacity()
+            );
+        }
+    }
+    for (i, slot) in table {
         t.blocks
             .set(i, slot, 0)
             .context("writing the port-block table")?;
     }
+    if let (true, Some(f)) = (relaid, t.first_use.as_mut()) {
+        f.reset(config.subscribers)?;
+    }
     t.block_config
-        .set(0, b.config(), 0)
+        .set(0, config, 0)
         .context("writing the port-block config")
 }
 

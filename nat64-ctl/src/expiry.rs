@@ -34,8 +34,12 @@ use aya::{
     Ebpf,
 };
 use nat64_common::{
+    block::ALLOCATION_DYNAMIC,
     maps::{CONFIG_F_ADDRESS_DEPENDENT_FILTERING, MAP_SWEEP_POOL4},
-    sweep::{self, Pool4Use, Pool4UseKey, SweepState, SWEEP_F_MARK_PEERS, SWEEP_F_WALK_ONLY},
+    sweep::{
+        self, Pool4Use, Pool4UseKey, SubscriberMasks, SweepState, SWEEP_F_BLOCKS_ON_FIRST_USE,
+        SWEEP_F_MARK_PEERS, SWEEP_F_WALK_ONLY,
+    },
 };
 
 // Where other modules (and the benchmarks) have always found them.
@@ -302,10 +306,20 @@ pub fn pass(tables: &mut Tables, sweeper: &mut Sweeper, now_ns: u64) -> Result<S
     let mark_peers = cfg.flags & CONFIG_F_ADDRESS_DEPENDENT_FILTERING != 0 || sweeper.saw_peers;
     sweeper.pass = sweep::next(sweeper.pass);
     let pass = sweeper.pass;
+    // Port blocks on first use: live bindings keep their subscribers' blocks; otherwise
+    // any block left from before is given back.
+    let blocks = tables.block_config.get(&0, 0).unwrap_or_default();
+    let first_use = blocks.block_size != 0 && blocks.allocation == ALLOCATION_DYNAMIC;
     let mut state = SweepState {
         now_ns,
         pass,
-        flags: if mark_peers { SWEEP_F_MARK_PEERS } else { 0 },
+        flags: if mark_peers { SWEEP_F_MARK_PEERS } else { 0 }
+            | if first_use {
+                SWEEP_F_BLOCKS_ON_FIRST_USE
+            } else {
+                0
+            },
+        subscribers: SubscriberMasks::new(&blocks),
         ..SweepState::default()
     };
     sweeper.run(&mut state)?;

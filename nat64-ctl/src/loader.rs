@@ -34,6 +34,9 @@ pub struct TableSizes {
     pub sessions: Option<u32>,
     /// Entries of the port-block table (`nat64_common::block::table_entries`).
     pub blocks: Option<u32>,
+    /// Blocks per protocol of port blocks on first use: the free list's and the
+    /// owner tables' entries.
+    pub first_use_blocks: Option<u32>,
 }
 
 /// [`load`] with the state tables sized as given.
@@ -79,6 +82,12 @@ fn load_inner(log_level: BpfLogLevel, sizes: TableSizes, pin_dir: Option<&Path>)
     }
     if let Some(n) = sizes.blocks {
         loader.map_max_entries(nat64_common::maps::MAP_BLOCKS, n);
+    }
+    if let Some(n) = sizes.first_use_blocks {
+        loader
+            .map_max_entries(nat64_common::maps::MAP_SUBSCRIBER_BLOCKS, n)
+            .map_max_entries(nat64_common::maps::MAP_BLOCK_OWNERS, n)
+            .map_max_entries(nat64_common::maps::MAP_FREE_BLOCKS, n);
     }
     if let Some(n) = sizes.sessions {
         loader.map_max_entries(nat64_common::maps::MAP_SESSIONS, n);

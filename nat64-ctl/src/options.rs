@@ -236,6 +236,13 @@ pub struct AttachOptions {
     /// Length of one subscriber's prefix inside --subscribers, e.g. 56 or 64 [default: 64].
     #[arg(long, value_name = "LEN", group = TRANSLATION)]
     pub subscriber_prefix_len: Option<u8>,
+    /// How a subscriber gets its port block: `deterministic` (RFC 7422: computed from its
+    /// prefix, every subscriber of --subscribers has one) or `dynamic` (a free block on its
+    /// first binding, the same block number for every protocol, given back two sweep
+    /// passes after its last binding went; --subscribers then defaults to every source)
+    /// [default: deterministic].
+    #[arg(long, value_name = "HOW", group = TRANSLATION)]
+    pub port_block_allocation: Option<crate::blocks::Allocation>,
     /// This gateway's place among --node-count gateways sharing one pool4 (0-based): it
     /// takes the node-index-th of node-count equal runs of the pool4 addresses.
     #[arg(long, value_name = "I", requires = "node_count", group = TRANSLATION)]
@@ -406,6 +413,7 @@ impl AttachOptions {
                 self.port_block_size,
                 self.subscribers.as_deref(),
                 self.subscriber_prefix_len,
+                self.port_block_allocation,
                 names,
             )?,
         };

@@ -15,8 +15,8 @@ use std::{
 use anyhow::{Context, Result};
 use aya::maps::{MapData, RingBuf};
 use nat64_common::maps::{
-    Bib4Key, SessionEvent, EVENT_BIB_CREATED, EVENT_BIB_DELETED, EVENT_SESSION_CREATED,
-    EVENT_SESSION_DELETED, POOL4_PROTOS,
+    Bib4Key, SessionEvent, EVENT_BIB_CREATED, EVENT_BIB_DELETED, EVENT_BLOCK_ASSIGNED,
+    EVENT_BLOCK_RELEASED, EVENT_SESSION_CREATED, EVENT_SESSION_DELETED, POOL4_PROTOS,
 };
 use tokio::io::unix::AsyncFd;
 
@@ -259,15 +259,19 @@ pub fn ipv6_of(t: &Tables, k: &Bib4Key) -> Option<(Ipv6Addr, u16)> {
         .map(|e| (Ipv6Addr::from(e.addr6), e.port6))
 }
 
-/// Port blocks in use, for the `block_assigned` / `block_released` lines: a block is
-/// assigned while at least one dynamic binding holds one of its ports. Counted from the
-/// binding events, after a start from the bindings the tables already hold (their blocks
-/// are logged as assigned at that moment: a restart does not know when they were).
+/// Port blocks in use, for the `block_assigned` / `block_released` lines. Deterministic: a
+/// block is assigned while at least one dynamic binding holds one of its ports, counted
+/// from the binding events, after a start from the bindings the tables already hold
+/// (their blocks are logged as assigned at that moment: a restart does not know when they
+/// were). On first use: the data plane's and the sweep's own block events, one line per
+/// protocol, after a start from the blocks the tables hold.
 pub struct BlockLedger {
     blocks: crate::blocks::PortBlocks,
     pool4: crate::pool4::Pool4Slots,
     /// Live bindings per (protocol index, subscriber number).
     live: std::collections::HashMap<(usize, u32), u32>,
+    /// On first use: who holds each block number.
+    holders: std::collections::BTreeMap<u32, ipnet::Ipv6Net>,
 }
 
 impl BlockLedger {
@@ -276,7 +280,50 @@ impl BlockLedger {
             blocks,
             pool4,
             live: Default::default(),
+            holders: Default::default(),
         }
+    }
+
+    /// The lines of block number `b` changing hands (`kind`), one per protocol with pool4.
+    fn block_lines(&self, kind: Kind, time_ns: u64, b: u32, prefix: ipnet::Ipv6Net) -> Vec<Record> {
+        let size = self.blocks.size.into();
+        (0..POOL4_PROTOS.len())
+            .filter_map(|p| {
+                let block = nat64_common::block::nth_block(&self.pool4.0[p], size, b)?;
+                Some(Record {
+                    kind,
+                    time_ns,
+                    proto: POOL4_PROTOS[p],
+                    ipv6: None,
+                    pool4: (Ipv4Addr::from(block.addr4), block.port_lo),
+                    peer: None,
+                    block: Some((block.port_hi, prefix)),
+                })
+            })
+            .collect()
+    }
+
+    /// A block event off the ring (on first use): its lines.
+    pub fn block_event(&mut self, ev: &SessionEvent) -> Vec<Record> {
+        if !self.blocks.is_dynamic() {
+            return Vec::new();
+        }
+        let b = u32::from_be_bytes(ev.remote4);
+        let Ok(prefix) = ipnet::Ipv6Net::new(Ipv6Addr::from(ev.addr6), ev.port6 as u8) else {
+            return Vec::new();
+        };
+        let kind = match ev.kind {
+            EVENT_BLOCK_ASSIGNED => {
+                self.holders.insert(b, prefix);
+                Kind::BlockAssigned
+            }
+            EVENT_BLOCK_RELEASED => {
+                self.holders.remove(&b);
+                Kind::BlockReleased
+            }
+            _ => return Vec::new(),
+        };
+        self.block_lines(kind, ev.time_ns, b, prefix)
     }
 
     /// None while port blocks are off.
@@ -286,6 +333,20 @@ impl BlockLedger {
         };
         let mut l = BlockLedger::new(blocks, pool4);
         let mut out = Vec::new();
+        if blocks.is_dynamic() {
+            let held = t.first_use.as_ref().map(|f| f.held()).unwrap_or_default();
+            for (prefix, sb) in held {
+                let Ok(net) = ipnet::Ipv6Net::new(Ipv6Addr::from(prefix), blocks.subscriber_len)
+                else {
+                    continue;
+                };
+                l.holders.insert(sb.block, net);
+            }
+            for (&b, &net) in &l.holders {
+                out.extend(l.block_lines(Kind::BlockAssigned, now_ns, b, net));
+            }
+            return Ok((Some(l), out));
+        }
         for (k, e) in t.bib4.iter().filter_map(|r| r.ok()) {
             if e.flags & nat64_common::maps::BIB_F_STATIC == 0 {
                 out.extend(l.note(now_ns, k.proto, Ipv4Addr::from(k.addr4), k.port4, true));
@@ -339,6 +400,9 @@ impl BlockLedger {
     /// (the blocks were renumbered).
     pub fn close(self, time_ns: u64) -> Vec<Record> {
         let mut out: Vec<Record> = Vec::new();
+        for (&b, &net) in &self.holders {
+            out.extend(self.block_lines(Kind::BlockReleased, time_ns, b, net));
+        }
         let mut live: Vec<_> = self.live.keys().copied().collect();
         live.sort_unstable();
         for (p, k) in live {
@@ -360,8 +424,11 @@ impl BlockLedger {
         out
     }
 
-    /// The block line a binding record makes, if any.
+    /// The block line a binding record makes, if any (deterministic).
     pub fn follow(&mut self, r: &Record) -> Option<Record> {
+        if self.blocks.is_dynamic() {
+            return None;
+        }
         match r.kind {
             Kind::BibCreated | Kind::BibDeleted => self.note(
                 r.time_ns,
@@ -421,6 +488,12 @@ pub async fn forward(ring: RingBuf<MapData>, tables: Tables, log: std::sync::Arc
                 }
                 // SAFETY: the kernel wrote a whole SessionEvent (plain data).
                 let ev: SessionEvent = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
+                if ev.kind == EVENT_BLOCK_ASSIGNED || ev.kind == EVENT_BLOCK_RELEASED {
+                    if let Some(l) = ledger.as_mut() {
+                        records.extend(l.block_event(&ev));
+                    }
+                    continue;
+                }
                 if let Some(r) = Record::from_event(&ev, |k| ipv6_of(&tables, k)) {
                     let block = ledger.as_mut().and_then(|l| l.follow(&r));
                     records.push(r);
@@ -438,11 +511,100 @@ mod tests {
     use super::*;
     use nat64_common::maps::{PROTO_TCP, PROTO_UDP};
 
+    /// On first use the lines come from the kernel's block events: one per protocol for the
+    /// block number, with the subscriber the event names.
+    #[test]
+    fn blocks_on_first_use_are_logged_from_the_kernels_events() {
+        let blocks = crate::blocks::PortBlocks::from_options(
+            Some(2016),
+            None,
+            Some(56),
+            Some(crate::blocks::Allocation::Dynamic),
+            &crate::blocks::Names::CLI,
+        )
+        .unwrap()
+        .unwrap();
+        let pool4 = two_addresses;
+        let mut l = BlockLedger::new(blocks, pool4());
+        let prefix: Ipv6Addr = "2001:db8:5:ab00::".parse().unwrap();
+        let event = |kind, time_ns, block: u32| SessionEvent {
+            time_ns,
+            addr6: prefix.octets(),
+            port6: 56,
+            port4: 0,
+            remote_port: 0,
+            proto: 0,
+            kind,
+            addr4: [0; 4],
+            remote4: block.to_be_bytes(),
+        };
+        let lines = l.block_event(&event(EVENT_BLOCK_ASSIGNED, 1, 33));
+        let json: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|r| serde_json::from_str(&r.json(0)).unwrap())
+            .collect();
+        let line = |event: &str, proto: &str| {
+            serde_json::json!({
+                "time": "1970-01-01T00:00:00.000Z", "event": event,
+                "proto": proto, "pool4": "192.0.2.2", "port4": 3040, "port4_last": 5055,
+                "subscriber": "2001:db8:5:ab00::/56",
+            })
+        };
+        assert_eq!(
+            json,
+            [
+                line("block_assigned", "tcp"),
+                line("block_assigned", "udp"),
+                line("block_assigned", "icmp")
+            ]
+        );
+        // Still held when the ledger closes (a config apply): released then.
+        let mut l2 = BlockLedger::new(blocks, pool4());
+        l2.block_event(&event(EVENT_BLOCK_ASSIGNED, 1, 0));
+        let closed = l2.close(9);
+        assert_eq!(closed.len(), 3);
+        assert!(closed
+            .iter()
+            .all(|r| r.kind == Kind::BlockReleased && r.time_ns == 9 && r.pool4.1 == 1024));
+        let gone = l.block_event(&event(EVENT_BLOCK_RELEASED, 5, 33));
+        assert_eq!(gone.len(), 3);
+        assert!(gone
+            .iter()
+            .all(|r| r.kind == Kind::BlockReleased && r.time_ns == 5 && r.pool4.1 == 3040));
+        assert_eq!(l.close(6), [], "nothing held");
+        // Binding events make no block lines of their own on first use.
+        let bib = Record {
+            kind: Kind::BibCreated,
+            time_ns: 7,
+            proto: PROTO_TCP,
+            ipv6: None,
+            pool4: ("192.0.2.2".parse().unwrap(), 3100),
+            peer: None,
+            block: None,
+        };
+        let mut l3 = BlockLedger::new(blocks, pool4());
+        assert_eq!(l3.follow(&bib), None);
+    }
+
+    fn two_addresses() -> crate::pool4::Pool4Slots {
+        crate::pool4::Pool4Slots::from_groups(
+            &[crate::pool4::Pool4Group::parse(
+                &["192.0.2.1".into(), "192.0.2.2".into()],
+                Some("1024-65535"),
+                None,
+            )
+            .unwrap()],
+            "t",
+        )
+        .unwrap()
+    }
+
     #[test]
     fn a_block_is_assigned_with_its_first_binding_and_released_with_its_last() {
         let blocks = crate::blocks::PortBlocks::from_options(
             Some(2016),
             Some("2001:db8:0:40::/58"),
+            None,
             None,
             &crate::blocks::Names::CLI,
         )

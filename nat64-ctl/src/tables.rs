@@ -3,12 +3,15 @@
 use std::{os::fd::AsFd, path::Path};
 
 use anyhow::{Context, Result};
-use aya::maps::{Array, HashMap, IterableMap, Map, MapData};
+use aya::maps::{Array, HashMap, IterableMap, Map, MapData, Queue};
 use nat64_common::maps::{
     pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, HeldSynKey,
     HeldSynTarget, Pool4Entry, Pool4Ports, Pool4PortsKey, Pool4Slot, SessionEntry, SessionKey,
     MAP_BIB4, MAP_BIB6, MAP_BLOCKS, MAP_BLOCK_CONFIG, MAP_CONFIG, MAP_HELD_SYNS, MAP_POOL4,
     MAP_POOL4_PORTS, MAP_POOL4_SLOTS, MAP_SESSIONS,
+};
+use nat64_common::maps::{
+    SubscriberBlock, MAP_BLOCK_OWNERS, MAP_FREE_BLOCKS, MAP_SUBSCRIBER_BLOCKS,
 };
 
 use crate::batch;
@@ -17,6 +20,8 @@ use crate::batch;
 const READ_CHUNK: u32 = 8192;
 
 /// Every map a second invocation works on; pinned by `attach` under the instance directory.
+/// (The tables of port blocks on first use are pinned too, but optional: a gateway an
+/// older nat64-ctl attached has none.)
 pub const PINNED_MAPS: [&str; 10] = [
     MAP_CONFIG,
     MAP_BLOCK_CONFIG,
@@ -45,6 +50,51 @@ pub struct Tables {
     /// Port blocks (RFC 7422): how subscribers are numbered, and their blocks.
     pub block_config: Array<MapData, nat64_common::block::PortBlockConfig>,
     pub blocks: Array<MapData, Pool4Slot>,
+    /// Port blocks on first use: None on a gateway attached by a build without them.
+    pub first_use: Option<FirstUseTables>,
+}
+
+/// Port blocks on first use: who holds which block, and the free ones.
+pub struct FirstUseTables {
+    pub subscribers: HashMap<MapData, [u8; 16], SubscriberBlock>,
+    pub owners: HashMap<MapData, u32, [u8; 16]>,
+    pub free: Queue<MapData, u32>,
+}
+
+impl FirstUseTables {
+    /// Every subscriber holding a block, with it.
+    pub fn held(&self) -> Vec<([u8; 16], SubscriberBlock)> {
+        self.subscribers.iter().filter_map(|r| r.ok()).collect()
+    }
+
+    /// Empties the tables and queues every block number below `blocks` as free: what a
+    /// new block layout starts from (the bindings made under the old one keep their ports
+    /// until they expire).
+    pub fn reset(&mut self, blocks: u32) -> Result<()> {
+        while self.free.pop(0).is_ok() {}
+        let held: Vec<[u8; 16]> = self.subscribers.keys().filter_map(|k| k.ok()).collect();
+        for k in held {
+            let _ = self.subscribers.remove(&k);
+        }
+        let owned: Vec<u32> = self.owners.keys().filter_map(|k| k.ok()).collect();
+        for b in owned {
+            let _ = self.owners.remove(&b);
+        }
+        for b in 0..blocks {
+            self.free
+                .push(b, 0)
+                .with_context(|| format!("queueing free port block {b}"))?;
+        }
+        Ok(())
+    }
+
+    /// Entries each table holds at most.
+    pub fn capacity(&self) -> u32 {
+        let entries = |m: &MapData| m.info().map_or(0, |i| i.max_entries());
+        entries(self.subscribers.map())
+            .min(entries(self.owners.map()))
+            .min(self.free.capacity())
+    }
 }
 
 fn pinned(dir: &Path, name: &str) -> Result<MapData> {
@@ -52,9 +102,25 @@ fn pinned(dir: &Path, name: &str) -> Result<MapData> {
     MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))
 }
 
+impl FirstUseTables {
+    fn build(open: impl Fn(&str) -> Result<MapData>) -> Result<FirstUseTables> {
+        let bad = |name: &str| format!("{name} has an unexpected type");
+        Ok(FirstUseTables {
+            subscribers: HashMap::try_from(Map::HashMap(open(MAP_SUBSCRIBER_BLOCKS)?))
+                .with_context(|| bad(MAP_SUBSCRIBER_BLOCKS))?,
+            owners: HashMap::try_from(Map::HashMap(open(MAP_BLOCK_OWNERS)?))
+                .with_context(|| bad(MAP_BLOCK_OWNERS))?,
+            free: Queue::try_from(Map::Queue(open(MAP_FREE_BLOCKS)?))
+                .with_context(|| bad(MAP_FREE_BLOCKS))?,
+        })
+    }
+}
+
 impl Tables {
     pub fn open(dir: &Path) -> Result<Tables> {
-        Self::build(|name| pinned(dir, name))
+        let mut t = Self::build(|name| pinned(dir, name))?;
+        t.first_use = FirstUseTables::build(|name| pinned(dir, name)).ok();
+        Ok(t)
     }
 
     /// The same maps, opened afresh from a loaded object (no pins needed).
@@ -67,6 +133,18 @@ impl Tables {
             };
             let id = data.info().context("map info")?.id();
             MapData::from_id(id).with_context(|| format!("opening {name}"))
+        })
+        .and_then(|mut t| {
+            t.first_use = Some(FirstUseTables::build(|name| {
+                let data = match ebpf.map(name) {
+                    Some(Map::HashMap(d)) | Some(Map::Queue(d)) => d,
+                    Some(_) => anyhow::bail!("{name} has an unexpected type"),
+                    None => anyhow::bail!("{name} missing from the object"),
+                };
+                let id = data.info().context("map info")?.id();
+                MapData::from_id(id).with_context(|| format!("opening {name}"))
+            })?);
+            Ok(t)
         })
     }
 
@@ -93,6 +171,7 @@ impl Tables {
                 .with_context(|| bad(MAP_BLOCK_CONFIG))?,
             blocks: Array::try_from(Map::Array(open(MAP_BLOCKS)?))
                 .with_context(|| bad(MAP_BLOCKS))?,
+            first_use: None,
         })
     }
 

@@ -18,14 +18,13 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap},
 };
 use nat64_common::{
-    block::{self, PortBlockConfig, ALLOCATION_DYNAMIC},
     maps::{
         pool4_proto_index, Bib4Entry, Bib4Key, SessionEntry, SessionKey, SubscriberBlock,
         BIB_F_STATIC, SESSION_KIND_FLOW, SESSION_KIND_PEER,
     },
     sweep::{
-        self, judge, Pool4Use, Pool4UseKey, Stamp, SweepState, SWEEP_F_MARK_PEERS,
-        SWEEP_F_WALK_ONLY,
+        self, judge, Pool4Use, Pool4UseKey, Stamp, SubscriberMasks, SweepState,
+        SWEEP_F_BLOCKS_ON_FIRST_USE, SWEEP_F_MARK_PEERS, SWEEP_F_WALK_ONLY,
     },
     timeouts::{self, Timeouts},
     Counter,
@@ -34,7 +33,7 @@ use nat64_common::{
 use crate::{
     blocks::{BLOCK_OWNERS, FREE_BLOCKS, SUBSCRIBER_BLOCKS},
     events,
-    maps::{config, BIB4, BIB6, BLOCK_CONFIG, SESSIONS},
+    maps::{config, BIB4, BIB6, SESSIONS},
     stats,
 };
 
@@ -54,21 +53,15 @@ static SWEEP_POOL4: HashMap<Pool4UseKey, Pool4Use> = HashMap::with_max_entries(3
 struct Walk {
     state: SweepState,
     timeouts: Timeouts,
-    /// Port blocks on first use are on: live bindings stamp their subscriber's block.
-    dynamic_blocks: bool,
-    blocks: PortBlockConfig,
 }
 
 #[unsafe(no_mangle)]
 #[unsafe(link_section = "xdp")]
 pub extern "C" fn nat64_sweep(ctx: *mut SweepState) -> i32 {
     let Some(cfg) = config() else { return 1 };
-    let blocks = BLOCK_CONFIG.get(0).copied().unwrap_or_default();
     let mut walk = Walk {
         state: unsafe { *ctx },
         timeouts: cfg.timeouts,
-        dynamic_blocks: blocks.block_size != 0 && blocks.allocation == ALLOCATION_DYNAMIC,
-        blocks,
     };
     let w = &mut walk as *mut Walk as *mut c_void;
     unsafe {
@@ -224,8 +217,8 @@ extern "C" fn sweep_binding(
             }
         }
         count(&mut state.dynamic_bindings, i);
-        if walk.dynamic_blocks {
-            stamp_subscriber(&walk.blocks, &e.addr6, pass);
+        if state.flags & SWEEP_F_BLOCKS_ON_FIRST_USE != 0 {
+            stamp_subscriber(&state.subscribers, &e.addr6, pass);
         }
     }
     let use_key = Pool4UseKey {
@@ -268,8 +261,8 @@ fn count(counts: &mut [u64; 3], i: usize) {
 
 /// A live binding keeps its subscriber's port block.
 #[inline(never)]
-fn stamp_subscriber(cfg: &PortBlockConfig, addr6: &[u8; 16], pass: u32) {
-    let Some(prefix) = block::subscriber_of(cfg, addr6) else {
+fn stamp_subscriber(masks: &SubscriberMasks, addr6: &[u8; 16], pass: u32) {
+    let Some(prefix) = masks.subscriber(addr6) else {
         return;
     };
     if let Some(s) = SUBSCRIBER_BLOCKS.get_ptr_mut(&prefix) {
@@ -297,7 +290,7 @@ extern "C" fn sweep_subscriber(
         return 0;
     }
     // With allocation on first use off, nothing stamps: every block left goes.
-    let judged = if walk.dynamic_blocks {
+    let judged = if state.flags & SWEEP_F_BLOCKS_ON_FIRST_USE != 0 {
         judge(s.stamp, state.pass)
     } else {
         Stamp::Expired
@@ -312,7 +305,8 @@ extern "C" fn sweep_subscriber(
                 let _ = FREE_BLOCKS.push(&b, 0);
                 state.released_blocks += 1;
                 stats::count(Counter::BlockReleased);
-                events::block_released(&prefix, walk.blocks.subscriber_len, b, state.now_ns);
+                let len = state.subscribers.subscriber_len as u8;
+                events::block_released(&prefix, len, b, state.now_ns);
             }
             return 0;
         }

@@ -271,3 +271,99 @@ fn peer_records_left_from_filtering_go_two_passes_after_they_are_met() {
     assert_eq!(g.pass(6 * S).1, [peer]);
     assert_eq!(g.pass(7 * S).1, []);
 }
+
+/// Port blocks on first use: a subscriber's block stays while any binding of its prefix
+/// does, and goes back to the free list two passes after the last one went (the same grace
+/// a binding gets); one never used by a binding goes after its grace pass.
+#[test]
+fn port_blocks_on_first_use_go_back_after_the_subscribers_last_binding() {
+    if !lab_available("port_blocks_on_first_use_go_back_after_the_subscribers_last_binding") {
+        return;
+    }
+    let mut g = Gateway::new(10, false);
+    let cfg = nat64_common::block::PortBlockConfig {
+        range6: "2001:db8::".parse::<std::net::Ipv6Addr>().unwrap().octets(),
+        range_len: 32,
+        subscriber_len: 64,
+        allocation: nat64_common::block::ALLOCATION_DYNAMIC,
+        block_size: 1,
+        subscribers: 2,
+        ..Default::default()
+    };
+    g.tables.block_config.set(0, cfg, 0).unwrap();
+    // `binding` puts its host in 2001:db8:6::/64; 2001:db8:7::/64 holds a block no binding
+    // of it ever used.
+    let busy: [u8; 16] = "2001:db8:6::"
+        .parse::<std::net::Ipv6Addr>()
+        .unwrap()
+        .octets();
+    let idle: [u8; 16] = "2001:db8:7::"
+        .parse::<std::net::Ipv6Addr>()
+        .unwrap()
+        .octets();
+    {
+        let f = g.tables.first_use.as_mut().unwrap();
+        for (prefix, block) in [(busy, 1u32), (idle, 0)] {
+            let held = nat64_common::maps::SubscriberBlock {
+                block,
+                stamp: 0,
+                assigned_ns: 1,
+            };
+            f.subscribers.insert(prefix, held, 0).unwrap();
+            f.owners.insert(block, prefix, 0).unwrap();
+        }
+    }
+    let b = binding(61001, 0);
+    g.bindings(&[b]);
+    let s = skey(61001, REMOTE, 53, PROTO_UDP, SESSION_KIND_FLOW);
+    g.sessions(&[(s, entry(0, 0))]);
+    let held = |g: &mut Gateway| {
+        let f = g.tables.first_use.as_mut().unwrap();
+        let mut subs: Vec<([u8; 16], u32)> =
+            f.held().into_iter().map(|(k, v)| (k, v.block)).collect();
+        subs.sort();
+        let mut owners: Vec<(u32, [u8; 16])> = f.owners.iter().map(|r| r.unwrap()).collect();
+        owners.sort();
+        let mut free = Vec::new();
+        while let Ok(b) = f.free.pop(0) {
+            free.push(b);
+        }
+        for b in &free {
+            f.free.push(b, 0).unwrap();
+        }
+        (subs, owners, free)
+    };
+
+    g.pass(S);
+    assert_eq!(
+        held(&mut g),
+        (
+            vec![(busy, 1), (idle, 0)],
+            vec![(0, idle), (1, busy)],
+            vec![]
+        ),
+        "both kept through their grace pass"
+    );
+    g.pass(2 * S);
+    assert_eq!(
+        held(&mut g),
+        (vec![(busy, 1)], vec![(1, busy)], vec![0]),
+        "the block no binding used is back on the list"
+    );
+    assert_eq!(g.counted(Counter::BlockReleased), 1);
+    // The session expires (its 10 s are long over), then its binding after its grace pass,
+    // then the block after its own.
+    let (swept, left, _) = g.pass(25 * S);
+    assert_eq!((swept.sessions, left.len()), (1, 0));
+    assert_eq!(held(&mut g).0, [(busy, 1)]);
+    let (swept, _, bib) = g.pass(26 * S);
+    assert_eq!((swept.bindings, bib.len()), (1, 0));
+    assert_eq!(
+        held(&mut g).0,
+        [(busy, 1)],
+        "kept a pass after its last binding"
+    );
+    g.pass(27 * S);
+    assert_eq!(held(&mut g), (vec![], vec![], vec![0, 1]));
+    assert_eq!(g.counted(Counter::BlockReleased), 2);
+}

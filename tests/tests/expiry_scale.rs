@@ -56,6 +56,7 @@ fn a_million_sessions_expire_exactly() {
             sessions: Some(1 << 20),
             bib: Some(4096),
             blocks: None,
+            first_use_blocks: None,
         },
     )
     .expect("the kernel loads the object with a 1 Mi-entry session table");

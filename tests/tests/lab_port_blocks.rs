@@ -41,9 +41,10 @@ nat64_tests::lab_test!(
         }
         // The block the function gives the client, computed here independently of the
         // gateway's tables.
-        let blocks = PortBlocks::from_options(Some(240), Some(SUBSCRIBERS), None, &Names::CLI)
-            .unwrap()
-            .unwrap();
+        let blocks =
+            PortBlocks::from_options(Some(240), Some(SUBSCRIBERS), None, None, &Names::CLI)
+                .unwrap()
+                .unwrap();
         let pool4 = Pool4Slots::from_groups(
             &[Pool4Group::parse(&[POOL4.into()], Some("1024-65535"), None).unwrap()],
             "t",
@@ -163,6 +164,219 @@ nat64_tests::lab_test!(
         assert!(!out.status.success(), "released by then: {out:?}");
         assert_eq!(lab.counter("events_lost").unwrap(), 0);
         assert_eq!(lab.counter("drop_no_port_block").unwrap(), 0);
+        let _ = std::fs::remove_file(&log);
+    }
+);
+
+/// Fetches the page from `src` (an address of client6); the curl exit code and output.
+fn fetch_from(lab: &Lab, src: &str) -> (bool, String) {
+    let out = lab
+        .client6
+        .cmd_net_only("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "5",
+            "--interface",
+            src,
+            &format!("http://[{SERVER4_IN_POOL6}]/"),
+        ])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+nat64_tests::lab_test!(
+    blocks_on_first_use_go_to_active_subscribers_and_come_back_when_they_leave,
+    |hook| {
+        if !lab_available(
+            "blocks_on_first_use_go_to_active_subscribers_and_come_back_when_they_leave",
+        ) {
+            return;
+        }
+        // Two blocks of 240 ports (1024-1263, 1264-1503) for every host of client6's /64
+        // (each a /128 subscriber): two subscribers at once, the third waits.
+        let second = "2001:db8:6::3";
+        let third = "2001:db8:6::4";
+        let mut lab = Lab::reference_on(hook).expect("lab");
+        for a in [second, third] {
+            lab.client6
+                .sh(&format!("ip -6 addr add {a}/64 dev eth0 nodad"))
+                .unwrap();
+        }
+        let log = std::env::temp_dir().join(format!("{}-first-use.jsonl", lab.gateway.name));
+        let _ = std::fs::remove_file(&log);
+        lab.start_gateway(&[
+            "--pool6",
+            "64:ff9b:1::/48",
+            "--pool4",
+            POOL4,
+            "--ports",
+            "1024-1503",
+            "--port-block-size",
+            BLOCK,
+            "--port-block-allocation",
+            "dynamic",
+            "--subscriber-prefix-len",
+            "128",
+            "--session-log",
+            log.to_str().unwrap(),
+            "--tcp-trans-timeout",
+            "2",
+            "--allow-nonstandard-timeouts",
+        ])
+        .expect("gateway");
+        let _served = Served::start(&lab, "first use\n", 1).expect("nginx");
+
+        for src in [CLIENT6, second] {
+            assert_eq!(
+                fetch_from(&lab, src),
+                (true, "first use\n".to_string()),
+                "{src}"
+            );
+        }
+        let (ok, _) = fetch_from(&lab, third);
+        assert!(!ok, "no block is free for a third subscriber");
+        assert!(lab.counter("drop_no_free_port_block").unwrap() >= 1);
+        assert_eq!(lab.counter("block_assigned").unwrap(), 2);
+
+        // The running gateway: both blocks held, each by one of the two.
+        let out = lab.ctl(&["blocks", "display", "--proto", "tcp"]).unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let shown = String::from_utf8(out.stdout).unwrap();
+        let held: Vec<&str> = shown.lines().skip(1).collect();
+        assert!(
+            shown
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with("2 of 2 blocks held"),
+            "{shown}"
+        );
+        let mut owners: Vec<String> = held
+            .iter()
+            .map(|l| {
+                l.split_whitespace()
+                    .nth(3)
+                    .unwrap()
+                    .trim_end_matches(':')
+                    .to_string()
+            })
+            .collect();
+        owners.sort();
+        assert_eq!(
+            owners,
+            [format!("{CLIENT6}/128"), format!("{second}/128")],
+            "{shown}"
+        );
+
+        // The log: a block_assigned line per protocol for each, then (the flows over, their
+        // bindings gone) a block_released per protocol for each.
+        let mut got = Vec::new();
+        for _ in 0..150 {
+            std::thread::sleep(Duration::from_millis(100));
+            got = lines(&log);
+            if got
+                .iter()
+                .filter(|l| l["event"] == "block_released")
+                .count()
+                >= 6
+            {
+                break;
+            }
+        }
+        let block_lines = |event: &str| -> Vec<(String, String, u64, u64)> {
+            let mut v: Vec<_> = got
+                .iter()
+                .filter(|l| l["event"] == event)
+                .map(|l| {
+                    (
+                        l["subscriber"].as_str().unwrap().to_string(),
+                        l["proto"].as_str().unwrap().to_string(),
+                        l["port4"].as_u64().unwrap(),
+                        l["port4_last"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let assigned = block_lines("block_assigned");
+        assert_eq!(assigned.len(), 6, "{got:#?}");
+        assert_eq!(block_lines("block_released"), assigned, "{got:#?}");
+        for (who, _, lo, hi) in &assigned {
+            assert!(
+                (*lo, *hi) == (1024, 1263) || (*lo, *hi) == (1264, 1503),
+                "{who}: {lo}-{hi}"
+            );
+        }
+        // Each subscriber's bindings took ports from its own block.
+        for b in got.iter().filter(|l| l["event"] == "bib_created") {
+            let host = b["ipv6"].as_str().unwrap();
+            let port = b["port4"].as_u64().unwrap();
+            let (_, _, lo, hi) = assigned
+                .iter()
+                .find(|(who, p, _, _)| *who == format!("{host}/128") && p == "tcp")
+                .unwrap_or_else(|| panic!("{host} has a block: {assigned:?}"));
+            assert!(
+                (*lo..=*hi).contains(&port),
+                "{host} got {port}, its block is {lo}-{hi}"
+            );
+        }
+
+        // Who had the second subscriber's first port, from the log alone: the second
+        // subscriber while its block was held, nobody after.
+        let (_, _, lo, _) = assigned
+            .iter()
+            .find(|(who, p, _, _)| *who == format!("{second}/128") && p == "tcp")
+            .unwrap()
+            .clone();
+        let owner = format!("{POOL4}:{lo}");
+        let assigned_at = got
+            .iter()
+            .find(|l| {
+                l["event"] == "block_assigned"
+                    && l["subscriber"] == format!("{second}/128").as_str()
+            })
+            .unwrap()["time"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let from_log = |at: &str| {
+            lab.ctl(&[
+                "blocks",
+                "display",
+                "--owner",
+                &owner,
+                "--proto",
+                "tcp",
+                "--log",
+                log.to_str().unwrap(),
+                "--at",
+                at,
+            ])
+            .unwrap()
+        };
+        let out = from_log(&assigned_at);
+        assert!(out.status.success(), "{out:?}");
+        let answer = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            answer.starts_with(&format!("{owner} tcp {second}/128 (block assigned ")),
+            "{answer}"
+        );
+        assert!(
+            !from_log("2999-01-01T00:00:00.000Z").status.success(),
+            "released by then"
+        );
+
+        // With the blocks back, the third subscriber gets one.
+        assert_eq!(fetch_from(&lab, third), (true, "first use\n".to_string()));
+        assert_eq!(lab.counter("block_released").unwrap(), 2);
+        assert_eq!(lab.counter("block_assigned").unwrap(), 3);
+        assert_eq!(lab.counter("events_lost").unwrap(), 0);
         let _ = std::fs::remove_file(&log);
     }
 );

@@ -88,7 +88,11 @@ pub async fn run(args: Args, matches: &clap::ArgMatches) -> Result<()> {
         bib: max_bindings.or(file.and_then(|f| f.max_bindings)),
         blocks: settings
             .port_blocks
-            .map(|b| nat64_common::block::table_entries(b.subscriber_count())),
+            .map(|b| b.table_entries(&settings.pool4)),
+        first_use_blocks: settings
+            .port_blocks
+            .filter(|b| b.is_dynamic())
+            .map(|b| b.blocks_per_protocol(&settings.pool4)),
     };
     for (flag, n) in [
         ("--max-sessions", sizes.sessions),

@@ -68,6 +68,9 @@ pub fn run(args: Args) -> Result<()> {
                     "gateway instance {instance:?} has no port blocks (attach --port-block-size)"
                 );
             };
+            if b.is_dynamic() {
+                return on_first_use(&t, &b, &pool4, &protos, for_addr, owner);
+            }
             if let Some(a) = for_addr {
                 let mut any = false;
                 for &p in &protos {
@@ -117,6 +120,90 @@ pub fn run(args: Args) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Port blocks on first use: the blocks held now (from the running gateway's tables), one
+/// subscriber's, or the holder of one pool4 port.
+fn on_first_use(
+    t: &nat64_ctl::tables::Tables,
+    b: &nat64_ctl::blocks::PortBlocks,
+    pool4: &nat64_ctl::pool4::Pool4Slots,
+    protos: &[usize],
+    for_addr: Option<Ipv6Addr>,
+    owner: Option<std::net::SocketAddrV4>,
+) -> Result<()> {
+    let Some(f) = t.first_use.as_ref() else {
+        bail!("the gateway has no tables of port blocks on first use (attached by an older nat64-ctl)");
+    };
+    let mut held: Vec<(u32, ipnet::Ipv6Net)> = f
+        .held()
+        .into_iter()
+        .filter_map(|(prefix, sb)| {
+            let net = ipnet::Ipv6Net::new(Ipv6Addr::from(prefix), b.subscriber_len).ok()?;
+            Some((sb.block, net))
+        })
+        .collect();
+    held.sort();
+    let lines = |k: u32, net: ipnet::Ipv6Net| -> Vec<String> {
+        protos
+            .iter()
+            .filter_map(|&p| {
+                let s = block::nth_block(&pool4.0[p], b.size.into(), k)?;
+                Some(format!(
+                    "{} block {k} {net}: {}:{}-{}",
+                    proto_name(POOL4_PROTOS[p]),
+                    Ipv4Addr::from(s.addr4),
+                    s.port_lo,
+                    s.port_hi
+                ))
+            })
+            .collect()
+    };
+    if let Some(a) = for_addr {
+        let Some(net) = b.subscriber_of(a) else {
+            bail!(
+                "{a} is outside the subscribers {}: it takes no block",
+                b.subscribers
+            );
+        };
+        let Some(&(k, _)) = held.iter().find(|(_, n)| *n == net) else {
+            bail!("{a}: its subscriber {net} holds no block now (it takes one with its next flow)");
+        };
+        for l in lines(k, net) {
+            println!("{a} {l}");
+        }
+        return Ok(());
+    }
+    if let Some(o) = owner {
+        let mut any = false;
+        for &p in protos {
+            let Some(k) = b.block_number(pool4, p, *o.ip(), o.port()) else {
+                continue;
+            };
+            if let Some(&(_, net)) = held.iter().find(|(h, _)| *h == k) {
+                println!("{o} {} block {k} {net}", proto_name(POOL4_PROTOS[p]));
+                any = true;
+            }
+        }
+        if !any {
+            bail!("{o} lies in no block held now (for an earlier moment: --log FILE --at TIME)");
+        }
+        return Ok(());
+    }
+    println!(
+        "port blocks: {} ports per block and protocol, handed out on first use to the /{}s of {}; {} of {} blocks held",
+        b.size,
+        b.subscriber_len,
+        b.subscribers,
+        held.len(),
+        b.blocks_per_protocol(pool4)
+    );
+    for (k, net) in held {
+        for l in lines(k, net) {
+            println!("{l}");
+        }
+    }
+    Ok(())
 }
 
 /// `PROTO subscriber K PREFIX: ADDR:FIRST-LAST`, one subscriber's block.

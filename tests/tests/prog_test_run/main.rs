@@ -25,13 +25,13 @@ use nat64_common::{
     frag::{FragEntry, FragKey, FRAG_TIMEOUT_NS, MAP_FRAGS},
     maps::{
         GatewayConfig, HeldSynKey, HeldSynTarget, SessionEntry, SessionEvent, SessionKey,
-        SlowPathHeader, CONFIG_F_ADDRESS_DEPENDENT_FILTERING, CONFIG_F_ALLOW_NONGLOBAL,
-        CONFIG_F_FILTERING_ICMP, CONFIG_F_SESSION_EVENTS, CONFIG_F_SLOW_PATH, EVENT_BIB_CREATED,
-        EVENT_BLOCK_ASSIGNED, EVENT_SESSION_CREATED, MAP_BLOCKS, MAP_BLOCK_CONFIG,
-        MAP_BLOCK_OWNERS, MAP_FREE_BLOCKS, MAP_SUBSCRIBER_BLOCKS, SubscriberBlock, MAP_CONFIG, MAP_EVENTS, MAP_HELD_SYNS,
-        MAP_SESSIONS, MAP_SLOW, PROTO_ICMP, PROTO_TCP, PROTO_UDP, SESSION_F_FROM_V4,
-        SESSION_KIND_FLOW, SESSION_KIND_PEER, SLOW_FRAME_MAX, SLOW_KIND_FRAGMENT,
-        SLOW_KIND_HELD_SYN, SLOW_KIND_HELD_SYN6,
+        SlowPathHeader, SubscriberBlock, CONFIG_F_ADDRESS_DEPENDENT_FILTERING,
+        CONFIG_F_ALLOW_NONGLOBAL, CONFIG_F_FILTERING_ICMP, CONFIG_F_SESSION_EVENTS,
+        CONFIG_F_SLOW_PATH, EVENT_BIB_CREATED, EVENT_BLOCK_ASSIGNED, EVENT_SESSION_CREATED,
+        MAP_BLOCKS, MAP_BLOCK_CONFIG, MAP_BLOCK_OWNERS, MAP_CONFIG, MAP_EVENTS, MAP_FREE_BLOCKS,
+        MAP_HELD_SYNS, MAP_SESSIONS, MAP_SLOW, MAP_SUBSCRIBER_BLOCKS, PROTO_ICMP, PROTO_TCP,
+        PROTO_UDP, SESSION_F_FROM_V4, SESSION_KIND_FLOW, SESSION_KIND_PEER, SLOW_FRAME_MAX,
+        SLOW_KIND_FRAGMENT, SLOW_KIND_HELD_SYN, SLOW_KIND_HELD_SYN6,
     },
     Counter,
 };
@@ -417,7 +417,7 @@ impl Harness {
 
     /// Port blocks on first use: (subscriber prefix → block, block → subscriber prefix,
     /// the free block numbers in queue order).
-    fn block_tables(&mut self) -> (Vec<(Ipv6Addr, u32)>, Vec<(u32, Ipv6Addr)>, Vec<u32>) {
+    fn block_tables(&mut self) -> BlockTables {
         let subs: aya::maps::HashMap<_, [u8; 16], SubscriberBlock> =
             aya::maps::HashMap::try_from(self.ebpf.map(MAP_SUBSCRIBER_BLOCKS).unwrap()).unwrap();
         let mut by_subscriber: Vec<_> = subs
@@ -565,6 +565,9 @@ fn hex(b: &[u8]) -> String {
 
 use Counter::*;
 
+/// What [`Harness::block_tables`] reads.
+type BlockTables = (Vec<(Ipv6Addr, u32)>, Vec<(u32, Ipv6Addr)>, Vec<u32>);
+
 /// One row of the fixture table: a frame, what the program must do with it, and what the
 /// row needs from before it and checks after it. Its name is the table's key.
 struct Fixture {
@@ -601,6 +604,7 @@ const ROW: Fixture = Fixture {
         bib: None,
         sessions: None,
         blocks: None,
+        first_use_blocks: None,
     },
     after: &[],
     keep_sessions: false,
@@ -617,12 +621,14 @@ const SMALL_SESSION_TABLE: TableSizes = TableSizes {
     bib: None,
     sessions: Some(3),
     blocks: None,
+    first_use_blocks: None,
 };
 /// Binding tables sized to the static bindings alone: a new flow finds them full.
 const STATIC_BIB_ONLY: TableSizes = TableSizes {
     bib: Some(STATIC_BINDINGS),
     sessions: None,
     blocks: None,
+    first_use_blocks: None,
 };
 
 /// A dropped frame: `rx` (the receive counters) and `reason` move, and the drop verdict.
@@ -1148,8 +1154,13 @@ fn queue_drain(fd: i32, value_len: usize) -> Vec<Vec<u8>> {
 
 fn queue_fill(fd: i32, values: &[Vec<u8>]) {
     for v in values {
-        try_map_elem(BPF_MAP_UPDATE_ELEM, fd, std::ptr::null(), v.as_ptr() as *mut u8)
-            .unwrap_or_else(|e| panic!("queue push: {e}"));
+        try_map_elem(
+            BPF_MAP_UPDATE_ELEM,
+            fd,
+            std::ptr::null(),
+            v.as_ptr() as *mut u8,
+        )
+        .unwrap_or_else(|e| panic!("queue push: {e}"));
     }
 }
 

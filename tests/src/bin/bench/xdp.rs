@@ -727,6 +727,7 @@ pub fn scale(opts: &Opts, sections: &mut Vec<Section>, skipped: &mut Vec<String>
             sessions: Some(n + 16),
             bib: None,
             blocks: None,
+            first_use_blocks: None,
         })
         .with_context(|| format!("loading with a {n}-entry session table"))?;
         let udp6 = udp6_frame(5000, PAYLOAD);
