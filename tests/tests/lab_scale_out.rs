@@ -1,8 +1,10 @@
 //! netns end-to-end: scale-out behind ECMP (README "Scaling out"). An upstream router
 //! running BIRD spreads IPv6 flows over two gateways, each running nat64-ctl with its node
-//! slice of one pool4 (`--node-index I --node-count 2`) and BIRD with the shipped
-//! `contrib/bird/nat64-gateway.conf`, announcing pool6 and its slice while
-//! `contrib/bird/nat64-bgp-health` finds it healthy.
+//! slice of one pool4 (`--node-index I --node-count 2`) and a routing daemon announcing
+//! pool6 and its slice while the health check finds it healthy: BIRD with the shipped
+//! `contrib/bird/nat64-gateway.conf` and `contrib/bird/nat64-bgp-health`, or (the `frr_`
+//! tests) FRR's zebra and bgpd with `contrib/frr/nat64-gateway.conf` and
+//! `contrib/frr/nat64-bgp-health`.
 //!
 //! ```text
 //!  client ── upstream ──┬── gw0 (one arm: IPv6 and IPv4 on one link)
@@ -17,6 +19,7 @@
 use std::{
     collections::BTreeSet,
     net::Ipv4Addr,
+    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
@@ -42,12 +45,43 @@ fn server_in_pool6() -> String {
     format!("64:ff9b:1::{SERVER4}")
 }
 
+/// What routes on the gateways (the upstream runs BIRD either way).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Gateways {
+    Bird,
+    Frr,
+}
+
+/// Where Debian's frr puts its daemons (not in $PATH).
+const FRR_DAEMONS: &str = "/usr/lib/frr";
+
+/// Whether the FRR tests can run: as [`lab_available`], plus FRR installed (skipped
+/// without it, failed under CI=true).
+fn frr_available(test: &str) -> bool {
+    if !lab_available(test) {
+        return false;
+    }
+    let bgpd = Path::new(FRR_DAEMONS).join("bgpd");
+    if bgpd.exists() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: cannot run under CI=true: no {}", bgpd.display());
+    }
+    eprintln!(
+        "SKIPPED {test}: no {} (apt-get install frr)",
+        bgpd.display()
+    );
+    false
+}
+
 /// One gateway node: its namespace, daemons and the slice it owns.
 struct Node {
     // Field order is drop order: the daemons stop before the namespace goes.
     health: Option<Daemon>,
     ctl: Option<Daemon>,
-    _bird: Daemon,
+    /// BIRD, or FRR's bgpd then zebra (in the order they stop).
+    routing: Vec<Daemon>,
     ns: Netns,
     instance: String,
     slice: Vec<Ipv4Addr>,
@@ -94,7 +128,7 @@ struct ScaleOut {
     client: Netns,
     upstream: Netns,
     _server_ns: Netns,
-    dir: std::path::PathBuf,
+    dir: PathBuf,
 }
 
 impl Drop for ScaleOut {
@@ -114,7 +148,7 @@ fn veth(a: &Netns, a_dev: &str, b: &Netns, b_dev: &str) {
     .unwrap();
 }
 
-fn bird(ns: &Netns, dir: &std::path::Path, name: &str, conf: &str) -> Daemon {
+fn bird(ns: &Netns, dir: &Path, name: &str, conf: &str) -> Daemon {
     let path = dir.join(format!("{name}.conf"));
     std::fs::write(&path, conf).unwrap();
     let socket = dir.join(format!("{name}.ctl"));
@@ -127,20 +161,107 @@ fn bird(ns: &Netns, dir: &std::path::Path, name: &str, conf: &str) -> Daemon {
         .arg("-P")
         .arg(dir.join(format!("{name}.pid")));
     let d = ns.spawn(cmd, &format!("bird-{name}")).unwrap();
+    wait_for_socket(&d, &socket);
+    d
+}
+
+fn wait_for_socket(d: &Daemon, socket: &Path) {
     let start = Instant::now();
     while !socket.exists() {
         assert!(
             start.elapsed() < Duration::from_secs(10),
-            "bird {name}: no control socket:\n{}",
+            "{}: no {}:\n{}",
+            d.label,
+            socket.display(),
             d.output()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// FRR in `ns`: zebra, then bgpd with configuration `conf`, every file of theirs (pid
+/// files, zebra's API socket, the vty sockets) in their own directory under `dir`, which
+/// is returned (the health check's VTY_DIR). They run as the frr user, as Debian's
+/// service runs them; no vty listens on TCP. Returned in the order they stop: bgpd first.
+fn frr(ns: &Netns, dir: &Path, name: &str, conf: &str) -> (PathBuf, Vec<Daemon>) {
+    let vty = dir.join(format!("{name}-frr"));
+    std::fs::create_dir_all(&vty).unwrap();
+    std::fs::write(vty.join("zebra.conf"), "").unwrap();
+    std::fs::write(vty.join("bgpd.conf"), conf).unwrap();
+    run_ok(Command::new("chown").arg("-R").arg("frr:frr").arg(&vty)).unwrap();
+    let zebra = frr_daemon(ns, &vty, "zebra", name);
+    wait_for_socket(&zebra, &vty.join("zserv.api"));
+    let bgpd = frr_daemon(ns, &vty, "bgpd", name);
+    (vty, vec![bgpd, zebra])
+}
+
+/// FRR's daemon `which` (zebra or bgpd) with its files in `vty` (see [`frr`]); bgpd is
+/// returned once its vty socket is there.
+fn frr_daemon(ns: &Netns, vty: &Path, which: &str, name: &str) -> Daemon {
+    let mut cmd = ns.cmd_net_only(Path::new(FRR_DAEMONS).join(which));
+    cmd.arg("-f")
+        .arg(vty.join(format!("{which}.conf")))
+        .arg("-i")
+        .arg(vty.join(format!("{which}.pid")))
+        .arg("-z")
+        .arg(vty.join("zserv.api"))
+        .arg("--vty_socket")
+        .arg(vty)
+        .args(["-P", "0", "--log", "stdout"]);
+    let d = ns.spawn(cmd, &format!("{which}-{name}")).unwrap();
+    if which == "bgpd" {
+        wait_for_socket(&d, &vty.join("bgpd.vty"));
+    }
     d
 }
 
+/// The shipped `contrib/frr/nat64-gateway.conf` (written for node 0 of two) for a node:
+/// its router id, upstream addresses and announcements substituted where the file marks
+/// them per node. Fails when the file no longer has the lines it had.
+fn frr_conf(gw4: &str, up6: &str, up4: &str, slice: &[Ipv4Addr]) -> String {
+    let path = workspace_root().join("contrib/frr/nat64-gateway.conf");
+    let shipped = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    // router-id, neighbor lines for each uplink, pool6, pool4 networks.
+    let mut seen = [0; 5];
+    for line in shipped.lines() {
+        let t = line.trim_start();
+        let indent = &line[..line.len() - t.len()];
+        if t.starts_with("bgp router-id ") {
+            seen[0] += 1;
+            out.push_str(&format!("{indent}bgp router-id {gw4}\n"));
+        } else if let Some(rest) = t.strip_prefix("neighbor fd00:64:1::1 ") {
+            seen[1] += 1;
+            out.push_str(&format!("{indent}neighbor {up6} {rest}\n"));
+        } else if let Some(rest) = t.strip_prefix("neighbor 198.51.100.1 ") {
+            seen[2] += 1;
+            out.push_str(&format!("{indent}neighbor {up4} {rest}\n"));
+        } else if t == "network 64:ff9b::/96" {
+            seen[3] += 1;
+            out.push_str(&format!("{indent}network {POOL6}\n"));
+        } else if t.starts_with("network 203.0.113.") {
+            if seen[4] == 0 {
+                for a in slice {
+                    out.push_str(&format!("{indent}network {a}/32\n"));
+                }
+            }
+            seen[4] += 1;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert_eq!(
+        seen,
+        [1, 4, 4, 1, 7],
+        "{}: not the per-node lines this lab substitutes (router-id, neighbors, networks)",
+        path.display()
+    );
+    out
+}
+
 impl ScaleOut {
-    fn start() -> ScaleOut {
+    fn start(gateways: Gateways) -> ScaleOut {
         sweep_stale_namespaces();
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -228,24 +349,39 @@ impl ScaleOut {
             ));
             let names = ("--node-index", "--node-count");
             let slice = pool4.node_slice(i, NODES, names).unwrap().addresses();
-            let routes: String = slice
-                .iter()
-                .map(|a| format!("route {a}/32 blackhole; "))
-                .collect();
-            let conf = format!(
-                "router id {gw4};\n\
-                 define LOCAL_AS = 64501;\n\
-                 define UPLINK_AS = 64500;\n\
-                 define UPLINK6 = {up6};\n\
-                 define UPLINK4 = {up4};\n\
-                 protocol static nat64_pool6 {{ disabled; ipv6; route {POOL6} blackhole; }}\n\
-                 protocol static nat64_pool4 {{ disabled; ipv4; {routes}}}\n\
-                 include \"{}\";\n",
-                workspace_root()
-                    .join("contrib/bird/nat64-gateway.conf")
-                    .display()
-            );
-            let bird_d = bird(&gw, &dir, &format!("gw{i}"), &conf);
+            // What the health check is given to reach the routing daemon, and its script.
+            let (routing, control, health_script) = match gateways {
+                Gateways::Bird => {
+                    let routes: String = slice
+                        .iter()
+                        .map(|a| format!("route {a}/32 blackhole; "))
+                        .collect();
+                    let conf = format!(
+                        "router id {gw4};\n\
+                         define LOCAL_AS = 64501;\n\
+                         define UPLINK_AS = 64500;\n\
+                         define UPLINK6 = {up6};\n\
+                         define UPLINK4 = {up4};\n\
+                         protocol static nat64_pool6 {{ disabled; ipv6; route {POOL6} blackhole; }}\n\
+                         protocol static nat64_pool4 {{ disabled; ipv4; {routes}}}\n\
+                         include \"{}\";\n",
+                        workspace_root()
+                            .join("contrib/bird/nat64-gateway.conf")
+                            .display()
+                    );
+                    let d = bird(&gw, &dir, &format!("gw{i}"), &conf);
+                    (
+                        vec![d],
+                        dir.join(format!("gw{i}.ctl")),
+                        "contrib/bird/nat64-bgp-health",
+                    )
+                }
+                Gateways::Frr => {
+                    let conf = frr_conf(&gw4, &up6, &up4, &slice);
+                    let (vty, daemons) = frr(&gw, &dir, &format!("gw{i}"), &conf);
+                    (daemons, vty, "contrib/frr/nat64-bgp-health")
+                }
+            };
             let instance = format!("lab-{id}-{i}");
             let mut ctl = gw.cmd_net_only(nat64_ctl_bin());
             ctl.args([
@@ -272,17 +408,16 @@ impl ScaleOut {
                     o.contains("running;")
                 })
                 .unwrap();
-            let mut health =
-                gw.cmd_net_only(workspace_root().join("contrib/bird/nat64-bgp-health"));
+            let mut health = gw.cmd_net_only(workspace_root().join(health_script));
             health
                 .arg(&instance)
-                .arg(dir.join(format!("gw{i}.ctl")))
+                .arg(&control)
                 .env("NAT64_CTL", nat64_ctl_bin());
             let health_d = gw.spawn(health, &format!("health-{i}")).unwrap();
             nodes.push(Node {
                 health: Some(health_d),
                 ctl: Some(ctl_d),
-                _bird: bird_d,
+                routing,
                 ns: gw,
                 instance,
                 slice,
@@ -358,6 +493,39 @@ impl ScaleOut {
         }
     }
 
+    /// Waits until every node announces (pool6 from each, all 14 pool4 /32s), then checks
+    /// that the routing daemons read their whole configuration (FRR starts with what it
+    /// understood and logs the rest).
+    fn wait_announced(&self) -> Duration {
+        let t = self.wait_routes((NODES as usize, 14), Duration::from_secs(30));
+        for n in &self.nodes {
+            for d in &n.routing {
+                let out = d.output();
+                assert!(
+                    !out.contains("config line"),
+                    "{}: rejected configuration:\n{out}",
+                    d.label
+                );
+            }
+        }
+        t
+    }
+
+    /// The state of the upstream's BGP session `name` (BIRD's `show protocols`).
+    fn upstream_session(&self, name: &str) -> String {
+        let out = run_ok(
+            Command::new("birdc")
+                .arg("-s")
+                .arg(self.dir.join("upstream.ctl"))
+                .args(["show", "protocols", name]),
+        )
+        .unwrap();
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or("")
+            .to_string()
+    }
+
     /// One short fetch from every client, each of which must succeed.
     fn fetch_from_every_client(&self) {
         for i in 0..CLIENTS {
@@ -411,12 +579,24 @@ fn ecmp_spreads_flows_over_gateways_and_a_dead_one_is_routed_around() {
     if !lab_available("ecmp_spreads_flows_over_gateways_and_a_dead_one_is_routed_around") {
         return;
     }
-    let lab = ScaleOut::start();
+    spreads_flows_and_routes_around_a_dead_gateway(Gateways::Bird);
+}
+
+#[test]
+fn frr_gateways_spread_flows_and_a_dead_one_is_routed_around() {
+    if !frr_available("frr_gateways_spread_flows_and_a_dead_one_is_routed_around") {
+        return;
+    }
+    spreads_flows_and_routes_around_a_dead_gateway(Gateways::Frr);
+}
+
+fn spreads_flows_and_routes_around_a_dead_gateway(gateways: Gateways) {
+    let lab = ScaleOut::start(gateways);
     // Both nodes announce once healthy: two next hops for pool6, 14 pool4 /32s.
     let slices: usize = lab.nodes.iter().map(|n| n.slice.len()).sum();
     assert_eq!(slices, 14, "the /28's host addresses, split");
-    let t = lab.wait_routes((2, 14), Duration::from_secs(30));
-    eprintln!("announced after {t:?}");
+    let t = lab.wait_announced();
+    eprintln!("{gateways:?} gateways announced after {t:?}");
 
     // Many clients' flows spread over both nodes; each node's IPv4 side is its own slice.
     lab.fetch_from_every_client();
@@ -499,6 +679,14 @@ fn ecmp_spreads_flows_over_gateways_and_a_dead_one_is_routed_around() {
     let down = Instant::now();
     let withdrawn = lab.wait_routes((1, lab.nodes[1].slice.len()), Duration::from_secs(10));
     eprintln!("node 0's routes withdrawn {withdrawn:?} after its nat64-ctl was killed");
+    // By the health check, over sessions that stay up: the routes go, not the peering.
+    for session in ["gw0v6", "gw0v4"] {
+        let state = lab.upstream_session(session);
+        assert!(
+            state.contains("Established"),
+            "the upstream's session {session}: {state}"
+        );
+    }
     // A new flow of a client that node 0 served succeeds on the survivor.
     let src = killed_sources.iter().next().unwrap().clone();
     let recovered = lab.first_new_flow(&src, down);
@@ -546,8 +734,20 @@ fn a_dead_box_is_routed_around_when_its_bgp_sessions_fail() {
     if !lab_available("a_dead_box_is_routed_around_when_its_bgp_sessions_fail") {
         return;
     }
-    let lab = ScaleOut::start();
-    lab.wait_routes((2, 14), Duration::from_secs(30));
+    dead_box_is_routed_around(Gateways::Bird);
+}
+
+#[test]
+fn a_dead_frr_box_is_routed_around_when_its_bgp_sessions_fail() {
+    if !frr_available("a_dead_frr_box_is_routed_around_when_its_bgp_sessions_fail") {
+        return;
+    }
+    dead_box_is_routed_around(Gateways::Frr);
+}
+
+fn dead_box_is_routed_around(gateways: Gateways) {
+    let lab = ScaleOut::start(gateways);
+    lab.wait_announced();
     lab.fetch_from_every_client();
     let (_, served) = lab.nodes[0].bindings();
     let src = served
@@ -587,7 +787,7 @@ impl Drop for Frozen {
 }
 
 /// A gateway that hangs behind a switch (its link stays up, its data plane still
-/// translates, but BIRD, nat64-ctl and the health check stop: a wedged control plane, or
+/// translates, but its routing daemon, nat64-ctl and the health check stop: a wedged control plane, or
 /// a box frozen with its NIC up) has nobody left to withdraw its routes: the upstream drops
 /// its BGP sessions at the 3 s hold time, and its subscribers' new flows go to the survivor.
 #[test]
@@ -595,8 +795,21 @@ fn a_hung_box_is_routed_around_at_its_bgp_hold_time() {
     if !lab_available("a_hung_box_is_routed_around_at_its_bgp_hold_time") {
         return;
     }
-    let lab = ScaleOut::start();
-    lab.wait_routes((2, 14), Duration::from_secs(30));
+    hung_box_is_routed_around(Gateways::Bird);
+}
+
+/// The hold time is FRR's `timers 1 3` against the upstream BIRD's: negotiated to 3 s.
+#[test]
+fn a_hung_frr_box_is_routed_around_at_its_bgp_hold_time() {
+    if !frr_available("a_hung_frr_box_is_routed_around_at_its_bgp_hold_time") {
+        return;
+    }
+    hung_box_is_routed_around(Gateways::Frr);
+}
+
+fn hung_box_is_routed_around(gateways: Gateways) {
+    let lab = ScaleOut::start(gateways);
+    lab.wait_announced();
     lab.fetch_from_every_client();
     let node = &lab.nodes[0];
     let (_, served) = node.bindings();
@@ -605,13 +818,11 @@ fn a_hung_box_is_routed_around_at_its_bgp_hold_time() {
         .next()
         .expect("node 0 served a client")
         .clone();
-    let pids = [
-        node._bird.pid(),
-        node.ctl.as_ref().unwrap().pid(),
-        node.health.as_ref().unwrap().pid(),
-    ];
+    let mut pids: Vec<u32> = node.routing.iter().map(|d| d.pid()).collect();
+    pids.push(node.ctl.as_ref().unwrap().pid());
+    pids.push(node.health.as_ref().unwrap().pid());
     assert!(pids.iter().all(|p| *p != 0), "{pids:?}");
-    let frozen = Frozen::stop(pids.to_vec());
+    let frozen = Frozen::stop(pids);
     let hung = Instant::now();
     let withdrawn = lab.wait_routes((1, lab.nodes[1].slice.len()), Duration::from_secs(10));
     // Nothing withdraws the routes but the upstream's hold timer: at least two keepalive
@@ -631,4 +842,32 @@ fn a_hung_box_is_routed_around_at_its_bgp_hold_time() {
     );
     assert!(pool4.iter().all(|a| lab.nodes[1].slice.contains(a)));
     drop(frozen);
+}
+
+/// An FRR gateway's bgpd that restarts (an upgrade, a crash under watchfrr) starts from
+/// its configuration, withdrawn: the health check finds it so and announces it again.
+#[test]
+fn a_restarted_frr_bgpd_is_announced_again_by_the_health_check() {
+    if !frr_available("a_restarted_frr_bgpd_is_announced_again_by_the_health_check") {
+        return;
+    }
+    let mut lab = ScaleOut::start(Gateways::Frr);
+    lab.wait_announced();
+    let vty = lab.dir.join("gw0-frr");
+    let node = &mut lab.nodes[0];
+    // Without graceful restart a stopping bgpd says so: its routes go at once.
+    let status = node.routing[0].stop();
+    assert!(status.is_some_and(|s| s.success()), "bgpd: {status:?}");
+    let node1 = lab.nodes[1].slice.len();
+    lab.wait_routes((1, node1), Duration::from_secs(10));
+    let node = &mut lab.nodes[0];
+    node.routing[0] = frr_daemon(&node.ns, &vty, "bgpd", "gw0");
+    let t = lab.wait_routes((2, 14), Duration::from_secs(30));
+    eprintln!("a restarted bgpd announced again {t:?} after its vty came up");
+    let health = lab.nodes[0].health.as_ref().unwrap().output();
+    assert_eq!(
+        health.matches(": announced").count(),
+        2,
+        "the health check announced twice:\n{health}"
+    );
 }

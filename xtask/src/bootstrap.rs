@@ -34,6 +34,8 @@ const LAB_PACKAGES: &[(&str, &str)] = &[
     ("man", "man-db"),
     // lab_scale_out: BGP between the upstream router and the gateways.
     ("bird", "bird2"),
+    // lab_scale_out: FRR on the gateways (bgpd and zebra are not in $PATH; vtysh is).
+    ("/usr/lib/frr/bgpd", "frr"),
 ];
 
 /// What `cargo xtask bench` needs on top of the lab's packages. `command or file → package`
@@ -389,8 +391,10 @@ fn install_missing(list: &[(&str, &str)]) -> Result<()> {
     // nginx, unbound and prometheus start system-wide services on install; the lab runs
     // its own nginx and unbound and needs only promtool from prometheus.
     // tayga's service would need a configuration the benchmark brings itself; bird's
-    // would route the host itself (the lab runs one per namespace).
-    let _ = Command::new("sh").args(["-c", "systemctl disable --now nginx unbound prometheus tayga bird >/dev/null 2>&1; pkill -x nginx; pkill -x unbound; pkill -x prometheus; true"]).status();
+    // would route the host itself (the lab runs one per namespace), and so would frr's.
+    // One unit at a time: a unit not installed (tayga before the benchmark's packages)
+    // must not keep the others running.
+    let _ = Command::new("sh").args(["-c", "for u in nginx unbound prometheus tayga bird frr; do systemctl disable --now $u >/dev/null 2>&1; done; pkill -x nginx; pkill -x unbound; pkill -x prometheus; true"]).status();
     Ok(())
 }
 
