@@ -183,6 +183,8 @@ fn the_deb_installs_works_and_purges() {
         "/usr/share/fish/vendor_completions.d/nat64-ctl.fish",
         "/usr/share/nat64/bird/nat64-gateway.conf",
         "/usr/share/nat64/bird/nat64-bgp-health",
+        "/usr/share/nat64/frr/nat64-gateway.conf",
+        "/usr/share/nat64/frr/nat64-bgp-health",
     ] {
         assert!(files.lines().any(|l| l == f), "{f} missing:\n{files}");
     }
