@@ -1124,6 +1124,15 @@ fn setup_rate(
              unpaced (10000 new flows as fast as trafgen sends them). Where the achieved rates \
              of the subjects are alike, the generator was the limit, not the subject."
                 .into(),
+            "What bounds the ≥ ×1.0 target: the unpaced step's rate is what the generator \
+             reaches while the router's work shares the machine's two CPUs with it (veth \
+             receive runs on the sending CPU), so the more CPU a subject spends per new flow, \
+             the slower the generator itself sends. A new flow costs the nat64 program about a \
+             microsecond more than an established packet (the setup-cost table: two binding \
+             inserts and a session insert), work a forwarding router does not do; under XDP on \
+             a veth each packet also pays a copy into an XDP buffer and a new skb after the \
+             redirect, which the TC hook (on the skb the veth already built) does not."
+                .into(),
         ],
         chart: true,
         inherent_gap: false,
