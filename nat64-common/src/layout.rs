@@ -200,7 +200,16 @@ mod tests {
                 assert!(*legacy <= l.version, "{}", l.map);
             } else {
                 assert!(
-                    [MAP_POOL4_PORTS, MAP_HELD_SYNS, MAP_BLOCK_CONFIG, MAP_BLOCKS].contains(&l.map),
+                    [
+                        MAP_POOL4_PORTS,
+                        MAP_HELD_SYNS,
+                        MAP_BLOCK_CONFIG,
+                        MAP_BLOCKS,
+                        MAP_SUBSCRIBER_BLOCKS,
+                        MAP_BLOCK_OWNERS,
+                        MAP_FREE_BLOCKS
+                    ]
+                    .contains(&l.map),
                     "{}",
                     l.map
                 );

@@ -7,11 +7,9 @@ use aya::maps::{Array, HashMap, IterableMap, Map, MapData, Queue};
 use nat64_common::maps::{
     pool4_slot_index, Bib4Entry, Bib4Key, Bib6Entry, Bib6Key, GatewayConfig, HeldSynKey,
     HeldSynTarget, Pool4Entry, Pool4Ports, Pool4PortsKey, Pool4Slot, SessionEntry, SessionKey,
-    MAP_BIB4, MAP_BIB6, MAP_BLOCKS, MAP_BLOCK_CONFIG, MAP_CONFIG, MAP_HELD_SYNS, MAP_POOL4,
-    MAP_POOL4_PORTS, MAP_POOL4_SLOTS, MAP_SESSIONS,
-};
-use nat64_common::maps::{
-    SubscriberBlock, MAP_BLOCK_OWNERS, MAP_FREE_BLOCKS, MAP_SUBSCRIBER_BLOCKS,
+    SubscriberBlock, MAP_BIB4, MAP_BIB6, MAP_BLOCKS, MAP_BLOCK_CONFIG, MAP_BLOCK_OWNERS,
+    MAP_CONFIG, MAP_FREE_BLOCKS, MAP_HELD_SYNS, MAP_POOL4, MAP_POOL4_PORTS, MAP_POOL4_SLOTS,
+    MAP_SESSIONS, MAP_SUBSCRIBER_BLOCKS,
 };
 
 use crate::batch;
@@ -62,6 +60,18 @@ pub struct FirstUseTables {
 }
 
 impl FirstUseTables {
+    fn build(open: impl Fn(&str) -> Result<MapData>) -> Result<FirstUseTables> {
+        let bad = |name: &str| format!("{name} has an unexpected type");
+        Ok(FirstUseTables {
+            subscribers: HashMap::try_from(Map::HashMap(open(MAP_SUBSCRIBER_BLOCKS)?))
+                .with_context(|| bad(MAP_SUBSCRIBER_BLOCKS))?,
+            owners: HashMap::try_from(Map::HashMap(open(MAP_BLOCK_OWNERS)?))
+                .with_context(|| bad(MAP_BLOCK_OWNERS))?,
+            free: Queue::try_from(Map::Queue(open(MAP_FREE_BLOCKS)?))
+                .with_context(|| bad(MAP_FREE_BLOCKS))?,
+        })
+    }
+
     /// Every subscriber holding a block, with it.
     pub fn held(&self) -> Vec<([u8; 16], SubscriberBlock)> {
         self.subscribers.iter().filter_map(|r| r.ok()).collect()
@@ -102,20 +112,6 @@ fn pinned(dir: &Path, name: &str) -> Result<MapData> {
     MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))
 }
 
-impl FirstUseTables {
-    fn build(open: impl Fn(&str) -> Result<MapData>) -> Result<FirstUseTables> {
-        let bad = |name: &str| format!("{name} has an unexpected type");
-        Ok(FirstUseTables {
-            subscribers: HashMap::try_from(Map::HashMap(open(MAP_SUBSCRIBER_BLOCKS)?))
-                .with_context(|| bad(MAP_SUBSCRIBER_BLOCKS))?,
-            owners: HashMap::try_from(Map::HashMap(open(MAP_BLOCK_OWNERS)?))
-                .with_context(|| bad(MAP_BLOCK_OWNERS))?,
-            free: Queue::try_from(Map::Queue(open(MAP_FREE_BLOCKS)?))
-                .with_context(|| bad(MAP_FREE_BLOCKS))?,
-        })
-    }
-}
-
 impl Tables {
     pub fn open(dir: &Path) -> Result<Tables> {
         let mut t = Self::build(|name| pinned(dir, name))?;
@@ -125,27 +121,18 @@ impl Tables {
 
     /// The same maps, opened afresh from a loaded object (no pins needed).
     pub fn from_ebpf(ebpf: &aya::Ebpf) -> Result<Tables> {
-        Self::build(|name| {
+        let open = |name: &str| {
             let data = match ebpf.map(name) {
-                Some(Map::HashMap(d)) | Some(Map::Array(d)) => d,
+                Some(Map::HashMap(d)) | Some(Map::Array(d)) | Some(Map::Queue(d)) => d,
                 Some(_) => anyhow::bail!("{name} has an unexpected type"),
                 None => anyhow::bail!("{name} missing from the object"),
             };
             let id = data.info().context("map info")?.id();
             MapData::from_id(id).with_context(|| format!("opening {name}"))
-        })
-        .and_then(|mut t| {
-            t.first_use = Some(FirstUseTables::build(|name| {
-                let data = match ebpf.map(name) {
-                    Some(Map::HashMap(d)) | Some(Map::Queue(d)) => d,
-                    Some(_) => anyhow::bail!("{name} has an unexpected type"),
-                    None => anyhow::bail!("{name} missing from the object"),
-                };
-                let id = data.info().context("map info")?.id();
-                MapData::from_id(id).with_context(|| format!("opening {name}"))
-            })?);
-            Ok(t)
-        })
+        };
+        let mut t = Self::build(open)?;
+        t.first_use = Some(FirstUseTables::build(open)?);
+        Ok(t)
     }
 
     fn build(open: impl Fn(&str) -> Result<MapData>) -> Result<Tables> {

@@ -41,16 +41,7 @@ pub fn create_binding(
     block_at: u32,
     out: &mut Bib6Entry,
 ) -> Result<(), Counter> {
-    // Constant indices, one per arm: the verifier sees every access in bounds.
-    let (proto_index, slots) = match key.proto {
-        PROTO_TCP => (0, cfg.pool4_slots[0]),
-        PROTO_UDP => (1, cfg.pool4_slots[1]),
-        PROTO_ICMP => (2, cfg.pool4_slots[2]),
-        _ => return Err(Counter::DropNoBib6),
-    };
-    if slots == 0 {
-        return Err(Counter::DropPool4Empty);
-    }
+    let (proto_index, slots) = proto_slots(cfg, key.proto)?;
     let hash = port::flow_hash(cfg.secret, &key.addr6, key.port6, key.proto);
     let back = Bib4Entry {
         addr6: key.addr6,
@@ -126,15 +117,7 @@ pub fn port_block(cfg: &GatewayConfig, key: &Bib6Key) -> Result<u32, Counter> {
         return Ok(NO_BLOCK);
     }
     // create_binding's refusals that come before the block's: no block is taken for them.
-    let (proto_index, slots) = match key.proto {
-        PROTO_TCP => (0, cfg.pool4_slots[0]),
-        PROTO_UDP => (1, cfg.pool4_slots[1]),
-        PROTO_ICMP => (2, cfg.pool4_slots[2]),
-        _ => return Err(Counter::DropNoBib6),
-    };
-    if slots == 0 {
-        return Err(Counter::DropPool4Empty);
-    }
+    let (proto_index, _) = proto_slots(cfg, key.proto)?;
     let k = if b.allocation == block::ALLOCATION_DYNAMIC {
         crate::blocks::subscriber_block(b, &key.addr6)?
     } else {
@@ -148,6 +131,23 @@ pub fn port_block(cfg: &GatewayConfig, key: &Bib6Key) -> Result<u32, Counter> {
         return Err(Counter::DropNoPortBlock);
     }
     Ok(at)
+}
+
+/// The protocol's index in `POOL4_PROTOS` and its pool4 slot count; a protocol without
+/// pool4 refuses the flow.
+#[inline(always)]
+fn proto_slots(cfg: &GatewayConfig, proto: u8) -> Result<(usize, u16), Counter> {
+    // Constant indices, one per arm: the verifier sees every access in bounds.
+    let (proto_index, slots) = match proto {
+        PROTO_TCP => (0, cfg.pool4_slots[0]),
+        PROTO_UDP => (1, cfg.pool4_slots[1]),
+        PROTO_ICMP => (2, cfg.pool4_slots[2]),
+        _ => return Err(Counter::DropNoBib6),
+    };
+    if slots == 0 {
+        return Err(Counter::DropPool4Empty);
+    }
+    Ok((proto_index, slots))
 }
 
 /// `create_binding`'s block index while port blocks are off.

@@ -27,6 +27,29 @@ fn lines(log: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// Starts the gateway with port blocks of `BLOCK` ports on `POOL4`, `extra` options, the
+/// session log in a fresh file (returned) and TCP sessions gone 2 s after their close.
+fn start_with_log(lab: &mut Lab, name: &str, extra: &[&str]) -> std::path::PathBuf {
+    let log = std::env::temp_dir().join(format!("{}-{name}.jsonl", lab.gateway.name));
+    let _ = std::fs::remove_file(&log);
+    let mut args = vec![
+        "--pool6",
+        "64:ff9b:1::/48",
+        "--pool4",
+        POOL4,
+        "--port-block-size",
+        BLOCK,
+        "--session-log",
+        log.to_str().unwrap(),
+        "--tcp-trans-timeout",
+        "2",
+        "--allow-nonstandard-timeouts",
+    ];
+    args.extend_from_slice(extra);
+    lab.start_gateway(&args).expect("gateway");
+    log
+}
+
 fn events(lines: &[Value]) -> Vec<&str> {
     lines.iter().map(|l| l["event"].as_str().unwrap()).collect()
 }
@@ -57,26 +80,11 @@ nat64_tests::lab_test!(
         assert_eq!(subscriber, "2001:db8:6::/64");
 
         let mut lab = Lab::reference_on(hook).expect("lab");
-        let log = std::env::temp_dir().join(format!("{}-blocks.jsonl", lab.gateway.name));
-        let _ = std::fs::remove_file(&log);
-        lab.start_gateway(&[
-            "--pool6",
-            "64:ff9b:1::/48",
-            "--pool4",
-            POOL4,
-            "--ports",
-            "1024-65535",
-            "--port-block-size",
-            BLOCK,
-            "--subscribers",
-            SUBSCRIBERS,
-            "--session-log",
-            log.to_str().unwrap(),
-            "--tcp-trans-timeout",
-            "2",
-            "--allow-nonstandard-timeouts",
-        ])
-        .expect("gateway");
+        let log = start_with_log(
+            &mut lab,
+            "blocks",
+            &["--ports", "1024-65535", "--subscribers", SUBSCRIBERS],
+        );
         let _served = Served::start(&lab, "blocked\n", 1).expect("nginx");
         let page = lab
             .client6
@@ -207,28 +215,18 @@ nat64_tests::lab_test!(
                 .sh(&format!("ip -6 addr add {a}/64 dev eth0 nodad"))
                 .unwrap();
         }
-        let log = std::env::temp_dir().join(format!("{}-first-use.jsonl", lab.gateway.name));
-        let _ = std::fs::remove_file(&log);
-        lab.start_gateway(&[
-            "--pool6",
-            "64:ff9b:1::/48",
-            "--pool4",
-            POOL4,
-            "--ports",
-            "1024-1503",
-            "--port-block-size",
-            BLOCK,
-            "--port-block-allocation",
-            "dynamic",
-            "--subscriber-prefix-len",
-            "128",
-            "--session-log",
-            log.to_str().unwrap(),
-            "--tcp-trans-timeout",
-            "2",
-            "--allow-nonstandard-timeouts",
-        ])
-        .expect("gateway");
+        let log = start_with_log(
+            &mut lab,
+            "first-use",
+            &[
+                "--ports",
+                "1024-1503",
+                "--port-block-allocation",
+                "dynamic",
+                "--subscriber-prefix-len",
+                "128",
+            ],
+        );
         let _served = Served::start(&lab, "first use\n", 1).expect("nginx");
 
         for src in [CLIENT6, second] {

@@ -268,9 +268,33 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
             bail!("setting up the flows: XDP action {action}, expected a redirect");
         }
     }
+    // The echo reply comes back to the identifier the echo's binding got.
+    let icmp_id4 = {
+        let bib6: aya::maps::HashMap<
+            _,
+            nat64_common::maps::Bib6Key,
+            nat64_common::maps::Bib6Entry,
+        > = aya::maps::HashMap::try_from(
+            ebpf.map(nat64_common::maps::MAP_BIB6).context("the BIB")?,
+        )?;
+        let key = nat64_common::maps::Bib6Key {
+            addr6: v6(CLIENT6).octets(),
+            port6: 1234,
+            proto: nat64_common::maps::PROTO_ICMP,
+            _pad: 0,
+        };
+        bib6.get(&key, 0).context("the echo's binding")?.port4
+    };
+    let icmp4_reply = {
+        let m = icmp4(0, 0, echo_rest(icmp_id4, 1), &[0x42; 10]);
+        ethernet(
+            0x0800,
+            &ipv4(v4(SERVER4), v4(POOL4), PROTO_ICMP, 64, 0, 0, 0x4000, &m),
+        )
+    };
     let miss = eth_ipv6_udp(v6(CLIENT6), v6("2001:db8:99::1"), 5000, 53, 64, PAYLOAD);
     // (label, frame, XDP action, TC action)
-    let cases: [(&str, &[u8], u32, u32); 6] = [
+    let cases: [(&str, &[u8], u32, u32); 7] = [
         ("UDP 6→4", &udp6, XDP_REDIRECT, TC_ACT_REDIRECT),
         ("UDP 4→6", &udp4, XDP_REDIRECT, TC_ACT_REDIRECT),
         (
@@ -286,6 +310,12 @@ pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
             TC_ACT_REDIRECT,
         ),
         ("ICMP echo 6→4", &icmp, XDP_REDIRECT, TC_ACT_REDIRECT),
+        (
+            "ICMP echo reply 4→6",
+            &icmp4_reply,
+            XDP_REDIRECT,
+            TC_ACT_REDIRECT,
+        ),
         ("miss (not ours)", &miss, XDP_PASS, TC_ACT_OK),
     ];
     let mut rows = Vec::new();
