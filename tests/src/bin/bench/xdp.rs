@@ -243,7 +243,12 @@ const PAYLOAD: &[u8] = &[0x42; 18];
 
 pub fn per_packet(opts: &Opts, sections: &mut Vec<Section>) -> Result<()> {
     let _ns = fib_namespace()?;
-    let mut obj = load(TableSizes::default())?;
+    // Room for every binding the new-flow runs below make (three runs of up to 20000 new
+    // flows and the step table's 4 × 4000): the default BIB would fill and refuse them.
+    let mut obj = load(TableSizes {
+        bib: Some(1 << 17),
+        ..TableSizes::default()
+    })?;
     let ebpf = &mut obj.ebpf;
     let runs = if opts.quick { 30_000 } else { 1_000_000 };
 
