@@ -98,6 +98,16 @@ const fn top_mask(bits: u32) -> u64 {
     }
 }
 
+/// Whether an address (as its two halves) lies in the subscriber range.
+#[inline(always)]
+const fn in_range(cfg: &PortBlockConfig, hi: u64, lo: u64) -> bool {
+    let p = cfg.range_len as u32;
+    let (rhi, rlo) = halves(&cfg.range6);
+    let mask_hi = top_mask(if p > 64 { 64 } else { p });
+    let mask_lo = top_mask(p.saturating_sub(64));
+    (hi ^ rhi) & mask_hi == 0 && (lo ^ rlo) & mask_lo == 0
+}
+
 /// Subscriber number of `addr6` (step 1 above); `None` outside the range, or for a
 /// configuration the control plane would have refused.
 #[inline(always)]
@@ -108,10 +118,7 @@ pub const fn subscriber_index(cfg: &PortBlockConfig, addr6: &[u8; 16]) -> Option
         return None;
     }
     let (hi, lo) = halves(addr6);
-    let (rhi, rlo) = halves(&cfg.range6);
-    let mask_hi = top_mask(if p > 64 { 64 } else { p });
-    let mask_lo = top_mask(p.saturating_sub(64));
-    if (hi ^ rhi) & mask_hi != 0 || (lo ^ rlo) & mask_lo != 0 {
+    if !in_range(cfg, hi, lo) {
         return None;
     }
     // addr6 >> (128 − l), from the two halves.
@@ -138,10 +145,7 @@ pub const fn subscriber_of(cfg: &PortBlockConfig, addr6: &[u8; 16]) -> Option<[u
         return None;
     }
     let (hi, lo) = halves(addr6);
-    let (rhi, rlo) = halves(&cfg.range6);
-    let range_hi = top_mask(if p > 64 { 64 } else { p });
-    let range_lo = top_mask(p.saturating_sub(64));
-    if (hi ^ rhi) & range_hi != 0 || (lo ^ rlo) & range_lo != 0 {
+    if !in_range(cfg, hi, lo) {
         return None;
     }
     let keep_hi = hi & top_mask(if l > 64 { 64 } else { l });
