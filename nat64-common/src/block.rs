@@ -78,11 +78,31 @@ pub const fn table_entries(subscribers: u32) -> u32 {
     subscribers * crate::maps::POOL4_PROTOS.len() as u32
 }
 
+/// An IPv6 address as its two big-endian 64-bit halves.
 #[inline(always)]
-const fn halves(a: &[u8; 16]) -> (u64, u64) {
+pub(crate) const fn halves(a: &[u8; 16]) -> (u64, u64) {
     (
         u64::from_be_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]),
         u64::from_be_bytes([a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15]]),
+    )
+}
+
+/// The address the two halves make.
+#[inline(always)]
+pub(crate) const fn join(hi: u64, lo: u64) -> [u8; 16] {
+    let (a, b) = (hi.to_be_bytes(), lo.to_be_bytes());
+    [
+        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1], b[2], b[3], b[4], b[5], b[6],
+        b[7],
+    ]
+}
+
+/// The top `bits` (≤ 128) of an address as a mask of each half.
+#[inline(always)]
+pub(crate) const fn prefix_masks(bits: u32) -> (u64, u64) {
+    (
+        top_mask(if bits > 64 { 64 } else { bits }),
+        top_mask(bits.saturating_sub(64)),
     )
 }
 
@@ -101,10 +121,8 @@ const fn top_mask(bits: u32) -> u64 {
 /// Whether an address (as its two halves) lies in the subscriber range.
 #[inline(always)]
 const fn in_range(cfg: &PortBlockConfig, hi: u64, lo: u64) -> bool {
-    let p = cfg.range_len as u32;
     let (rhi, rlo) = halves(&cfg.range6);
-    let mask_hi = top_mask(if p > 64 { 64 } else { p });
-    let mask_lo = top_mask(p.saturating_sub(64));
+    let (mask_hi, mask_lo) = prefix_masks(cfg.range_len as u32);
     (hi ^ rhi) & mask_hi == 0 && (lo ^ rlo) & mask_lo == 0
 }
 
@@ -148,13 +166,8 @@ pub const fn subscriber_of(cfg: &PortBlockConfig, addr6: &[u8; 16]) -> Option<[u
     if !in_range(cfg, hi, lo) {
         return None;
     }
-    let keep_hi = hi & top_mask(if l > 64 { 64 } else { l });
-    let keep_lo = lo & top_mask(l.saturating_sub(64));
-    let (a, b) = (keep_hi.to_be_bytes(), keep_lo.to_be_bytes());
-    Some([
-        a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1], b[2], b[3], b[4], b[5], b[6],
-        b[7],
-    ])
+    let (keep_hi, keep_lo) = prefix_masks(l);
+    Some(join(hi & keep_hi, lo & keep_lo))
 }
 
 /// Subscriber `k`'s prefix (its first `subscriber_len` bits; the rest zero).

@@ -13,7 +13,10 @@
 //! not a snapshot (a flow created behind it is only seen by the next pass), and the same
 //! grace covers a binding the data plane has just created for its first session. What is
 //! met unstamped is stamped as if seen in the previous pass, which gives it that grace.
-use crate::maps::{Bib4Key, Bib6Key};
+use crate::{
+    block,
+    maps::{Bib4Key, Bib6Key},
+};
 
 /// `SweepState::flags`: live flows stamp their peer records (address-dependent filtering
 /// is on, or the last pass found peer records). Without it, peer records are kept.
@@ -41,31 +44,15 @@ pub struct SubscriberMasks {
     pub _pad: u32,
 }
 
-/// The top `bits` (0..=128) of a 128-bit word as two halves.
-const fn mask128(bits: u32) -> [u64; 2] {
-    let m = if bits == 0 {
-        0
-    } else if bits >= 128 {
-        u128::MAX
-    } else {
-        u128::MAX << (128 - bits)
-    };
-    [(m >> 64) as u64, m as u64]
-}
-
-const fn halves(a: &[u8; 16]) -> [u64; 2] {
-    let v = u128::from_be_bytes(*a);
-    [(v >> 64) as u64, v as u64]
-}
-
 impl SubscriberMasks {
     pub const fn new(cfg: &crate::block::PortBlockConfig) -> SubscriberMasks {
-        let range_mask = mask128(cfg.range_len as u32);
-        let r = halves(&cfg.range6);
+        let (mhi, mlo) = block::prefix_masks(cfg.range_len as u32);
+        let (rhi, rlo) = block::halves(&cfg.range6);
+        let (shi, slo) = block::prefix_masks(cfg.subscriber_len as u32);
         SubscriberMasks {
-            range: [r[0] & range_mask[0], r[1] & range_mask[1]],
-            range_mask,
-            subscriber_mask: mask128(cfg.subscriber_len as u32),
+            range: [rhi & mhi, rlo & mlo],
+            range_mask: [mhi, mlo],
+            subscriber_mask: [shi, slo],
             subscriber_len: cfg.subscriber_len as u32,
             _pad: 0,
         }
@@ -75,26 +62,15 @@ impl SubscriberMasks {
     /// `block::subscriber_of` for the config the masks came from.
     #[inline(always)]
     pub fn subscriber(&self, addr6: &[u8; 16]) -> Option<[u8; 16]> {
-        let mut hi = 0u64;
-        let mut lo = 0u64;
-        let mut i = 0;
-        while i < 8 {
-            hi = (hi << 8) | addr6[i] as u64;
-            lo = (lo << 8) | addr6[i + 8] as u64;
-            i += 1;
-        }
+        let (hi, lo) = block::halves(addr6);
         if (hi & self.range_mask[0]) != self.range[0] || (lo & self.range_mask[1]) != self.range[1]
         {
             return None;
         }
-        let (a, b) = (
-            (hi & self.subscriber_mask[0]).to_be_bytes(),
-            (lo & self.subscriber_mask[1]).to_be_bytes(),
-        );
-        Some([
-            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], b[0], b[1], b[2], b[3], b[4], b[5],
-            b[6], b[7],
-        ])
+        Some(block::join(
+            hi & self.subscriber_mask[0],
+            lo & self.subscriber_mask[1],
+        ))
     }
 }
 

@@ -50,6 +50,21 @@ fn start_with_log(lab: &mut Lab, name: &str, extra: &[&str]) -> std::path::PathB
     log
 }
 
+/// `blocks display --owner OWNER [extra] --log LOG --at AT`: who had a pool4 port, from
+/// the log alone.
+fn who_had(
+    lab: &Lab,
+    owner: &str,
+    extra: &[&str],
+    log: &std::path::Path,
+    at: &str,
+) -> std::process::Output {
+    let mut args = vec!["blocks", "display", "--owner", owner];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--log", log.to_str().unwrap(), "--at", at]);
+    lab.ctl(&args).unwrap()
+}
+
 fn events(lines: &[Value]) -> Vec<&str> {
     lines.iter().map(|l| l["event"].as_str().unwrap()).collect()
 }
@@ -148,19 +163,7 @@ nat64_tests::lab_test!(
         );
         // ...and the log alone answers for a moment while the block was assigned, and
         // for none after its release.
-        let from_log = |at: &str| {
-            lab.ctl(&[
-                "blocks",
-                "display",
-                "--owner",
-                &owner,
-                "--log",
-                log.to_str().unwrap(),
-                "--at",
-                at,
-            ])
-            .unwrap()
-        };
+        let from_log = |at: &str| who_had(&lab, &owner, &[], &log, at);
         let out = from_log(got[2]["time"].as_str().unwrap());
         assert!(out.status.success(), "{out:?}");
         let answer = String::from_utf8(out.stdout).unwrap();
@@ -343,21 +346,7 @@ nat64_tests::lab_test!(
             .as_str()
             .unwrap()
             .to_string();
-        let from_log = |at: &str| {
-            lab.ctl(&[
-                "blocks",
-                "display",
-                "--owner",
-                &owner,
-                "--proto",
-                "tcp",
-                "--log",
-                log.to_str().unwrap(),
-                "--at",
-                at,
-            ])
-            .unwrap()
-        };
+        let from_log = |at: &str| who_had(&lab, &owner, &["--proto", "tcp"], &log, at);
         let out = from_log(&assigned_at);
         assert!(out.status.success(), "{out:?}");
         let answer = String::from_utf8(out.stdout).unwrap();
